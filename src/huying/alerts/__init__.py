@@ -1,0 +1,1 @@
+"""Alerts: the outbox of events and their delivery to webhook subscribers."""

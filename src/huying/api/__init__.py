@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the routers: problem responses and dependencies."""

@@ -1,0 +1,90 @@
+"""Every error as `application/problem+json` (RFC 9457); each error type maps to one status here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from huying import errors
+
+log = logging.getLogger("huying.api")
+
+STATUS: dict[type[errors.HuyingError], tuple[int, str]] = {
+    errors.InvalidInput: (422, "Invalid input"),
+    errors.NotAuthenticated: (401, "Not authenticated"),
+    errors.Forbidden: (403, "Forbidden"),
+    errors.NotFound: (404, "Not found"),
+    errors.Conflict: (409, "Conflict"),
+    errors.PreconditionFailed: (412, "Precondition failed"),
+    errors.Unavailable: (503, "Service unavailable"),
+}
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": "5"}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _validation_detail(errs: list[dict[str, Any]]) -> str:
+    parts = []
+    for e in errs[:10]:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        msg = str(e.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.HuyingError)
+    async def _huying(_: Request, exc: errors.HuyingError) -> JSONResponse:
+        status, title = STATUS.get(type(exc), (400, "Bad request"))
+        return problem(status, title, exc.detail, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return problem(422, "Invalid input", _validation_detail(errs), errors=errs)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "error"
+        response = problem(exc.status_code, detail, detail)
+        for k, v in (exc.headers or {}).items():
+            response.headers[k] = v
+        return response
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("integrity conflict: %s", exc.orig.__class__.__name__)
+        return problem(
+            409, "Conflict", "a concurrent change conflicts with this one; reload and retry"
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", exc.orig.__class__.__name__)
+        return problem(503, "Service unavailable", "the database is unavailable; retry shortly")
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return problem(
+                503, "Service unavailable", "the database connection was lost; retry shortly"
+            )
+        log.exception("database error")
+        return problem(500, "Internal error", "an unexpected database error occurred")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(500, "Internal error", "an unexpected error occurred; it has been logged")

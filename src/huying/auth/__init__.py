@@ -1,0 +1,1 @@
+"""Authentication (API keys, staff users and their sessions) and the roles."""

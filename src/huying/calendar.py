@@ -1,0 +1,219 @@
+"""Working days and working hours: when a time limit falls due.
+
+Working days are Monday to Friday, minus Chinese statutory holidays, plus make-up working days
+(调休), from `chinese_calendar`; configured extra holidays and workdays win over the package.
+Working hours are wall-clock spans in the calendar's time zone. Every datetime in or out is
+timezone-aware; results are in UTC.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+from huying.durations import Duration, DurationKind, make_duration
+
+log = logging.getLogger("huying.calendar")
+
+_ONE_DAY = timedelta(days=1)
+_SPAN = re.compile(r"\s*(\d\d:\d\d)\s*-\s*(\d\d:\d\d)\s*")
+Span = tuple[datetime, datetime]
+
+
+class BusinessCalendar:
+    def __init__(
+        self,
+        *,
+        timezone: str = "Asia/Shanghai",
+        working_hours: Sequence[tuple[time, time]] = (
+            (time(9), time(12)),
+            (time(13, 30), time(17, 30)),
+        ),
+        holidays: Literal["cn", "none"] = "cn",
+        extra_holidays: Iterable[date] = (),
+        extra_workdays: Iterable[date] = (),
+    ) -> None:
+        if holidays not in ("cn", "none"):
+            raise ValueError(f"holidays must be 'cn' or 'none', not {holidays!r}")
+        _check_spans(working_hours)
+        self._tz = ZoneInfo(timezone)
+        self._hours = tuple(working_hours)
+        self._cn = holidays == "cn"
+        self._extra_holidays = frozenset(extra_holidays)
+        self._extra_workdays = frozenset(extra_workdays)
+        self._missing: set[int] = set()
+        self._workday_cache: dict[date, bool] = {}
+        self._span_cache: dict[date, tuple[Span, ...]] = {}
+
+    @staticmethod
+    def parse_working_hours(spans: Sequence[str]) -> list[tuple[time, time]]:
+        """["09:00-12:00", "13:30-17:30"] -> [(time(9), time(12)), (time(13, 30), time(17, 30))]."""
+        result = []
+        for span in spans:
+            match = _SPAN.fullmatch(span)
+            try:
+                if match is None:
+                    raise ValueError
+                result.append((time.fromisoformat(match[1]), time.fromisoformat(match[2])))
+            except ValueError:
+                raise ValueError(
+                    f"invalid working-hours span {span!r}: expected 'HH:MM-HH:MM'"
+                ) from None
+        _check_spans(result)
+        return result
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self._tz
+
+    @property
+    def missing_years(self) -> frozenset[int]:
+        """Years asked about that chinese_calendar has no data for (Monday to Friday was used)."""
+        return frozenset(self._missing)
+
+    def is_workday(self, day: date) -> bool:
+        cached = self._workday_cache.get(day)
+        if cached is None:
+            cached = self._workday_cache[day] = self._compute_is_workday(day)
+        return cached
+
+    def workdays(self, start: date, end: date) -> list[date]:
+        """The working days from `start` to `end`, both included."""
+        return [day for day in _days(start, end) if self.is_workday(day)]
+
+    def add(self, start: datetime, duration: Duration) -> datetime:
+        """The instant a limit of `duration` that starts at `start` falls due."""
+        if duration.kind == "calendar":
+            return _utc(start) + timedelta(seconds=duration.seconds)
+        if duration.kind == "working_hours":
+            return self.add_working_seconds(start, duration.seconds)
+        day = self._local(start).date()
+        if duration.days == 0:
+            while not self.is_workday(day):
+                day += _ONE_DAY
+        for _ in range(duration.days):
+            day += _ONE_DAY
+            while not self.is_workday(day):
+                day += _ONE_DAY
+        return self._spans(day)[-1][1]
+
+    def working_seconds_between(self, a: datetime, b: datetime) -> float:
+        """Working time in [a, b); 0 if b <= a."""
+        a, b = _utc(a), _utc(b)
+        total = timedelta()
+        for day in _days(self._local(a).date(), self._local(b).date()):
+            for start, end in self._spans(day):
+                total += max(timedelta(), min(end, b) - max(start, a))
+        return total.total_seconds()
+
+    def add_working_seconds(self, start: datetime, seconds: float) -> datetime:
+        """The earliest instant with `seconds` of working time since `start`.
+
+        A result at the end of a span stays there (12:00, not 13:30).
+        """
+        if seconds < 0:
+            raise ValueError(f"working seconds cannot be negative: {seconds}")
+        now, left = _utc(start), timedelta(seconds=seconds)
+        if not left:
+            return now
+        day = self._local(now).date()
+        while True:
+            for span_start, span_end in self._spans(day):
+                begin = max(span_start, now)
+                if begin >= span_end:
+                    continue
+                if left <= span_end - begin:
+                    return begin + left
+                left -= span_end - begin
+            day += _ONE_DAY
+
+    def point_at(
+        self, start: datetime, due: datetime, fraction: float, kind: DurationKind
+    ) -> datetime:
+        """The instant when `fraction` of the limit [start, due] has passed."""
+        if fraction < 0:
+            raise ValueError(f"fraction cannot be negative: {fraction}")
+        if kind == "calendar":
+            return _utc(start) + (_utc(due) - _utc(start)) * fraction
+        return self.add_working_seconds(start, fraction * self.working_seconds_between(start, due))
+
+    def remaining(self, due: datetime, at: datetime, kind: DurationKind) -> Duration:
+        """What is left of a limit due at `due` when its clock stops at `at`.
+
+        Adding the result at `at` gives back `due`; for working days, so does adding it at any
+        instant of `at`'s local day, and each working day spent suspended is added back.
+        """
+        if kind == "calendar":
+            return make_duration(kind, max(0.0, (_utc(due) - _utc(at)).total_seconds()))
+        if kind == "working_hours":
+            return make_duration(kind, self.working_seconds_between(at, due))
+        after = self._local(at).date() + _ONE_DAY
+        return make_duration(kind, len(self.workdays(after, self._local(due).date())))
+
+    def _compute_is_workday(self, day: date) -> bool:
+        if day in self._extra_workdays:
+            return True
+        if day in self._extra_holidays:
+            return False
+        if self._cn:
+            try:
+                return bool(chinese_calendar.is_workday(day))
+            except NotImplementedError:
+                if day.year not in self._missing:
+                    self._missing.add(day.year)
+                    log.warning(
+                        "chinese_calendar has no holiday data for %d; "
+                        "using Monday to Friday plus configured extras",
+                        day.year,
+                    )
+        return day.weekday() < 5
+
+    def _spans(self, day: date) -> tuple[Span, ...]:
+        """The working spans of a local day, in UTC; empty on a day off."""
+        spans = self._span_cache.get(day)
+        if spans is None:
+            spans = self._span_cache[day] = (
+                tuple((self._at(day, start), self._at(day, end)) for start, end in self._hours)
+                if self.is_workday(day)
+                else ()
+            )
+        return spans
+
+    def _at(self, day: date, wall: time) -> datetime:
+        return datetime.combine(day, wall, tzinfo=self._tz).astimezone(UTC)
+
+    def _local(self, moment: datetime) -> datetime:
+        return _utc(moment).astimezone(self._tz)
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"a timezone-aware datetime is required, got {moment!r}")
+    return moment.astimezone(UTC)
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += _ONE_DAY
+
+
+def _check_spans(spans: Sequence[tuple[time, time]]) -> None:
+    if not spans:
+        raise ValueError("working hours need at least one span")
+    previous_end: time | None = None
+    for start, end in spans:
+        if start >= end:
+            raise ValueError(f"working-hours span {start:%H:%M}-{end:%H:%M} ends before it starts")
+        if previous_end is not None and start < previous_end:
+            raise ValueError(
+                f"working-hours span {start:%H:%M}-{end:%H:%M} overlaps or precedes the one before"
+            )
+        previous_end = end

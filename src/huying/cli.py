@@ -1,0 +1,309 @@
+"""The `huying` command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from huying.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("huying")
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_DIR = ROOT / "demo"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None))
+
+
+def _runtime(args: argparse.Namespace, *, migrate: bool = True):  # type: ignore[no-untyped-def]
+    from huying import migrate as migrations
+    from huying.runtime import build_runtime
+
+    rt = build_runtime(_settings(args))
+    if migrate:
+        migrations.upgrade(rt.db)
+    return rt
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    print(f"database at head: {rt.db.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from huying.app import create_app
+
+    rt = _runtime(args)
+    host = args.host or rt.settings.server.host
+    port = args.port or rt.settings.server.port
+    app = create_app(rt)
+    if not args.no_worker:
+        from huying.worker import attach_worker
+
+        attach_worker(app, rt)
+    print(
+        f"Huying is serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)",
+        flush=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from huying.worker import run_forever
+
+    rt = _runtime(args)
+    run_forever(rt)
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from huying.directory.loader import LoadError, load_file
+
+    rt = _runtime(args)
+    status = 0
+    for name in args.files:
+        try:
+            with rt.transaction() as s:
+                loaded = load_file(
+                    session=s, path=Path(name), urgencies=rt.settings.urgencies, now=rt.now()
+                )
+        except LoadError as exc:
+            print(f"{exc.path}: nothing loaded; {len(exc.problems)} problem(s):", file=sys.stderr)
+            for p in exc.problems:
+                print(f"  {p}", file=sys.stderr)
+            status = 1
+            continue
+        counts = (
+            ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in loaded.counts.items()) or "nothing"
+        )
+        print(f"{name}: loaded {counts}")
+    return status
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from huying.auth.service import create_key
+
+    rt = _runtime(args)
+    with rt.transaction() as s:
+        _, token = create_key(
+            session=s, role=args.role, department=args.department, name=args.name, now=rt.now()
+        )
+    print(token)
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from huying.auth.service import create_user
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    rt = _runtime(args)
+    with rt.transaction() as s:
+        create_user(
+            session=s,
+            username=args.username,
+            password=password,
+            role=args.role,
+            department=args.department,
+            now=rt.now(),
+            display_name=args.display_name or "",
+        )
+    print(
+        f"user {args.username} created ({args.role}{', ' + args.department if args.department else ''})"
+    )
+    return 0
+
+
+def cmd_workflows_check(args: argparse.Namespace) -> int:
+    from huying.runtime import load_workflows
+    from huying.settings import settings_from_mapping
+
+    settings = _settings(args)
+    if args.path:
+        data = settings.model_dump(exclude={"base_dir"})
+        data["workflows"] = {**data["workflows"], "path": str(Path(args.path).resolve())}
+        settings = settings_from_mapping(data, base_dir=settings.base_dir)
+    specs, errors = load_workflows(settings)
+    for name, version in sorted(specs):
+        spec = specs[(name, version)]
+        print(
+            f"ok: {name} v{version} ({len(spec.states)} states, {len(spec.transitions)} transitions) — {spec.source}"
+        )
+    for err in errors:
+        print(f"invalid: {err.source}", file=sys.stderr)
+        for p in err.problems:
+            print(f"  - {p}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_workflows_draw(args: argparse.Namespace) -> int:
+    from huying.runtime import load_workflows
+    from huying.workflow.draw import mermaid
+
+    specs, errors = load_workflows(_settings(args))
+    if errors:
+        print("invalid workflows; run `huying workflows check`", file=sys.stderr)
+        return 1
+    chosen = [
+        s for (n, v), s in sorted(specs.items()) if n == args.name and (args.version in (None, v))
+    ]
+    if not chosen:
+        print(
+            f"no workflow {args.name}" + (f" version {args.version}" if args.version else ""),
+            file=sys.stderr,
+        )
+        return 1
+    text = mermaid(chosen[-1])
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_calendar_due(args: argparse.Namespace) -> int:
+    from huying.durations import parse_duration
+    from huying.runtime import build_calendar
+
+    settings = _settings(args)
+    cal = build_calendar(settings)
+    start = datetime.fromisoformat(args.start)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=cal.tz)
+    due = cal.add(start, parse_duration(args.duration))
+    print(due.astimezone(cal.tz).isoformat())
+    return 0
+
+
+def cmd_calendar_days(args: argparse.Namespace) -> int:
+    from huying.runtime import build_calendar
+
+    cal = build_calendar(_settings(args))
+    for day in cal.workdays(date.fromisoformat(args.start), date.fromisoformat(args.end)):
+        print(f"{day.isoformat()} {day.strftime('%a')}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Migrate, load the demo directory and create the demo accounts (idempotent)."""
+    from huying.demo import set_up_demo
+
+    rt = _runtime(args)
+    set_up_demo(rt, DEMO_DIR, out=sys.stdout)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="huying", description="Huying (呼应): service requests, answered in time."
+    )
+    p.add_argument("--config", help="config file (default: $HUYING_CONFIG or ./config.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help_: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+        sp.set_defaults(func=fn)
+        return sp
+
+    serve = add("serve", cmd_serve, "migrate, then serve the API and the console")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--no-worker", action="store_true", help="do not run deadlines and alerts in this process"
+    )
+    add("worker", cmd_worker, "run deadlines and alert delivery only")
+    add("migrate", cmd_migrate, "upgrade the database schema to the latest version")
+    add("demo", cmd_demo, "load the demo directory and demo accounts")
+    load = add("load", cmd_load, "load departments, chains, categories, routing rules, enterprises")
+    load.add_argument(
+        "files", nargs="+", metavar="FILE", help="YAML (any section) or CSV (enterprises)"
+    )
+
+    keys = add("keys", lambda a: 2, "API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kc = ksub.add_parser("create", help="create a key; prints the token alone")
+    kc.set_defaults(func=cmd_keys_create)
+    kc.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "dispatcher", "supervisor", "department", "integration"],
+    )
+    kc.add_argument("--department")
+    kc.add_argument("--name")
+
+    users = add("users", lambda a: 2, "staff users")
+    usub = users.add_subparsers(dest="users_command", required=True)
+    uc = usub.add_parser(
+        "create", help="create a staff user; the password is read from standard input"
+    )
+    uc.set_defaults(func=cmd_users_create)
+    uc.add_argument("--username", required=True)
+    uc.add_argument(
+        "--role", required=True, choices=["admin", "dispatcher", "supervisor", "department"]
+    )
+    uc.add_argument("--department")
+    uc.add_argument("--display-name")
+
+    wf = add("workflows", lambda a: 2, "workflow definitions")
+    wsub = wf.add_subparsers(dest="workflows_command", required=True)
+    wc = wsub.add_parser("check", help="validate every workflow file; exit 1 naming each problem")
+    wc.set_defaults(func=cmd_workflows_check)
+    wc.add_argument("--path", help="a folder of workflow files (default: the configured one)")
+    wd = wsub.add_parser("draw", help="the diagram of a workflow, as Mermaid")
+    wd.set_defaults(func=cmd_workflows_draw)
+    wd.add_argument("--name", default="service_request")
+    wd.add_argument("--version", type=int)
+    wd.add_argument("--output", "-o")
+
+    cal = add("calendar", lambda a: 2, "check the business calendar")
+    csub = cal.add_subparsers(dest="calendar_command", required=True)
+    cd = csub.add_parser("due", help="the due instant of a duration from a start")
+    cd.set_defaults(func=cmd_calendar_due)
+    cd.add_argument("start", help="ISO 8601, e.g. 2026-09-30T16:00+08:00")
+    cd.add_argument("duration", help='e.g. "3 working days"')
+    cdays = csub.add_parser("days", help="the working days from FROM to TO (inclusive)")
+    cdays.set_defaults(func=cmd_calendar_days)
+    cdays.add_argument("start", metavar="FROM")
+    cdays.add_argument("end", metavar="TO")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    from huying.errors import HuyingError
+    from huying.workflow.definition import WorkflowInvalid
+
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"huying: configuration error: {exc}", file=sys.stderr)
+    except WorkflowInvalid as exc:
+        print(f"huying: invalid workflow {exc.source}:", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  - {p}", file=sys.stderr)
+    except HuyingError as exc:
+        print(f"huying: {exc.detail}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"huying: {exc}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from huying.db import Base, BigID, UTCDateTime
+
+if TYPE_CHECKING:
+    from huying.requests.models import Request
+
+
+class Deadline(Base):
+    """One time limit of a request (dispatch, sign, reply, feedback).
+
+    status: running → (warning) → missed once the due instant passes; met or
+    cancelled when its state is left; paused while the request is suspended.
+    `next_fire_at` is the next instant the worker must look at this row (its
+    warning, its due instant, the next escalation rung); NULL when nothing is
+    left to fire. The worker's query touches only rows due now (partial index).
+    """
+
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        Index(
+            "ix_deadlines_next_fire_at",
+            "next_fire_at",
+            postgresql_where=text("next_fire_at IS NOT NULL"),
+            sqlite_where=text("next_fire_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    duration: Mapped[str] = mapped_column(
+        String(64)
+    )  # the limit as configured, e.g. "5 working days"
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remaining: Mapped[str | None] = mapped_column(String(64))  # while paused: what is left
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rungs_fired: Mapped[int] = mapped_column(Integer, default=0)
+    next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    request: Mapped[Request] = relationship(lazy="raise")

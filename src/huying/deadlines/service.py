@@ -1,0 +1,185 @@
+"""Deadline rows: started, stopped, paused, resumed and extended as the engine's effects say,
+with due and warning instants counted on the business calendar."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from huying.calendar import BusinessCalendar
+from huying.deadlines.models import Deadline
+from huying.durations import Duration, parse_duration
+from huying.requests.models import Request
+from huying.settings import Settings
+from huying.workflow.context import DeadlineEffect
+
+OPEN = ("running", "missed", "paused")
+
+
+def open_deadlines(session: Session, request_id: int) -> list[Deadline]:
+    return list(
+        session.scalars(
+            select(Deadline)
+            .where(Deadline.request_id == request_id, Deadline.completed_at.is_(None))
+            .order_by(Deadline.id)
+        )
+    )
+
+
+def all_deadlines(session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
+    result: dict[int, list[Deadline]] = {i: [] for i in request_ids}
+    if request_ids:
+        rows = session.scalars(
+            select(Deadline).where(Deadline.request_id.in_(request_ids)).order_by(Deadline.id)
+        )
+        for d in rows:
+            result[d.request_id].append(d)
+    return result
+
+
+def next_fire_at(d: Deadline, *, settings: Settings, calendar: BusinessCalendar) -> datetime | None:
+    """The next instant the worker must look at this deadline: its warning, its due instant,
+    or its next escalation rung; None when nothing is left to fire."""
+    if d.completed_at is not None or d.status == "paused":
+        return None
+    if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
+        return d.warn_at
+    if d.missed_at is None:
+        return d.due_at
+    if d.kind == "feedback":  # a missed feedback deadline auto-closes; no ladder
+        return None
+    ladder = settings.escalation
+    if d.rungs_fired < len(ladder):
+        return calendar.add(d.due_at, ladder[d.rungs_fired].delay)
+    return None
+
+
+class DeadlinePlanner:
+    """Applies an outcome's deadline effects to one request's rows."""
+
+    def __init__(self, *, settings: Settings, calendar: BusinessCalendar) -> None:
+        self.settings = settings
+        self.calendar = calendar
+
+    def limit(self, kind: str, *, urgency: str, overrides: dict[str, str] | None) -> Duration:
+        return self.settings.limit_for(urgency, kind, overrides)
+
+    def _schedule(self, d: Deadline) -> None:
+        d.next_fire_at = next_fire_at(d, settings=self.settings, calendar=self.calendar)
+
+    def start(
+        self, session: Session, *, request: Request, kind: str, duration: Duration, now: datetime
+    ) -> Deadline:
+        due = self.calendar.add(now, duration)
+        warn = self.calendar.point_at(now, due, self.settings.warning_at, duration.kind)
+        d = Deadline(
+            request=request,
+            kind=kind,
+            status="running",
+            duration=duration.text,
+            started_at=now,
+            due_at=due,
+            warn_at=warn if warn < due else None,
+            rungs_fired=0,
+            version=1,
+        )
+        self._schedule(d)
+        session.add(d)
+        return d
+
+    def apply(
+        self,
+        session: Session,
+        *,
+        request: Request,
+        effects: Iterable[DeadlineEffect],
+        now: datetime,
+        overrides: dict[str, str] | None,
+        current: list[Deadline] | None = None,
+    ) -> list[Deadline]:
+        """Apply effects; returns the request's deadlines that are still open afterwards."""
+        effects = list(effects)
+        if current is not None:
+            rows = current
+        elif effects and request.id is not None:
+            rows = open_deadlines(session, request.id)
+        else:
+            rows = []
+        for effect in effects:
+            mine = [d for d in rows if d.kind == effect.kind and d.completed_at is None]
+            if effect.op == "start":
+                for d in mine:  # a new round replaces any open one of the same kind
+                    self._finish(d, "cancelled", now)
+                duration = self.limit(effect.kind, urgency=request.urgency, overrides=overrides)
+                rows.append(
+                    self.start(
+                        session, request=request, kind=effect.kind, duration=duration, now=now
+                    )
+                )
+            elif effect.op == "stop":
+                for d in mine:
+                    self._finish(d, effect.outcome or "met", now)
+            elif effect.op == "pause":
+                for d in mine:
+                    self._pause(d, now)
+            elif effect.op == "resume":
+                for d in mine:
+                    self._resume(d, now)
+            elif effect.op == "extend" and effect.by:
+                for d in mine:
+                    self._extend(d, parse_duration(effect.by), now)
+        return [d for d in rows if d.completed_at is None]
+
+    def _finish(self, d: Deadline, outcome: str, now: datetime) -> None:
+        d.completed_at = now
+        if outcome == "cancelled":
+            d.status = "cancelled"
+        elif d.status != "missed":
+            d.status = "met" if now <= d.due_at else "missed"
+        if d.status == "missed" and d.missed_at is None:
+            d.missed_at = d.due_at
+        d.next_fire_at = None
+        d.version += 1
+
+    def _pause(self, d: Deadline, now: datetime) -> None:
+        kind = parse_duration(d.duration).kind
+        d.remaining = self.calendar.remaining(d.due_at, now, kind).text
+        d.paused_at = now
+        d.status = "paused"
+        d.next_fire_at = None
+        d.version += 1
+
+    def _resume(self, d: Deadline, now: datetime) -> None:
+        if d.status != "paused" or d.remaining is None or d.paused_at is None:
+            return
+        remaining = parse_duration(d.remaining)
+        old_due, paused_at = d.due_at, d.paused_at
+        d.due_at = self.calendar.add(now, remaining)
+        if d.warn_at is not None and d.warned_at is None:
+            if remaining.kind == "calendar":
+                d.warn_at = now + (d.warn_at - paused_at) if d.warn_at > paused_at else now
+            else:
+                before_warn = self.calendar.working_seconds_between(paused_at, d.warn_at)
+                d.warn_at = self.calendar.add_working_seconds(now, before_warn)
+            if d.warn_at >= d.due_at:
+                d.warn_at = None
+        d.status = "missed" if d.missed_at is not None else "running"
+        d.paused_at = None
+        d.remaining = None
+        if d.due_at < old_due:  # never earlier than it was
+            d.due_at = old_due
+        self._schedule(d)
+        d.version += 1
+
+    def _extend(self, d: Deadline, by: Duration, now: datetime) -> None:
+        base = d.due_at
+        d.due_at = self.calendar.add(base, by)
+        if d.status == "missed" and d.due_at > now and d.completed_at is None:
+            d.status = "running"
+            d.missed_at = None
+            d.rungs_fired = 0
+        self._schedule(d)
+        d.version += 1

@@ -1,0 +1,1 @@
+"""The directory: departments, the call list (categories), chains, enterprises, routing rules."""

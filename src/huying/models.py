@@ -1,0 +1,25 @@
+"""Every ORM model, imported in one place so that metadata is complete (Alembic, tests)."""
+
+from huying.alerts.models import Event
+from huying.auth.models import ApiKey, StaffSession, User
+from huying.db import Base
+from huying.deadlines.models import Deadline
+from huying.directory.models import Category, Chain, Department, Enterprise, RoutingRule
+from huying.requests.models import Request, RequestCoDepartment, TimelineEntry
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Category",
+    "Chain",
+    "Deadline",
+    "Department",
+    "Enterprise",
+    "Event",
+    "Request",
+    "RequestCoDepartment",
+    "RoutingRule",
+    "StaffSession",
+    "TimelineEntry",
+    "User",
+]

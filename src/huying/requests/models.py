@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from huying.db import Base, BigID, JSONType, UTCDateTime
+
+
+class Request(Base):
+    __tablename__ = "requests"
+    __table_args__ = (
+        UniqueConstraint("idempotency_scope", "idempotency_key"),
+        Index("ix_requests_lead_department_code_created_at", "lead_department_code", "created_at"),
+        Index("ix_requests_state_created_at", "state", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    workflow_name: Mapped[str] = mapped_column(String(64))
+    workflow_version: Mapped[int] = mapped_column(Integer)
+    # Written only from the engine's outcome (huying.requests.service); never assigned elsewhere.
+    state: Mapped[str] = mapped_column(String(32))
+    enterprise_uscc: Mapped[str] = mapped_column(
+        String(18), ForeignKey("enterprises.uscc", ondelete="RESTRICT"), index=True
+    )
+    category_code: Mapped[str] = mapped_column(
+        String(64), ForeignKey("categories.code", ondelete="RESTRICT"), index=True
+    )
+    urgency: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    grid_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    chain_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    location: Mapped[str | None] = mapped_column(String(300))
+    contact: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    lead_department_code: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("departments.code", ondelete="RESTRICT")
+    )
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    rating: Mapped[str | None] = mapped_column(String(32))
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    pending_extension: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    timeline_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last timeline row's seq
+    merged_into_id: Mapped[int | None] = mapped_column(
+        BigID, ForeignKey("requests.id", ondelete="RESTRICT")
+    )
+    submitted_by: Mapped[str] = mapped_column(String(100))
+    idempotency_scope: Mapped[str | None] = mapped_column(String(100))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    idempotency_hash: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    co_departments: Mapped[list[RequestCoDepartment]] = relationship(
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="RequestCoDepartment.department_code",
+    )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it
+
+    @property
+    def co_department_codes(self) -> list[str]:
+        return [c.department_code for c in self.co_departments]
+
+
+class RequestCoDepartment(Base):
+    """A co-department (协办部门) of a request: it sees the request; the lead acts on it."""
+
+    __tablename__ = "request_co_departments"
+
+    request_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    department_code: Mapped[str] = mapped_column(
+        String(64),
+        ForeignKey("departments.code", ondelete="RESTRICT"),
+        primary_key=True,
+        index=True,
+    )
+
+
+class TimelineEntry(Base):
+    """One row per action; append-only (no API updates or deletes it)."""
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (UniqueConstraint("request_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    request_id: Mapped[int] = mapped_column(BigID, ForeignKey("requests.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    request: Mapped[Request] = relationship(lazy="raise")

@@ -1,0 +1,125 @@
+"""Requests as the API (and the console) show them: names resolved in batches, instants in
+the calendar's time zone with their offset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from huying.deadlines.models import Deadline
+from huying.deadlines.service import all_deadlines
+from huying.directory.models import Category, Department, Enterprise
+from huying.requests import repository as repo
+from huying.requests.models import Request
+from huying.requests.schemas import DeadlineOut, EnterpriseRef, Ref, RequestOut, TimelineOut
+
+
+def _local(moment: datetime, tz: tzinfo) -> datetime:
+    return moment.astimezone(tz)
+
+
+def _opt(moment: datetime | None, tz: tzinfo) -> datetime | None:
+    return None if moment is None else moment.astimezone(tz)
+
+
+def deadline_out(d: Deadline, tz: tzinfo) -> DeadlineOut:
+    return DeadlineOut(
+        kind=d.kind,
+        status=d.status,  # type: ignore[arg-type]
+        duration=d.duration,
+        started_at=_local(d.started_at, tz),
+        due_at=_local(d.due_at, tz),
+        warn_at=_opt(d.warn_at, tz),
+        warned=d.warned_at is not None,
+        completed_at=_opt(d.completed_at, tz),
+        escalations=d.rungs_fired,
+    )
+
+
+def present(
+    session: Session, requests: Sequence[Request], *, tz: tzinfo, with_timeline: bool = False
+) -> list[RequestOut]:
+    if not requests:
+        return []
+    dept_codes = {r.lead_department_code for r in requests if r.lead_department_code} | {
+        c for r in requests for c in r.co_department_codes
+    }
+    depts = (
+        dict(
+            session.execute(
+                select(Department.code, Department.name).where(Department.code.in_(dept_codes))
+            ).all()
+        )
+        if dept_codes
+        else {}
+    )
+    cats = dict(
+        session.execute(
+            select(Category.code, Category.name).where(
+                Category.code.in_({r.category_code for r in requests})
+            )
+        ).all()
+    )
+    ents = dict(
+        session.execute(
+            select(Enterprise.uscc, Enterprise.name).where(
+                Enterprise.uscc.in_({r.enterprise_uscc for r in requests})
+            )
+        ).all()
+    )
+    deadlines = all_deadlines(session, [r.id for r in requests])
+    out = []
+    for r in requests:
+        lead = r.lead_department_code
+        item = RequestOut(
+            id=r.id,
+            number=r.number or "",
+            state=r.state,
+            workflow={"name": r.workflow_name, "version": r.workflow_version},
+            enterprise=EnterpriseRef(uscc=r.enterprise_uscc, name=ents.get(r.enterprise_uscc, "")),
+            category=Ref(code=r.category_code, name=cats.get(r.category_code, "")),
+            urgency=r.urgency,
+            title=r.title,
+            description=r.description,
+            grid_code=r.grid_code,
+            chain=r.chain_code,
+            location=r.location,
+            contact=r.contact,
+            source=r.source,
+            external_id=r.external_id,
+            lead_department=Ref(code=lead, name=depts.get(lead, "")) if lead else None,
+            co_departments=[Ref(code=c, name=depts.get(c, "")) for c in r.co_department_codes],
+            escalation_level=r.escalation_level,
+            overdue=r.overdue,
+            return_count=r.return_count,
+            reopen_count=r.reopen_count,
+            rating=r.rating,
+            resolved=r.resolved,
+            pending_extension=r.pending_extension,
+            merged_into=r.merged_into_id,
+            deadlines=[deadline_out(d, tz) for d in deadlines.get(r.id, [])],
+            version=r.version,
+            created_at=_local(r.created_at, tz),
+            updated_at=_local(r.updated_at, tz),
+            closed_at=_opt(r.closed_at, tz),
+        )
+        if with_timeline:
+            item.timeline = [
+                TimelineOut(
+                    seq=t.seq,
+                    action=t.action,
+                    from_state=t.from_state,
+                    to_state=t.to_state,
+                    actor=t.actor,
+                    role=t.role,
+                    at=_local(t.at, tz),
+                    note=t.note,
+                    data=t.data or {},
+                )
+                for t in repo.timeline(session, r.id)
+            ]
+        out.append(item)
+    return out

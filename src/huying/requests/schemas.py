@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from huying.directory.schemas import USCC, Code, GridCode
+from huying.durations import parse_duration
+from huying.workflow.library import RATINGS
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text4000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Rating = Literal[RATINGS]  # type: ignore[valid-type]
+Source = Literal["grid", "hotline", "portal", "staff", "api"]
+
+
+def _duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+DurationText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_duration)
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Contact(_In):
+    name: str = Field(default="", max_length=100)
+    phone: str = Field(default="", max_length=50)
+
+
+class SubmitIn(_In):
+    enterprise_uscc: USCC
+    category: Code
+    title: Text200
+    description: Text4000
+    urgency: Annotated[str, StringConstraints(max_length=32)] | None = None
+    grid_code: GridCode | None = None
+    location: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    contact: Contact | None = None
+    source: Source = "api"
+    external_id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+        | None
+    ) = None
+
+
+# --- action bodies: one model per action, fields as the design names them ------
+
+
+class NoteBody(_In):
+    note: Note | None = None
+
+
+class DispatchBody(_In):
+    lead_department: Code
+    co_departments: list[Code] = Field(default_factory=list, max_length=20)
+    note: Note | None = None
+
+
+class ReasonBody(_In):
+    reason: Note
+    note: Note | None = None
+
+
+class MergeBody(_In):
+    target_id: int = Field(ge=1, le=2**62, description="the request this one duplicates")
+    note: Note | None = None
+
+
+class ExtensionRequestBody(_In):
+    extend_by: DurationText = Field(description='how much more time, e.g. "3 working days"')
+    reason: Note
+
+
+class ExtensionDecisionBody(_In):
+    approved: bool
+    extend_by: DurationText | None = Field(
+        default=None, description="grant a different length than was asked for"
+    )
+    note: Note | None = None
+
+
+class ReplyBody(_In):
+    content: Text4000
+    resolved: bool
+
+
+class RateBody(_In):
+    rating: Rating
+    note: Note | None = Field(default=None, description="the enterprise's comment")
+
+
+class SuperviseBody(_In):
+    note: Note | None = None
+    level: int | None = Field(default=None, ge=1, le=9, description="raise to at least this level")
+
+
+ACTION_BODIES: dict[str, type[_In]] = {
+    "dispatch": DispatchBody,
+    "reject": ReasonBody,
+    "merge": MergeBody,
+    "sign": NoteBody,
+    "return": ReasonBody,
+    "request_extension": ExtensionRequestBody,
+    "decide_extension": ExtensionDecisionBody,
+    "suspend": ReasonBody,
+    "resume": NoteBody,
+    "reply": ReplyBody,
+    "rate": RateBody,
+    "urge": NoteBody,
+    "supervise": SuperviseBody,
+}
+
+
+# --- responses -----------------------------------------------------------------
+
+
+class Ref(BaseModel):
+    code: str
+    name: str
+
+
+class EnterpriseRef(BaseModel):
+    uscc: str
+    name: str
+
+
+class DeadlineOut(BaseModel):
+    kind: str
+    status: Literal["running", "paused", "met", "missed", "cancelled"]
+    duration: str
+    started_at: datetime
+    due_at: datetime
+    warn_at: datetime | None
+    warned: bool
+    completed_at: datetime | None
+    escalations: int
+
+
+class TimelineOut(BaseModel):
+    seq: int
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    role: str
+    at: datetime
+    note: str | None
+    data: dict[str, Any]
+
+
+class RequestOut(BaseModel):
+    id: int
+    number: str
+    state: str
+    workflow: dict[str, Any]
+    enterprise: EnterpriseRef
+    category: Ref
+    urgency: str
+    title: str
+    description: str
+    grid_code: str | None
+    chain: str | None
+    location: str | None
+    contact: dict[str, Any] | None
+    source: str
+    external_id: str | None
+    lead_department: Ref | None
+    co_departments: list[Ref]
+    escalation_level: int
+    overdue: bool
+    return_count: int
+    reopen_count: int
+    rating: str | None
+    resolved: bool | None
+    pending_extension: dict[str, Any] | None
+    merged_into: int | None
+    deadlines: list[DeadlineOut]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    timeline: list[TimelineOut] | None = None
+
+
+class RequestPage(BaseModel):
+    items: list[RequestOut]
+    next_cursor: str | None
+
+
+class ActionsOut(BaseModel):
+    state: str
+    version: int
+    actions: list[str]

@@ -1,0 +1,363 @@
+"""Request use cases. Every state change goes through `_apply`: the engine decides, and
+state, timeline row, deadline changes and outbox events are written in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+
+from huying.alerts.models import Event
+from huying.auth.service import Principal
+from huying.deadlines.models import Deadline
+from huying.deadlines.service import DeadlinePlanner, all_deadlines
+from huying.directory import repository as directory
+from huying.directory import service as directory_service
+from huying.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from huying.requests import repository as repo
+from huying.requests.models import Request, RequestCoDepartment, TimelineEntry
+from huying.requests.schemas import ACTION_BODIES, NoteBody, SubmitIn
+from huying.runtime import Runtime
+from huying.workflow.context import SYSTEM, Actor, Outcome, Snapshot
+
+SUBMIT_ROLES = ("integration", "dispatcher", "admin")
+
+
+def planner(rt: Runtime) -> DeadlinePlanner:
+    return DeadlinePlanner(settings=rt.settings, calendar=rt.calendar)
+
+
+def snapshot(req: Request) -> Snapshot:
+    return Snapshot(
+        state=req.state,
+        lead_department=req.lead_department_code,
+        co_departments=tuple(req.co_department_codes),
+        return_count=req.return_count,
+        reopen_count=req.reopen_count,
+        escalation_level=req.escalation_level,
+        rating=req.rating,
+        resolved=req.resolved,
+        pending_extension=req.pending_extension,
+    )
+
+
+def visible(*, session: Session, principal: Principal, request_id: int) -> Request:
+    """The request if the caller may see it; 404 otherwise, the same as for one that does not exist."""
+    scope = principal.department if principal.role == "department" else None
+    req = repo.get(session, request_id, department=scope)
+    if req is None:
+        raise NotFound(f"no request {request_id}")
+    return req
+
+
+def _hash_body(body: SubmitIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _event_payload(req: Request) -> dict[str, Any]:
+    return {
+        "id": req.id,
+        "number": req.number,
+        "state": req.state,
+        "category": req.category_code,
+        "enterprise_uscc": req.enterprise_uscc,
+        "lead_department": req.lead_department_code,
+        "escalation_level": req.escalation_level,
+        "overdue": req.overdue,
+    }
+
+
+_FIELD = {"lead_department": "lead_department_code"}
+
+
+def _apply(
+    session: Session,
+    rt: Runtime,
+    req: Request,
+    outcome: Outcome,
+    *,
+    overrides: Mapping[str, str] | None,
+    deadlines: list[Deadline] | None = None,
+) -> list[Deadline]:
+    """Persist one outcome of the engine. The only place a request's state is written."""
+    now = outcome.timeline.at
+    req.state = outcome.state
+    for name, value in outcome.changes.items():
+        if name == "co_departments":
+            req.co_departments = [RequestCoDepartment(department_code=c) for c in value]
+        else:
+            setattr(req, _FIELD.get(name, name), value)
+    req.timeline_seq += 1
+    req.updated_at = now
+    t = outcome.timeline
+    session.add(
+        TimelineEntry(
+            request=req,
+            seq=req.timeline_seq,
+            action=t.action,
+            from_state=t.from_state,
+            to_state=t.to_state,
+            actor=t.actor,
+            role=t.role,
+            at=now,
+            note=t.note,
+            data=dict(t.data),
+        )
+    )
+    still_open = planner(rt).apply(
+        session,
+        request=req,
+        effects=outcome.deadlines,
+        now=now,
+        overrides=dict(overrides or {}),
+        current=deadlines,
+    )
+    req.overdue = any(d.status == "missed" for d in still_open)
+    for draft in outcome.events:
+        session.add(
+            Event(
+                uid=f"msg_{uuid.uuid4().hex}",
+                type=draft.type,
+                request=req,
+                occurred_at=now,
+                data={"request": _event_payload(req), **draft.data},
+            )
+        )
+    return still_open
+
+
+def submit(
+    *,
+    rt: Runtime,
+    session: Session,
+    principal: Principal,
+    body: SubmitIn,
+    idempotency_key: str | None,
+) -> tuple[Request, bool]:
+    """Take in a request and route it at once. Returns (request, created)."""
+    if principal.role not in SUBMIT_ROLES:
+        raise Forbidden(f"role {principal.role!r} may not submit requests")
+    body_hash = _hash_body(body)
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 200:
+            raise InvalidInput("Idempotency-Key: 1 to 200 characters")
+        existing = repo.by_idempotency(session, principal.id, idempotency_key)
+        if existing is not None:
+            return _replayed(existing, body_hash, idempotency_key), False
+
+    enterprise = directory.enterprise(session, body.enterprise_uscc)
+    if enterprise is None:
+        raise InvalidInput(f"enterprise_uscc: no enterprise {body.enterprise_uscc} is registered")
+    category = directory.category(session, body.category)
+    if category is None or not category.active:
+        raise InvalidInput(f"category: {body.category!r} is not on the call list")
+    urgency = body.urgency or category.urgency
+    if urgency not in rt.settings.time_limits:
+        raise InvalidInput(
+            f"urgency: {urgency!r} is not one of {', '.join(rt.settings.time_limits)}"
+        )
+
+    now = rt.now()
+    spec = rt.workflows.latest(rt.settings.workflows.default)
+    grid_code = body.grid_code or enterprise.grid_code
+    req = Request(
+        workflow_name=spec.name,
+        workflow_version=spec.version,
+        state=spec.initial,
+        enterprise_uscc=enterprise.uscc,
+        category_code=category.code,
+        urgency=urgency,
+        title=body.title,
+        description=body.description,
+        grid_code=grid_code,
+        chain_code=enterprise.chain_code,
+        location=body.location,
+        contact=body.contact.model_dump() if body.contact else None,
+        source=body.source,
+        external_id=body.external_id,
+        escalation_level=0,
+        overdue=False,
+        return_count=0,
+        reopen_count=0,
+        timeline_seq=0,
+        submitted_by=principal.id,
+        idempotency_scope=principal.id if idempotency_key else None,
+        idempotency_key=idempotency_key,
+        idempotency_hash=body_hash if idempotency_key else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(req)
+    overrides = category.time_limits
+    started = rt.workflows.start(
+        spec.name,
+        spec.version,
+        actor=principal.actor,
+        now=now,
+        data={
+            "source": body.source,
+            **({"external_id": body.external_id} if body.external_id else {}),
+        },
+    )
+    deadlines = _apply(session, rt, req, started, overrides=overrides, deadlines=[])
+    route = directory_service.route(
+        session=session, category=category, grid_code=grid_code, chain_code=enterprise.chain_code
+    )
+    payload: dict[str, Any] = {}
+    if route is not None:
+        payload = {
+            "lead_department": route.lead_department,
+            "co_departments": list(route.co_departments),
+            "rule_id": route.rule_id,
+        }
+    routed = rt.workflows.fire(
+        spec.name, spec.version, snapshot(req), "route", actor=SYSTEM, payload=payload, now=now
+    )
+    _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        session.expunge_all()
+        existing = repo.by_idempotency(session, principal.id, idempotency_key)
+        if existing is None:
+            raise
+        return _replayed(existing, body_hash, idempotency_key), False
+    number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
+    session.execute(
+        update(Request).where(Request.id == req.id).values(number=number),
+        execution_options={"synchronize_session": False},
+    )
+    set_committed_value(req, "number", number)
+    return req, True
+
+
+def _replayed(existing: Request, body_hash: str, key: str) -> Request:
+    if existing.idempotency_hash != body_hash:
+        raise InvalidInput(
+            f"Idempotency-Key {key!r} was already used with a different body "
+            f"(request {existing.number}); use a new key for a new request"
+        )
+    return existing
+
+
+def parse_body(action: str, body: Any) -> dict[str, Any]:
+    model = ACTION_BODIES.get(action, NoteBody)
+    try:
+        parsed = model.model_validate(body if body is not None else {})
+    except ValidationError as exc:
+        raise InvalidInput(
+            "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            ),
+            errors=exc.errors(include_url=False, include_context=False, include_input=False),
+        ) from None
+    return parsed.model_dump(exclude_none=True)
+
+
+def act(
+    *,
+    rt: Runtime,
+    session: Session,
+    principal: Principal,
+    request_id: int,
+    action: str,
+    body: Any,
+    if_match: int | None,
+) -> Request:
+    req = visible(session=session, principal=principal, request_id=request_id)
+    if if_match is not None and req.version != if_match:
+        raise PreconditionFailed(
+            f"request {req.number} is at version {req.version}, not {if_match}; reload it and retry",
+            current_version=req.version,
+        )
+    actor = principal.actor
+    snap = snapshot(req)
+    rt.workflows.check(req.workflow_name, req.workflow_version, snap, action, actor=actor)
+    payload = parse_body(action, body)
+    _validate_references(session, req, action, payload, principal)
+    outcome = rt.workflows.fire(
+        req.workflow_name,
+        req.workflow_version,
+        snap,
+        action,
+        actor=actor,
+        payload=payload,
+        now=rt.now(),
+    )
+    category = directory.category(session, req.category_code)
+    _apply(session, rt, req, outcome, overrides=category.time_limits if category else None)
+    try:
+        session.flush()
+    except StaleDataError:
+        if if_match is not None:
+            raise PreconditionFailed(
+                f"request {req.number} was changed meanwhile; reload it and retry"
+            ) from None
+        raise Conflict(f"request {req.number} was changed meanwhile; reload it and retry") from None
+    return req
+
+
+def _validate_references(
+    session: Session, req: Request, action: str, payload: dict[str, Any], principal: Principal
+) -> None:
+    if action == "dispatch":
+        codes = [payload["lead_department"], *payload.get("co_departments", [])]
+        missing = sorted(set(codes) - directory.department_codes(session, codes))
+        if missing:
+            raise InvalidInput(f"unknown department(s): {', '.join(missing)}")
+    elif action == "merge":
+        target_id = payload["target_id"]
+        if target_id == req.id:
+            raise InvalidInput("target_id: a request cannot be merged into itself")
+        target = session.get(Request, target_id)
+        if target is None:
+            raise InvalidInput(f"target_id: no request {target_id}")
+        if target.state in ("rejected", "merged"):
+            raise InvalidInput(f"target_id: request {target.number} is {target.state}")
+
+
+def system_fire(
+    *,
+    rt: Runtime,
+    session: Session,
+    req: Request,
+    action: str,
+    payload: Mapping[str, Any],
+    now: datetime,
+) -> Outcome:
+    """Fire a timer-driven action (escalate, auto_close) as the system."""
+    outcome = rt.workflows.fire(
+        req.workflow_name,
+        req.workflow_version,
+        snapshot(req),
+        action,
+        actor=SYSTEM,
+        payload=payload,
+        now=now,
+    )
+    category = directory.category(session, req.category_code)
+    _apply(session, rt, req, outcome, overrides=category.time_limits if category else None)
+    return outcome
+
+
+def allowed_actions(*, rt: Runtime, req: Request, actor: Actor) -> list[str]:
+    return rt.workflows.allowed(req.workflow_name, req.workflow_version, snapshot(req), actor)
+
+
+def deadlines_of(session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
+    return all_deadlines(session, request_ids)

@@ -1,0 +1,92 @@
+"""The composition root: settings in, everything a process needs out. Built by a factory,
+never at import time; tests build their own with their own settings and clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from huying.calendar import BusinessCalendar
+from huying.clock import Clock, SystemClock
+from huying.db import make_engine, make_sessionmaker
+from huying.settings import Settings
+from huying.workflow.definition import WorkflowInvalid, WorkflowSpec, load_dir
+from huying.workflow.engine import Engine as WorkflowEngine
+from huying.workflow.library import REGISTRY
+
+
+def load_workflows(
+    settings: Settings,
+) -> tuple[dict[tuple[str, int], WorkflowSpec], list[WorkflowInvalid]]:
+    return load_dir(settings.workflows_dir, guards=REGISTRY.guards, actions=REGISTRY.actions)
+
+
+def build_calendar(settings: Settings) -> BusinessCalendar:
+    cal = settings.calendar
+    return BusinessCalendar(
+        timezone=cal.timezone,
+        working_hours=BusinessCalendar.parse_working_hours(cal.working_hours),
+        holidays=cal.holidays,
+        extra_holidays=cal.extra_holidays,
+        extra_workdays=cal.extra_workdays,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Engine
+    sessions: sessionmaker[Session]
+    workflows: WorkflowEngine
+    calendar: BusinessCalendar
+    clock: Clock
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit at the end, roll back on any error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self.calendar.tz).date()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    """Raises WorkflowInvalid when a workflow file is invalid: Huying refuses to start on one."""
+    specs, errors = load_workflows(settings)
+    if errors:
+        raise (
+            errors[0]
+            if len(errors) == 1
+            else WorkflowInvalid(
+                "workflows", [f"{e.source}: {p}" for e in errors for p in e.problems]
+            )
+        )
+    if not any(name == settings.workflows.default for name, _ in specs):
+        raise WorkflowInvalid(
+            str(settings.workflows_dir),
+            [f"the default workflow {settings.workflows.default!r} is not defined"],
+        )
+    rules = settings.workflow_rules.model_dump()
+    db = make_engine(
+        settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
+    )
+    return Runtime(
+        settings=settings,
+        db=db,
+        sessions=make_sessionmaker(db),
+        workflows=WorkflowEngine(specs, REGISTRY, rules),
+        calendar=build_calendar(settings),
+        clock=clock or SystemClock(),
+    )

@@ -1,0 +1,236 @@
+"""Settings: `config.yaml` parsed into typed, validated objects.
+
+Nothing here runs at import time; `load_settings()` builds a `Settings` from a
+file and the environment, and raises `ConfigError` naming the key that is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from huying.durations import Duration, parse_duration
+
+DEADLINE_KINDS = ("dispatch", "sign", "reply", "feedback")
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)  # raises ValueError with the text
+    return value
+
+
+class DatabaseSettings(_Strict):
+    url: str = "sqlite:///var/huying.db"
+    pool_size: int = Field(default=10, ge=1, le=200)
+    echo: bool = False
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class WorkflowSettings(_Strict):
+    path: str = "workflows"
+    default: str = "service_request"
+
+
+class CalendarSettings(_Strict):
+    timezone: str = "Asia/Shanghai"
+    working_hours: tuple[str, ...] = ("09:00-12:00", "13:30-17:30")
+    holidays: Literal["cn", "none"] = "cn"
+    extra_holidays: tuple[date, ...] = ()
+    extra_workdays: tuple[date, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from huying.calendar import BusinessCalendar
+
+        BusinessCalendar.parse_working_hours(value)
+        return value
+
+
+class TimeLimits(_Strict):
+    dispatch: str | None = None
+    sign: str | None = None
+    reply: str | None = None
+    feedback: str | None = None
+
+    _check = field_validator("dispatch", "sign", "reply", "feedback")(
+        classmethod(lambda cls, v: v if v is None else _check_duration(v))
+    )
+
+    def get(self, kind: str) -> str | None:
+        value: str | None = getattr(self, kind, None)
+        return value
+
+
+class Rung(_Strict):
+    after: str
+    level: int = Field(ge=1, le=9)
+    notify: tuple[str, ...] = ()
+
+    _check = field_validator("after")(classmethod(lambda cls, v: _check_duration(v)))
+
+    @property
+    def delay(self) -> Duration:
+        return parse_duration(self.after)
+
+
+class WorkflowRules(_Strict):
+    return_escalate_after: int = Field(default=2, ge=0)
+    reopen_limit: int = Field(default=1, ge=0)
+
+
+class WorkerSettings(_Strict):
+    tick: str = "1 second"
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+
+    _check = field_validator("tick")(classmethod(lambda cls, v: _check_duration(v)))
+
+
+class AuthSettings(_Strict):
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+
+
+class Settings(_Strict):
+    database: DatabaseSettings = DatabaseSettings()
+    server: ServerSettings = ServerSettings()
+    workflows: WorkflowSettings = WorkflowSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    time_limits: dict[str, TimeLimits] = Field(
+        default_factory=lambda: {
+            "normal": TimeLimits(
+                dispatch="2 working hours",
+                sign="1 working day",
+                reply="5 working days",
+                feedback="3 working days",
+            ),
+            "urgent": TimeLimits(
+                dispatch="30 minutes", sign="1 hour", reply="24 hours", feedback="1 working day"
+            ),
+        }
+    )
+    warning_at: float = Field(default=0.75, gt=0, lt=1)
+    escalation: tuple[Rung, ...] = (
+        Rung(after="0 seconds", level=1, notify=("department_head",)),
+        Rung(after="1 working day", level=2, notify=("street_leadership",)),
+        Rung(after="3 working days", level=3, notify=("district_supervision",)),
+    )
+    workflow_rules: WorkflowRules = WorkflowRules()
+    worker: WorkerSettings = WorkerSettings()
+    auth: AuthSettings = AuthSettings()
+    # Folder the config file lives in; relative paths are resolved against it.
+    base_dir: Path = Field(default=DEFAULT_CONFIG.parent, exclude=True)
+
+    @field_validator("time_limits")
+    @classmethod
+    def _limits(cls, value: dict[str, TimeLimits]) -> dict[str, TimeLimits]:
+        if "normal" not in value:
+            raise ValueError("an entry for urgency 'normal' is required")
+        for urgency, limits in value.items():
+            missing = [k for k in DEADLINE_KINDS if limits.get(k) is None]
+            if missing:
+                raise ValueError(f"urgency {urgency!r} lacks {', '.join(missing)}")
+        return value
+
+    @field_validator("escalation")
+    @classmethod
+    def _ladder(cls, value: tuple[Rung, ...]) -> tuple[Rung, ...]:
+        levels = [r.level for r in value]
+        if levels != sorted(set(levels)):
+            raise ValueError("rungs must have strictly increasing levels")
+        return value
+
+    @property
+    def urgencies(self) -> list[str]:
+        return list(self.time_limits)
+
+    @property
+    def database_url(self) -> str:
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            path = Path(url[len(prefix) :])
+            if not path.is_absolute():
+                path = self.base_dir / path
+            return prefix + str(path)
+        return url
+
+    @property
+    def workflows_dir(self) -> Path:
+        path = Path(self.workflows.path)
+        return path if path.is_absolute() else self.base_dir / path
+
+    def limit_for(
+        self, urgency: str, kind: str, override: dict[str, str] | None = None
+    ) -> Duration:
+        """The time limit of one deadline kind: the category's override, else the urgency default."""
+        text = (override or {}).get(kind) or self.time_limits.get(
+            urgency, self.time_limits["normal"]
+        ).get(kind)
+        if text is None:  # guarded by the validator; kept for the type checker
+            raise ConfigError(f"time_limits.{urgency}.{kind}: missing")
+        return parse_duration(text)
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{key}: {msg}")
+    return "; ".join(lines)
+
+
+def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None) -> Settings:
+    try:
+        settings = Settings.model_validate({**data, "base_dir": base_dir or DEFAULT_CONFIG.parent})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None
+    return settings
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, *, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read the config file named by `path`, else $HUYING_CONFIG, else ./config.yaml of the project."""
+    env = os.environ if environ is None else environ
+    chosen = Path(path or env.get("HUYING_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {chosen} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {chosen} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {chosen}: the top level must be a mapping")
+    if url := env.get("HUYING_DATABASE_URL"):
+        raw = {**raw, "database": {**(raw.get("database") or {}), "url": url}}
+    return settings_from_mapping(raw, base_dir=chosen.resolve().parent)

@@ -1,0 +1,100 @@
+"""What the engine works on: the request's snapshot, the actor, and the effects it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+DeadlineOp = Literal["start", "stop", "pause", "resume", "extend"]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    id: str  # e.g. "user:zhangsan", "key:7", "system"
+    role: str  # admin, dispatcher, supervisor, department, integration, system
+    department: str | None = None
+
+
+SYSTEM = Actor(id="system", role="system")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The fields of a request that the workflow reads."""
+
+    state: str
+    lead_department: str | None = None
+    co_departments: tuple[str, ...] = ()
+    return_count: int = 0
+    reopen_count: int = 0
+    escalation_level: int = 0
+    rating: str | None = None
+    resolved: bool | None = None
+    pending_extension: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineEffect:
+    op: DeadlineOp
+    kind: str
+    outcome: Literal["met", "cancelled"] | None = None  # for stop
+    by: str | None = None  # for extend: a duration, e.g. "2 working days"
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    type: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineDraft:
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    role: str
+    at: datetime
+    note: str | None
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of firing one trigger: everything the caller must persist in one transaction."""
+
+    trigger: str
+    from_state: str | None
+    state: str
+    changes: Mapping[str, Any]  # request fields to update (never `state`; that is `state` above)
+    timeline: TimelineDraft
+    deadlines: tuple[DeadlineEffect, ...]
+    events: tuple[EventDraft, ...]
+
+
+@dataclass(slots=True)
+class Context:
+    """Mutable scratchpad for one firing; guards read it, actions write to it."""
+
+    snapshot: Snapshot
+    actor: Actor
+    payload: Mapping[str, Any]
+    now: datetime
+    rules: Mapping[str, int]
+    changes: dict[str, Any] = field(default_factory=dict)
+    events: list[EventDraft] = field(default_factory=list)
+    deadlines: list[DeadlineEffect] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    refusals: list[str] = field(default_factory=list)
+    fired: Any = None  # the TransitionSpec that applied
+
+    def get(self, field_name: str) -> Any:
+        """A request field as it stands after the changes made so far in this firing."""
+        if field_name in self.changes:
+            return self.changes[field_name]
+        return getattr(self.snapshot, field_name)
+
+    def emit(self, type_: str, **data: Any) -> None:
+        self.events.append(EventDraft(type_, data))

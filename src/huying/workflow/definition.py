@@ -1,0 +1,321 @@
+"""Workflow definitions: parsed from YAML into frozen specs, and validated before anything runs."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+ROLES = frozenset({"system", "admin", "dispatcher", "supervisor", "lead_department", "integration"})
+DEADLINE_KINDS = frozenset({"dispatch", "sign", "reply", "feedback"})
+ANY_OPEN = "*"  # `source: "*"` means every state that is not final
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    name: str
+    final: bool = False
+    deadline: str | None = None  # the deadline that runs while the request is in this state
+    pauses: str | None = None  # the deadline that is paused (not stopped) while in this state
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str | None  # None: internal, the state does not change
+    roles: tuple[str, ...]
+    guards: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    event: str | None = None  # the outbox event type; default "request.<trigger>"
+    deadline_outcome: Literal["met", "cancelled"] = "met"
+    label: str = ""
+
+    @property
+    def event_type(self) -> str:
+        return self.event or f"request.{self.trigger}"
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    name: str
+    version: int
+    title: str
+    initial: str
+    states: Mapping[str, StateSpec]
+    transitions: tuple[TransitionSpec, ...]
+    source: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.name, self.version)
+
+    @property
+    def triggers(self) -> list[str]:
+        return list(dict.fromkeys(t.trigger for t in self.transitions))
+
+
+class WorkflowInvalid(Exception):
+    """A definition that cannot run; `problems` names each thing that is wrong."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+def _as_tuple(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    problems.append(f"{where}: expected a name or a list of names, got {value!r}")
+    return ()
+
+
+_STATE_KEYS = {"final", "deadline", "pauses", "label"}
+_TRANSITION_KEYS = {
+    "trigger",
+    "source",
+    "dest",
+    "roles",
+    "guards",
+    "actions",
+    "event",
+    "deadline_outcome",
+    "label",
+}
+
+
+def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, list[str]]:
+    """Parse a loaded YAML document into a spec; structural problems are returned, not raised."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        return None, [
+            "the document must be a mapping with name, version, initial, states, transitions"
+        ]
+    name, version, initial = data.get("name"), data.get("version"), data.get("initial")
+    if not isinstance(name, str) or not name.isidentifier():
+        problems.append(f"name: expected an identifier, got {name!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problems.append(f"version: expected a whole number >= 1, got {version!r}")
+    if not isinstance(initial, str):
+        problems.append(f"initial: expected a state name, got {initial!r}")
+    unknown_top = set(data) - {"name", "version", "title", "initial", "states", "transitions"}
+    if unknown_top:
+        problems.append(f"unknown top-level keys: {', '.join(sorted(unknown_top))}")
+
+    states: dict[str, StateSpec] = {}
+    raw_states = data.get("states")
+    if not isinstance(raw_states, dict) or not raw_states:
+        problems.append("states: expected a mapping of state name to its settings")
+        raw_states = {}
+    for state_name, raw in raw_states.items():
+        raw = raw or {}
+        where = f"states.{state_name}"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        if extra := set(raw) - _STATE_KEYS:
+            problems.append(f"{where}: unknown keys {', '.join(sorted(extra))}")
+        states[str(state_name)] = StateSpec(
+            name=str(state_name),
+            final=bool(raw.get("final", False)),
+            deadline=raw.get("deadline"),
+            pauses=raw.get("pauses"),
+            label=str(raw.get("label", "")),
+        )
+
+    transitions: list[TransitionSpec] = []
+    raw_transitions = data.get("transitions")
+    if not isinstance(raw_transitions, list) or not raw_transitions:
+        problems.append("transitions: expected a list")
+        raw_transitions = []
+    open_states = tuple(s.name for s in states.values() if not s.final)
+    for i, raw in enumerate(raw_transitions):
+        where = f"transitions[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        if extra := set(raw) - _TRANSITION_KEYS:
+            problems.append(f"{where}: unknown keys {', '.join(sorted(extra))}")
+        trigger = raw.get("trigger")
+        if not isinstance(trigger, str) or not trigger.isidentifier():
+            problems.append(f"{where}.trigger: expected an identifier, got {trigger!r}")
+            continue
+        where = f"transitions[{i}] ({trigger})"
+        sources = _as_tuple(raw.get("source"), f"{where}.source", problems)
+        if sources == (ANY_OPEN,):
+            sources = open_states
+        dest = raw.get("dest")
+        if dest is not None and not isinstance(dest, str):
+            problems.append(
+                f"{where}.dest: expected a state name or nothing (internal), got {dest!r}"
+            )
+            dest = None
+        outcome = raw.get("deadline_outcome", "met")
+        if outcome not in ("met", "cancelled"):
+            problems.append(f"{where}.deadline_outcome: expected met or cancelled, got {outcome!r}")
+            outcome = "met"
+        transitions.append(
+            TransitionSpec(
+                trigger=trigger,
+                sources=sources,
+                dest=dest,
+                roles=_as_tuple(raw.get("roles"), f"{where}.roles", problems),
+                guards=_as_tuple(raw.get("guards"), f"{where}.guards", problems),
+                actions=_as_tuple(raw.get("actions"), f"{where}.actions", problems),
+                event=raw.get("event"),
+                deadline_outcome=outcome,
+                label=str(raw.get("label", "")),
+            )
+        )
+    if problems:
+        return None, problems
+    assert isinstance(name, str) and isinstance(version, int) and isinstance(initial, str)
+    spec = WorkflowSpec(
+        name=name,
+        version=version,
+        title=str(data.get("title", name)),
+        initial=initial,
+        states=states,
+        transitions=tuple(transitions),
+        source=source,
+    )
+    return spec, []
+
+
+def validate(spec: WorkflowSpec, *, guards: Iterable[str], actions: Iterable[str]) -> list[str]:
+    """Everything wrong with a parsed spec, given the guard and action names the code registered."""
+    problems: list[str] = []
+    known_guards, known_actions = set(guards), set(actions)
+    states = spec.states
+    if spec.initial not in states:
+        problems.append(f"initial state {spec.initial!r} is not among the states")
+    paused_kinds = {s.deadline for s in states.values() if s.deadline}
+    for s in states.values():
+        if s.deadline and s.deadline not in DEADLINE_KINDS:
+            problems.append(
+                f"state {s.name!r}: unknown deadline kind {s.deadline!r} "
+                f"(known: {', '.join(sorted(DEADLINE_KINDS))})"
+            )
+        if s.pauses and s.pauses not in paused_kinds:
+            problems.append(f"state {s.name!r} pauses {s.pauses!r}, which no state runs")
+        if s.final and (s.deadline or s.pauses):
+            problems.append(f"final state {s.name!r} cannot run or pause a deadline")
+
+    for t in spec.transitions:
+        where = f"transition {t.trigger!r}"
+        if not t.sources:
+            problems.append(f"{where}: no source state")
+        for src in t.sources:
+            if src not in states:
+                problems.append(f"{where}: unknown source state {src!r}")
+            elif states[src].final:
+                problems.append(f"{where}: leaves final state {src!r}")
+        if t.dest is not None and t.dest not in states:
+            problems.append(f"{where}: unknown destination state {t.dest!r}")
+        if not t.roles:
+            problems.append(f"{where}: no role may take it (roles is empty)")
+        for role in t.roles:
+            if role not in ROLES:
+                problems.append(
+                    f"{where}: unknown role {role!r} (known: {', '.join(sorted(ROLES))})"
+                )
+        for g in t.guards:
+            if g not in known_guards:
+                problems.append(f"{where}: guard {g!r} is not registered")
+        for a in t.actions:
+            if a not in known_actions:
+                problems.append(f"{where}: action {a!r} is not registered")
+    if problems:
+        return problems
+
+    edges: dict[str, set[str]] = {name: set() for name in states}
+    for t in spec.transitions:
+        if t.dest is not None:
+            for src in t.sources:
+                if src != t.dest:
+                    edges[src].add(t.dest)
+    reachable = _closure([spec.initial], edges)
+    for name in states:
+        if name not in reachable:
+            problems.append(f"state {name!r} is unreachable from {spec.initial!r}")
+    finals = [n for n, s in states.items() if s.final]
+    if not finals:
+        problems.append("no final state")
+    reverse: dict[str, set[str]] = {name: set() for name in states}
+    for src, dests in edges.items():
+        for d in dests:
+            reverse[d].add(src)
+    can_finish = _closure(finals, reverse)
+    for name, s in states.items():
+        if s.final:
+            continue
+        if not edges[name]:
+            problems.append(f"non-final state {name!r} has no way out")
+        elif name not in can_finish:
+            problems.append(f"non-final state {name!r} can never reach a final state")
+    return problems
+
+
+def _closure(start: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:
+    seen = set(start)
+    queue = deque(seen)
+    while queue:
+        for nxt in edges.get(queue.popleft(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+def load_file(path: Path, *, guards: Iterable[str], actions: Iterable[str]) -> WorkflowSpec:
+    """Parse and validate one workflow file; raise WorkflowInvalid listing every problem."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise WorkflowInvalid(str(path), [f"cannot be read as YAML: {exc}"]) from None
+    spec, problems = parse(data, source=str(path))
+    if spec is not None:
+        problems = validate(spec, guards=guards, actions=actions)
+    if problems or spec is None:
+        raise WorkflowInvalid(str(path), problems)
+    return spec
+
+
+def load_dir(
+    folder: Path, *, guards: Iterable[str], actions: Iterable[str]
+) -> tuple[dict[tuple[str, int], WorkflowSpec], list[WorkflowInvalid]]:
+    """Every *.yaml/*.yml in a folder: the valid specs, and the errors of the invalid ones."""
+    guards, actions = list(guards), list(actions)
+    specs: dict[tuple[str, int], WorkflowSpec] = {}
+    errors: list[WorkflowInvalid] = []
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    if not files:
+        errors.append(WorkflowInvalid(str(folder), ["no workflow files (*.yaml) found"]))
+    for path in files:
+        try:
+            spec = load_file(path, guards=guards, actions=actions)
+        except WorkflowInvalid as exc:
+            errors.append(exc)
+            continue
+        if spec.key in specs:
+            errors.append(
+                WorkflowInvalid(
+                    str(path),
+                    [
+                        f"{spec.name} version {spec.version} is also defined in {specs[spec.key].source}"
+                    ],
+                )
+            )
+            continue
+        specs[spec.key] = spec
+    return specs, errors

@@ -1,0 +1,273 @@
+"""The engine: one shared `transitions.Machine` per workflow definition, never one per request.
+
+`fire()` takes a request's snapshot, the trigger, the actor, the payload and `now`,
+and returns an `Outcome` (new state, field changes, the timeline row, deadline
+effects, events) or raises `Conflict` / `Forbidden` / `NotFound` saying which
+actions are allowed. It touches no database and no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from transitions import Machine
+
+from huying.errors import Conflict, Forbidden, NotFound
+from huying.workflow.context import (
+    Actor,
+    Context,
+    DeadlineEffect,
+    EventDraft,
+    Outcome,
+    Snapshot,
+    TimelineDraft,
+)
+from huying.workflow.definition import StateSpec, TransitionSpec, WorkflowSpec
+from huying.workflow.registry import Registry
+
+NOTE_FIELDS = ("note", "reason", "content")
+
+
+class _Token:
+    """The stand-in model `transitions` moves; one per firing, costs one attribute."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+def role_matches(roles: tuple[str, ...], actor: Actor, snapshot: Snapshot) -> bool:
+    """`lead_department` is the department role bound to the request's lead department."""
+    if actor.role in roles:
+        return True
+    return (
+        "lead_department" in roles
+        and actor.role == "department"
+        and actor.department is not None
+        and actor.department == snapshot.lead_department
+    )
+
+
+class CompiledWorkflow:
+    def __init__(self, spec: WorkflowSpec, registry: Registry) -> None:
+        self.spec = spec
+        self.registry = registry
+        self.machine = Machine(
+            model=None,
+            states=list(spec.states),
+            initial=spec.initial,
+            transitions=[self._transition(t) for t in spec.transitions],
+            send_event=True,
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+        )
+        # (state, trigger) -> the transitions in file order, for pre-checks and `allowed`
+        self.table: dict[tuple[str, str], list[TransitionSpec]] = {}
+        for t in spec.transitions:
+            for src in t.sources:
+                self.table.setdefault((src, t.trigger), []).append(t)
+
+    def _transition(self, t: TransitionSpec) -> dict[str, Any]:
+        registry = self.registry
+
+        def roles_ok(event: Any) -> bool:
+            ctx: Context = event.kwargs["ctx"]
+            return role_matches(t.roles, ctx.actor, ctx.snapshot)
+
+        def guard(name: str) -> Callable[[Any], bool]:
+            g = registry.guards[name]
+
+            def check(event: Any) -> bool:
+                ctx: Context = event.kwargs["ctx"]
+                ok = g.fn(ctx)
+                if not ok:
+                    ctx.refusals.append(g.refusal)
+                return ok
+
+            return check
+
+        actions = [registry.actions[a] for a in t.actions]
+
+        def apply(event: Any) -> None:
+            ctx: Context = event.kwargs["ctx"]
+            ctx.fired = t
+            for action in actions:
+                action(ctx)
+
+        return {
+            "trigger": t.trigger,
+            "source": list(t.sources),
+            "dest": t.dest,
+            "conditions": [roles_ok, *(guard(g) for g in t.guards)],
+            "after": [apply],
+        }
+
+
+class Engine:
+    def __init__(
+        self,
+        specs: Mapping[tuple[str, int], WorkflowSpec],
+        registry: Registry,
+        rules: Mapping[str, int] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.rules = dict(rules or {})
+        self.workflows = {key: CompiledWorkflow(spec, registry) for key, spec in specs.items()}
+
+    def latest(self, name: str) -> WorkflowSpec:
+        versions = [k for k in self.workflows if k[0] == name]
+        if not versions:
+            raise NotFound(f"no workflow named {name!r}")
+        return self.workflows[max(versions)].spec
+
+    def spec(self, name: str, version: int) -> WorkflowSpec:
+        return self._compiled(name, version).spec
+
+    def _compiled(self, name: str, version: int) -> CompiledWorkflow:
+        try:
+            return self.workflows[(name, version)]
+        except KeyError:
+            raise NotFound(f"workflow {name} version {version} is not loaded") from None
+
+    def start(
+        self, name: str, version: int, *, actor: Actor, now: datetime, data: Mapping[str, Any]
+    ) -> Outcome:
+        """The outcome of creating a request: it enters the initial state."""
+        spec = self._compiled(name, version).spec
+        initial = spec.states[spec.initial]
+        effects = (DeadlineEffect("start", initial.deadline),) if initial.deadline else ()
+        return Outcome(
+            trigger="submit",
+            from_state=None,
+            state=spec.initial,
+            changes={},
+            timeline=TimelineDraft(
+                "submit", None, spec.initial, actor.id, actor.role, now, None, dict(data)
+            ),
+            deadlines=effects,
+            events=(),
+        )
+
+    def allowed(
+        self,
+        name: str,
+        version: int,
+        snapshot: Snapshot,
+        actor: Actor,
+        *,
+        include_system: bool = False,
+    ) -> list[str]:
+        """The triggers this actor may take now: state and role allow it, and every guard
+        that can be decided without the action's fields passes."""
+        wf = self._compiled(name, version)
+        result: list[str] = []
+        ctx = Context(snapshot, actor, {}, datetime.min, self.rules)
+        for trigger in wf.spec.triggers:
+            for t in wf.table.get((snapshot.state, trigger), ()):
+                if "system" in t.roles and not include_system and actor.role != "system":
+                    continue
+                if not role_matches(t.roles, actor, snapshot):
+                    continue
+                guards = [wf.registry.guards[g] for g in t.guards]
+                if all(g.needs_payload or g.fn(ctx) for g in guards):
+                    result.append(trigger)
+                    break
+        return result
+
+    def check(
+        self, name: str, version: int, snapshot: Snapshot, trigger: str, *, actor: Actor
+    ) -> CompiledWorkflow:
+        """Whether the state and the actor's role allow the trigger at all (guards aside):
+        NotFound for an action the workflow does not have, Conflict for one the state does
+        not allow, Forbidden for one the role may not take."""
+        wf = self._compiled(name, version)
+        candidates = wf.table.get((snapshot.state, trigger))
+        if not candidates:
+            allowed = self.allowed(name, version, snapshot, actor)
+            if trigger not in wf.spec.triggers:
+                raise NotFound(f"unknown action {trigger!r}", allowed=allowed)
+            raise Conflict(
+                f"action {trigger!r} is not possible in state {snapshot.state!r}",
+                allowed=allowed,
+            )
+        if not any(role_matches(t.roles, actor, snapshot) for t in candidates):
+            raise Forbidden(
+                f"role {actor.role!r} may not take action {trigger!r} on this request",
+                allowed=self.allowed(name, version, snapshot, actor),
+            )
+        return wf
+
+    def fire(
+        self,
+        name: str,
+        version: int,
+        snapshot: Snapshot,
+        trigger: str,
+        *,
+        actor: Actor,
+        payload: Mapping[str, Any],
+        now: datetime,
+    ) -> Outcome:
+        wf = self.check(name, version, snapshot, trigger, actor=actor)
+        ctx = Context(snapshot, actor, payload, now, self.rules)
+        token = _Token(snapshot.state)
+        if not wf.machine.events[trigger].trigger(token, ctx=ctx):
+            reason = "; ".join(dict.fromkeys(ctx.refusals)) or "its conditions are not met"
+            raise Conflict(
+                f"action {trigger!r} refused: {reason}",
+                allowed=self.allowed(name, version, snapshot, actor),
+            )
+        fired: TransitionSpec = ctx.fired
+        return self._outcome(wf.spec, fired, ctx, trigger, snapshot.state, token.state)
+
+    @staticmethod
+    def _outcome(
+        spec: WorkflowSpec,
+        t: TransitionSpec,
+        ctx: Context,
+        trigger: str,
+        source: str,
+        dest: str,
+    ) -> Outcome:
+        effects = (
+            _deadline_effects(spec.states[source], spec.states[dest], t) if dest != source else []
+        )
+        effects.extend(ctx.deadlines)
+        payload = ctx.payload
+        note = next((payload[f] for f in NOTE_FIELDS if payload.get(f)), None)
+        data = {k: v for k, v in payload.items() if v is not None and k not in NOTE_FIELDS}
+        data.update(ctx.data)
+        event_data: dict[str, Any] = {"action": trigger, "from_state": source, "to_state": dest}
+        if note:
+            event_data["note"] = note
+        events = (EventDraft(t.event_type, event_data), *ctx.events)
+        return Outcome(
+            trigger=trigger,
+            from_state=source,
+            state=dest,
+            changes=ctx.changes,
+            timeline=TimelineDraft(
+                trigger, source, dest, ctx.actor.id, ctx.actor.role, ctx.now, note, data
+            ),
+            deadlines=tuple(effects),
+            events=events,
+        )
+
+
+def _deadline_effects(src: StateSpec, dst: StateSpec, t: TransitionSpec) -> list[DeadlineEffect]:
+    """What leaving `src` for `dst` does to the deadlines the two states declare."""
+    effects: list[DeadlineEffect] = []
+    if src.deadline and src.deadline != dst.deadline:
+        if dst.pauses == src.deadline:
+            effects.append(DeadlineEffect("pause", src.deadline))
+        else:
+            effects.append(DeadlineEffect("stop", src.deadline, outcome=t.deadline_outcome))
+    if src.pauses and src.pauses != dst.deadline:
+        effects.append(DeadlineEffect("stop", src.pauses, outcome="cancelled"))
+    if dst.deadline and dst.deadline != src.deadline:
+        op = "resume" if src.pauses == dst.deadline else "start"
+        effects.append(DeadlineEffect(op, dst.deadline))
+    return effects
