@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 
 from huying import __version__
@@ -19,8 +22,24 @@ or a staff session token from `POST /api/v1/auth/login`. Errors are
 `application/problem+json` (RFC 9457)."""
 
 
-def create_app(rt: Runtime) -> FastAPI:
+def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
+    """The API. With `run_worker`, the worker ticks in this process while it serves."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if run_worker:
+            from huying.worker import start_background
+
+            scheduler = start_background(rt)
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Huying 呼应",
         version=__version__,
         description=DESCRIPTION,

@@ -45,11 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     host = args.host or rt.settings.server.host
     port = args.port or rt.settings.server.port
-    app = create_app(rt)
-    if not args.no_worker:
-        from huying.worker import attach_worker
-
-        attach_worker(app, rt)
+    app = create_app(rt, run_worker=not args.no_worker)
     print(
         f"Huying is serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)",
         flush=True,

@@ -3,7 +3,7 @@
 from huying.alerts.models import Event
 from huying.auth.models import ApiKey, StaffSession, User
 from huying.db import Base
-from huying.deadlines.models import Deadline
+from huying.deadlines.models import Deadline, WorkerHeartbeat
 from huying.directory.models import Category, Chain, Department, Enterprise, RoutingRule
 from huying.requests.models import Request, RequestCoDepartment, TimelineEntry
 
@@ -22,4 +22,5 @@ __all__ = [
     "StaffSession",
     "TimelineEntry",
     "User",
+    "WorkerHeartbeat",
 ]

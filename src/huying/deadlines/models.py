@@ -54,3 +54,14 @@ class Deadline(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     request: Mapped[Request] = relationship(lazy="raise")
+
+
+class WorkerHeartbeat(Base):
+    """One row per worker process: when it last finished a tick (shown by /healthz)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)  # host:pid
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_tick_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fired_total: Mapped[int] = mapped_column(Integer, default=0)

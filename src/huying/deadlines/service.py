@@ -104,7 +104,7 @@ class DeadlinePlanner:
         effects = list(effects)
         if current is not None:
             rows = current
-        elif effects and request.id is not None:
+        elif request.id is not None:
             rows = open_deadlines(session, request.id)
         else:
             rows = []

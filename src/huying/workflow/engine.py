@@ -241,6 +241,7 @@ class Engine:
         data = {k: v for k, v in payload.items() if v is not None and k not in NOTE_FIELDS}
         data.update(ctx.data)
         event_data: dict[str, Any] = {"action": trigger, "from_state": source, "to_state": dest}
+        event_data.update(data)
         if note:
             event_data["note"] = note
         events = (EventDraft(t.event_type, event_data), *ctx.events)

@@ -61,11 +61,13 @@ def no_extension_pending(ctx: Context) -> bool:
 # --- actions ----------------------------------------------------------------
 
 
-def _escalate(ctx: Context, *, reason: str, level: int | None = None) -> None:
+def _escalate(ctx: Context, *, reason: str, level: int | None = None, emit: bool = True) -> None:
     current = ctx.get("escalation_level")
     new_level = max(current + 1, level or 0)
     ctx.changes["escalation_level"] = new_level
-    ctx.emit("request.escalated", level=new_level, previous_level=current, reason=reason)
+    ctx.data["level"] = new_level
+    if emit:
+        ctx.emit("request.escalated", level=new_level, previous_level=current, reason=reason)
 
 
 @action("assign_departments")
@@ -141,6 +143,13 @@ def close_unresolved(ctx: Context) -> None:
 @action("record_merge")
 def record_merge(ctx: Context) -> None:
     ctx.changes["merged_into_id"] = ctx.payload["target_id"]
+
+
+@action("raise_level")
+def raise_level(ctx: Context) -> None:
+    """A timer's escalation: the transition's own event (request.escalated) carries it."""
+    level = ctx.payload.get("level")
+    _escalate(ctx, reason="deadline", level=int(level) if level is not None else None, emit=False)
 
 
 @action("raise_escalation")
