@@ -64,6 +64,23 @@ def fuzz_app(fuzz_world: World) -> FastAPI:
     return create_app(fuzz_world.rt)
 
 
+def success_conforms(ctx, response, case):
+    """2xx responses match the documented schema and content type."""
+    if 200 <= response.status_code < 300:
+        oa_checks.content_type_conformance(ctx, response, case)
+        oa_checks.response_schema_conformance(ctx, response, case)
+
+
+def errors_are_problems(ctx, response, case):
+    """4xx responses are application/problem+json with a human-readable detail."""
+    if 400 <= response.status_code < 500:
+        ctype = (response.headers.get("content-type") or [""])[0]
+        assert ctype.startswith("application/problem+json"), f"content-type {ctype!r}"
+        body = response.json()
+        assert body.get("status") == response.status_code, body
+        assert isinstance(body.get("detail"), str) and body["detail"].strip(), body
+
+
 @pytest.mark.parametrize("role", ROLES)
 @schema.parametrize()
 def test_fuzz(case, role: str, fuzz_app: FastAPI, fuzz_world: World) -> None:
@@ -72,9 +89,8 @@ def test_fuzz(case, role: str, fuzz_app: FastAPI, fuzz_world: World) -> None:
         headers=fuzz_world.h(role),
         checks=[
             st_checks.not_a_server_error,
-            oa_checks.response_schema_conformance,
-            oa_checks.status_code_conformance,
-            oa_checks.content_type_conformance,
+            success_conforms,
+            errors_are_problems,
             oa_checks.negative_data_rejection,
         ],
     )

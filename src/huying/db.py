@@ -41,7 +41,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 # Primary keys: BIGINT on PostgreSQL; SQLite needs INTEGER for its rowid alias.
 BigID = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -10,14 +10,14 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-PATTERN = re.compile(r"^[a-z0-9_*]+(\.[a-z0-9_*]+)*$")
+PATTERN = re.compile(r"[a-z0-9_*]+(\.[a-z0-9_*]+)*")
 MAX_LENGTH = 64
 
 
 def pattern_problem(pattern: str) -> str | None:
     if len(pattern) > MAX_LENGTH:
         return f"an event-type pattern has at most {MAX_LENGTH} characters"
-    if not PATTERN.match(pattern):
+    if not PATTERN.fullmatch(pattern):
         return (
             f"{pattern!r} is not an event-type pattern: dot-separated lower-case words, "
             "`*` for any run of characters (request.*, *.overdue, *)"
@@ -27,8 +27,8 @@ def pattern_problem(pattern: str) -> str | None:
 
 @lru_cache(maxsize=1024)
 def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")) + r"\Z")
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
 
 
 def matches(patterns: Iterable[str], event_type: str) -> bool:
-    return any(_regex(p).match(event_type) for p in patterns)
+    return any(_regex(p).fullmatch(event_type) for p in patterns)

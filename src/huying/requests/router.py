@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
 from huying.api.deps import Auth, IfMatch, Rt
 from huying.errors import InvalidInput
@@ -47,12 +48,26 @@ def submit(
     ] = None,
 ) -> Any:
     """Submit a request from the call list; it is routed at once."""
-    with rt.transaction() as s:
-        who = auth.principal(s, rt)
-        req, created = service.submit(
-            rt=rt, session=s, principal=who, body=body, idempotency_key=idempotency_key
-        )
-        out = present(s, [req], tz=rt.calendar.tz, with_timeline=True)[0]
+    try:
+        with rt.transaction() as s:
+            who = auth.principal(s, rt)
+            req, created = service.submit(
+                rt=rt, session=s, principal=who, body=body, idempotency_key=idempotency_key
+            )
+            out = present(s, [req], tz=rt.calendar.tz, with_timeline=True)[0]
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        with (
+            rt.transaction() as s
+        ):  # a concurrent retry with the same key won: answer with its request
+            who = auth.principal(s, rt)
+            found = service.replay(
+                session=s, principal=who, body=body, idempotency_key=idempotency_key
+            )
+            if found is None:
+                raise
+            out, created = present(s, [found], tz=rt.calendar.tz, with_timeline=True)[0], False
     return JSONResponse(
         out.model_dump(mode="json"),
         status_code=201 if created else 200,

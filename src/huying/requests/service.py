@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -225,17 +224,7 @@ def submit(
         spec.name, spec.version, snapshot(req), "route", actor=SYSTEM, payload=payload, now=now
     )
     _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        session.expunge_all()
-        existing = repo.by_idempotency(session, principal.id, idempotency_key)
-        if existing is None:
-            raise
-        return _replayed(existing, body_hash, idempotency_key), False
+    session.flush()  # a concurrent submit with the same key fails here: see `replay`
     number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
     session.execute(
         update(Request).where(Request.id == req.id).values(number=number),
@@ -243,6 +232,14 @@ def submit(
     )
     set_committed_value(req, "number", number)
     return req, True
+
+
+def replay(
+    *, session: Session, principal: Principal, body: SubmitIn, idempotency_key: str
+) -> Request | None:
+    """After a submit lost a race on its Idempotency-Key: the winner's request, if the bodies match."""
+    existing = repo.by_idempotency(session, principal.id, idempotency_key)
+    return None if existing is None else _replayed(existing, _hash_body(body), idempotency_key)
 
 
 def _replayed(existing: Request, body_hash: str, key: str) -> Request:
@@ -301,14 +298,12 @@ def act(
     )
     category = directory.category(session, req.category_code)
     _apply(session, rt, req, outcome, overrides=category.time_limits if category else None)
+    number = req.number
     try:
         session.flush()
     except StaleDataError:
-        if if_match is not None:
-            raise PreconditionFailed(
-                f"request {req.number} was changed meanwhile; reload it and retry"
-            ) from None
-        raise Conflict(f"request {req.number} was changed meanwhile; reload it and retry") from None
+        message = f"request {number} was changed meanwhile; reload it and retry"
+        raise (PreconditionFailed if if_match is not None else Conflict)(message) from None
     return req
 
 

@@ -1,0 +1,174 @@
+"""Sending deliveries: at least once, signed, in order per (request, subscription).
+
+One round claims a batch of due deliveries in a short transaction (each one's attempt
+counted and `next_attempt_at` pushed a lease ahead, so no other worker takes it), commits,
+POSTs outside any transaction, and records every outcome in a second short transaction.
+A 2xx is delivered; anything else is retried on a fixed schedule until `max_attempts`, and
+then the delivery is dead: kept, listed, redeliverable. A worker that dies mid-round loses
+nothing: the lease runs out and the delivery is sent again with the same webhook-id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from huying import __version__
+from huying.alerts import repository as repo
+from huying.alerts import signing
+from huying.alerts.models import Event
+from huying.runtime import Runtime
+
+log = logging.getLogger("huying.alerts")
+
+TIMEOUT = 10.0  # seconds, per POST
+MAX_ATTEMPTS = 8
+CONCURRENCY = 8
+ROUNDS = 10  # a round frees each line's next delivery; bounded so a tick stays short
+# Longer than a round can take: ceil(batch / CONCURRENCY) * TIMEOUT = 130 s by default.
+LEASE = timedelta(minutes=5)
+SCHEDULE = tuple(timedelta(seconds=s) for s in (5, 30, 120, 600, 1800, 3600, 2 * 3600, 4 * 3600))
+MAX_DELAY = timedelta(hours=24)
+ERROR_LENGTH = 500
+USER_AGENT = f"Huying-Webhooks/{__version__}"
+
+
+def backoff(attempt: int) -> timedelta:
+    """The wait after failed attempt number `attempt` (1-based): 5 s, 30 s, 2 min, 10 min,
+    30 min, 1 h, 2 h, 4 h, then doubling up to a day."""
+    if attempt <= len(SCHEDULE):
+        return SCHEDULE[max(attempt, 1) - 1]
+    return min(SCHEDULE[-1] * (1 << min(attempt - len(SCHEDULE), 8)), MAX_DELAY)
+
+
+def make_client() -> httpx.Client:
+    """The client a worker keeps for its lifetime (close it on shutdown)."""
+    return httpx.Client(timeout=TIMEOUT, follow_redirects=False, headers={"user-agent": USER_AGENT})
+
+
+def body(event: Event) -> bytes:
+    message = {
+        "id": event.uid,
+        "type": event.type,
+        "occurred_at": event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "data": event.data,
+    }
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    delivery_id: int
+    attempt: int
+    url: str
+    secret: str
+    msg_id: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: int
+    attempt: int
+    status_code: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _scrub(text: str, secret: str) -> str:
+    for needle in (secret, secret.removeprefix(signing.PREFIX)):
+        text = text.replace(needle, "[secret]")
+    return text[:ERROR_LENGTH]
+
+
+def send(
+    client: httpx.Client, out: Outgoing, *, now: datetime, timeout: float = TIMEOUT
+) -> Outcome:
+    """One POST; never raises. Only a 2xx counts as delivered (redirects are not followed)."""
+    headers = signing.headers(out.secret, out.msg_id, int(now.timestamp()), out.body)
+    try:
+        with client.stream(
+            "POST", out.url, content=out.body, headers=headers, timeout=timeout
+        ) as r:
+            if 200 <= r.status_code < 300:
+                return Outcome(out.delivery_id, out.attempt, r.status_code, None)
+            start = next(r.iter_bytes(), b"")[:200].decode("utf-8", "replace")
+            error = f"HTTP {r.status_code}: {start}".strip()
+            return Outcome(out.delivery_id, out.attempt, r.status_code, _scrub(error, out.secret))
+    except Exception as exc:  # timeouts, refused connections, and anything else: retry
+        error = f"{type(exc).__name__}: {exc}"
+        return Outcome(out.delivery_id, out.attempt, None, _scrub(error, out.secret))
+
+
+def claim(
+    rt: Runtime, *, now: datetime, batch: int, max_attempts: int
+) -> tuple[int, list[Outgoing]]:
+    """Take due deliveries, each for one more attempt, in one short transaction.
+    Returns how many were taken and those to send (the rest were given up)."""
+    outgoing: list[Outgoing] = []
+    with rt.transaction() as s:
+        due = repo.claim_due(s, now=now, batch=batch)
+        for d, event, sub in due:
+            if not sub.active or d.attempts >= max_attempts:
+                d.status, d.next_attempt_at = "dead", None
+                d.last_error = (
+                    "the subscription is deactivated"
+                    if not sub.active
+                    else "no outcome recorded for the last attempt (the worker stopped)"
+                )
+                continue
+            d.attempts += 1
+            d.last_attempt_at = now
+            d.next_attempt_at = now + LEASE
+            outgoing.append(Outgoing(d.id, d.attempts, sub.url, sub.secret, event.uid, body(event)))
+    return len(due), outgoing
+
+
+def _store(rt: Runtime, outcomes: list[Outcome], *, now: datetime, max_attempts: int) -> None:
+    with rt.transaction() as s:
+        for o in outcomes:
+            values: dict[str, object] = {"last_status_code": o.status_code, "last_error": o.error}
+            if o.ok:
+                values |= {"status": "delivered", "next_attempt_at": None, "delivered_at": now}
+            elif o.attempt >= max_attempts:
+                values |= {"status": "dead", "next_attempt_at": None}
+            else:
+                values |= {"next_attempt_at": now + backoff(o.attempt)}
+            if not repo.record(s, o.delivery_id, attempt=o.attempt, **values):
+                log.info("delivery %d moved on while attempt %d ran", o.delivery_id, o.attempt)
+
+
+def deliver_due(
+    rt: Runtime,
+    *,
+    client: httpx.Client,
+    now: datetime,
+    batch: int = 100,
+    max_attempts: int = MAX_ATTEMPTS,
+    timeout: float = TIMEOUT,
+    concurrency: int = CONCURRENCY,
+) -> int:
+    """Send what is due, round after round while rounds free more. Returns attempts made."""
+    attempted = 0
+    for _ in range(ROUNDS):
+        taken, outgoing = claim(rt, now=now, batch=batch, max_attempts=max_attempts)
+        if not taken:
+            break
+        if not outgoing:
+            continue
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(outgoing))) as pool:
+            outcomes = list(pool.map(lambda o: send(client, o, now=now, timeout=timeout), outgoing))
+        _store(rt, outcomes, now=now, max_attempts=max_attempts)
+        attempted += len(outgoing)
+        failed = sum(not o.ok for o in outcomes)
+        if failed:
+            log.info("webhooks: %d of %d attempts failed", failed, len(outcomes))
+    return attempted

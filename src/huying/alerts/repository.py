@@ -1,0 +1,153 @@
+"""Alerts queries. The claims lock with FOR UPDATE SKIP LOCKED on PostgreSQL, so several
+workers share the work; SQLite has one worker and BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from huying.alerts.models import Delivery, Event, WebhookSubscription
+
+
+def _postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- subscriptions ------------------------------------------------------------
+
+
+def subscription(session: Session, subscription_id: int) -> WebhookSubscription | None:
+    return session.get(WebhookSubscription, subscription_id)
+
+
+def subscriptions(session: Session, *, active_only: bool = False) -> Sequence[WebhookSubscription]:
+    query = select(WebhookSubscription).order_by(WebhookSubscription.id)
+    if active_only:
+        query = query.where(WebhookSubscription.active.is_(True))
+    return session.scalars(query).all()
+
+
+# --- fan-out --------------------------------------------------------------------
+
+
+def claim_unfanned(session: Session, *, batch: int) -> Sequence[tuple[int, str, int | None]]:
+    """The oldest events without deliveries yet: (id, type, request_id)."""
+    query = (
+        select(Event.id, Event.type, Event.request_id)
+        .where(Event.fanned_out_at.is_(None))
+        .order_by(Event.id)
+        .limit(batch)
+    )
+    if _postgresql(session):
+        query = query.with_for_update(skip_locked=True)
+    return session.execute(query).tuples().all()
+
+
+def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Delivery), rows)
+
+
+def mark_fanned_out(session: Session, event_ids: Sequence[int], *, now: datetime) -> None:
+    session.execute(update(Event).where(Event.id.in_(event_ids)).values(fanned_out_at=now))
+
+
+# --- delivery -------------------------------------------------------------------
+
+
+def claim_due(
+    session: Session, *, now: datetime, batch: int
+) -> list[tuple[Delivery, Event, WebhookSubscription]]:
+    """Due deliveries that head their (subscription, request) line: no earlier delivery of
+    the same request to the same subscriber is pending, and no earlier event of the request
+    still waits for its fan-out."""
+    earlier = aliased(Delivery)
+    waiting = aliased(Event)
+    query = (
+        select(Delivery, Event, WebhookSubscription)
+        .join(Event, Event.id == Delivery.event_id)
+        .join(WebhookSubscription, WebhookSubscription.id == Delivery.subscription_id)
+        .where(
+            Delivery.next_attempt_at <= now,
+            ~exists().where(
+                earlier.subscription_id == Delivery.subscription_id,
+                earlier.request_id == Delivery.request_id,
+                earlier.event_id < Delivery.event_id,
+                earlier.next_attempt_at.is_not(None),
+            ),
+            ~exists().where(
+                waiting.request_id == Delivery.request_id,
+                waiting.id < Delivery.event_id,
+                waiting.fanned_out_at.is_(None),
+            ),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(batch)
+    )
+    if _postgresql(session):
+        query = query.with_for_update(skip_locked=True, of=Delivery)
+    return list(session.execute(query).tuples())
+
+
+def record(session: Session, delivery_id: int, *, attempt: int, **values: Any) -> bool:
+    """Store an attempt's outcome unless the delivery moved on meanwhile (claimed again after
+    its lease ran out, redelivered, given up). False when it did."""
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.attempts == attempt,
+            Delivery.next_attempt_at.is_not(None),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def give_up_pending(session: Session, subscription_id: int, *, reason: str) -> int:
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.subscription_id == subscription_id, Delivery.next_attempt_at.is_not(None))
+        .values(status="dead", next_attempt_at=None, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+# --- the admin's view -------------------------------------------------------------
+
+
+def delivery(session: Session, delivery_id: int) -> tuple[Delivery, str] | None:
+    row = session.execute(
+        select(Delivery, Event.uid)
+        .join(Event, Event.id == Delivery.event_id)
+        .where(Delivery.id == delivery_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def deliveries(
+    session: Session,
+    *,
+    status: str | None = None,
+    subscription_id: int | None = None,
+    event_type: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[tuple[Delivery, str]]:
+    """Newest first; `before` (a delivery id) pages on."""
+    query = select(Delivery, Event.uid).join(Event, Event.id == Delivery.event_id)
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    if subscription_id is not None:
+        query = query.where(Delivery.subscription_id == subscription_id)
+    if event_type is not None:
+        query = query.where(Delivery.event_type == event_type)
+    if before is not None:
+        query = query.where(Delivery.id < before)
+    return list(session.execute(query.order_by(Delivery.id.desc()).limit(limit)).tuples())

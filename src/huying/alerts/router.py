@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from huying.alerts import repository as repo
+from huying.alerts import service
+from huying.alerts.schemas import DeliveryOut, Status, WebhookCreated, WebhookIn, WebhookOut
+from huying.api.deps import Auth, Rt
+
+router = APIRouter(tags=["webhooks"])
+ADMIN = ("admin",)
+Id = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.post("/webhooks", status_code=201, response_model=WebhookCreated)
+def create_webhook(body: WebhookIn, rt: Rt, auth: Auth) -> WebhookCreated:
+    """Subscribe a URL. The response holds the signing secret; it is never shown again."""
+    with rt.transaction() as s:
+        auth.principal(s, rt, ADMIN)
+        return service.subscribe(session=s, data=body, now=rt.now())
+
+
+@router.get("/webhooks", response_model=list[WebhookOut])
+def list_webhooks(
+    rt: Rt,
+    auth: Auth,
+    active: Annotated[bool, Query(description="only the active ones")] = False,
+) -> list[WebhookOut]:
+    with rt.transaction() as s:
+        auth.principal(s, rt, ADMIN)
+        return [service.subscription_out(w) for w in repo.subscriptions(s, active_only=active)]
+
+
+@router.delete("/webhooks/{webhook_id}", response_model=WebhookOut)
+def deactivate_webhook(webhook_id: Id, rt: Rt, auth: Auth) -> WebhookOut:
+    """Deactivate: nothing more is sent; pending deliveries become dead; history stays."""
+    with rt.transaction() as s:
+        auth.principal(s, rt, ADMIN)
+        return service.deactivate(session=s, subscription_id=webhook_id, now=rt.now())
+
+
+@router.get("/deliveries", response_model=list[DeliveryOut])
+def list_deliveries(
+    rt: Rt,
+    auth: Auth,
+    status: Status | None = None,
+    subscription_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    event_type: Annotated[str | None, Query(max_length=64)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62, description="a delivery id")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[DeliveryOut]:
+    """Newest first. Page on with `before` = the last id seen."""
+    with rt.transaction() as s:
+        auth.principal(s, rt, ADMIN)
+        rows = repo.deliveries(
+            s,
+            status=status,
+            subscription_id=subscription_id,
+            event_type=event_type,
+            before=before,
+            limit=limit,
+        )
+        return [service.delivery_out(d, uid) for d, uid in rows]
+
+
+@router.post("/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut)
+def redeliver(delivery_id: Id, rt: Rt, auth: Auth) -> DeliveryOut:
+    """A dead or delivered message goes back to pending, attempts from zero (409 if pending)."""
+    with rt.transaction() as s:
+        auth.principal(s, rt, ADMIN)
+        return service.redeliver(session=s, delivery_id=delivery_id, now=rt.now())

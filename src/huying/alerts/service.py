@@ -1,0 +1,87 @@
+"""Alerts use cases for the admin: subscriptions and the deliveries' ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from huying.alerts import repository as repo
+from huying.alerts.models import Delivery, WebhookSubscription
+from huying.alerts.schemas import DeliveryOut, WebhookCreated, WebhookIn, WebhookOut
+from huying.alerts.signing import new_secret
+from huying.errors import Conflict, NotFound
+
+
+def subscription_out(sub: WebhookSubscription) -> WebhookOut:
+    return WebhookOut(
+        id=sub.id,
+        url=sub.url,
+        event_types=list(sub.event_types),
+        description=sub.description,
+        active=sub.active,
+        created_at=sub.created_at,
+        deactivated_at=sub.deactivated_at,
+    )
+
+
+def delivery_out(d: Delivery, event_uid: str) -> DeliveryOut:
+    return DeliveryOut(
+        id=d.id,
+        subscription_id=d.subscription_id,
+        event_id=d.event_id,
+        event_uid=event_uid,
+        event_type=d.event_type,
+        request_id=d.request_id,
+        status=d.status,  # type: ignore[arg-type]  # the CHECK constraint keeps it one of three
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at,
+        last_attempt_at=d.last_attempt_at,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        created_at=d.created_at,
+        delivered_at=d.delivered_at,
+    )
+
+
+def subscribe(*, session: Session, data: WebhookIn, now: datetime) -> WebhookCreated:
+    """Events from the next fan-out on go to the new subscription, not earlier ones."""
+    sub = WebhookSubscription(
+        url=data.url,
+        event_types=data.event_types,
+        secret=data.secret or new_secret(),
+        description=data.description,
+        active=True,
+        created_at=now,
+    )
+    session.add(sub)
+    session.flush()
+    return WebhookCreated(**subscription_out(sub).model_dump(), secret=sub.secret)
+
+
+def deactivate(*, session: Session, subscription_id: int, now: datetime) -> WebhookOut:
+    """Stop sending. Its pending deliveries become dead; its history stays listed."""
+    sub = repo.subscription(session, subscription_id)
+    if sub is None:
+        raise NotFound(f"no webhook subscription {subscription_id}")
+    if sub.active:
+        sub.active, sub.deactivated_at = False, now
+        repo.give_up_pending(session, sub.id, reason="the subscription is deactivated")
+    return subscription_out(sub)
+
+
+def redeliver(*, session: Session, delivery_id: int, now: datetime) -> DeliveryOut:
+    """Send a dead or delivered message again, with the same webhook-id, as a fresh delivery.
+    It heads its line again: later pending deliveries of its request wait for it."""
+    found = repo.delivery(session, delivery_id)
+    if found is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    d, uid = found
+    if d.status == "pending":
+        raise Conflict(f"delivery {delivery_id} is still pending", status=d.status)
+    sub = repo.subscription(session, d.subscription_id)
+    if sub is None or not sub.active:
+        raise Conflict(f"webhook subscription {d.subscription_id} is deactivated")
+    d.status, d.attempts, d.next_attempt_at, d.delivered_at = "pending", 0, now, None
+    session.flush()
+    return delivery_out(d, uid)

@@ -1,0 +1,237 @@
+"""What the engine refuses, and how: Conflict for the state, Forbidden for the role or
+department, NotFound for what does not exist; each says which actions are allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from huying.errors import Conflict, Forbidden, HuyingError, NotFound
+from huying.workflow.context import Actor, Snapshot
+
+from .support import (
+    ADMIN,
+    DISPATCHER,
+    GXJ,
+    INTEGRATION,
+    NAME,
+    NOW,
+    RSJ,
+    STREET,
+    SUPERVISOR,
+    SYSTEM,
+    VERSION,
+    fire,
+    make_engine,
+    snap,
+)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return make_engine()
+
+
+# --- Conflict: the state does not allow it -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger", "actor"),
+    [
+        ("submitted", "sign", GXJ),
+        ("awaiting_dispatch", "sign", GXJ),
+        ("in_progress", "sign", GXJ),
+        ("dispatched", "dispatch", DISPATCHER),
+        ("in_progress", "resume", GXJ),
+        ("suspended", "suspend", GXJ),
+        ("suspended", "reply", GXJ),
+        ("in_progress", "rate", INTEGRATION),
+        ("in_progress", "reject", DISPATCHER),
+        ("in_progress", "merge", DISPATCHER),
+        ("replied", "route", SYSTEM),
+        ("replied", "request_extension", GXJ),
+    ],
+)
+def test_an_action_the_state_does_not_allow_is_a_conflict_listing_the_allowed_ones(
+    engine, state, trigger, actor
+):
+    s = snap(state)
+    with pytest.raises(Conflict) as caught:
+        fire(engine, s, trigger, actor)
+    assert repr(trigger) in caught.value.detail
+    assert repr(state) in caught.value.detail
+    assert caught.value.extra["allowed"] == engine.allowed(NAME, VERSION, s, actor)
+    assert trigger not in caught.value.extra["allowed"]
+
+
+def test_the_allowed_list_of_a_conflict_is_for_the_caller(engine):
+    with pytest.raises(Conflict) as caught:
+        fire(engine, snap("in_progress"), "sign", GXJ)
+    assert caught.value.extra["allowed"] == ["request_extension", "suspend", "reply"]
+    with pytest.raises(Conflict) as caught:
+        fire(engine, snap("in_progress"), "sign", SUPERVISOR)
+    assert caught.value.extra["allowed"] == ["urge", "supervise"]
+
+
+@pytest.mark.parametrize("state", ["closed", "rejected", "merged"])
+@pytest.mark.parametrize(
+    ("trigger", "actor"),
+    [("urge", SUPERVISOR), ("supervise", DISPATCHER), ("escalate", SYSTEM), ("rate", INTEGRATION)],
+)
+def test_nothing_happens_to_a_request_in_a_final_state(engine, state, trigger, actor):
+    with pytest.raises(Conflict) as caught:
+        fire(engine, snap(state), trigger, actor)
+    assert caught.value.extra["allowed"] == []
+
+
+def test_a_guard_that_refuses_is_a_conflict_naming_its_reason(engine):
+    with pytest.raises(Conflict) as caught:
+        fire(engine, snap("replied"), "rate", INTEGRATION, rating="unknown")
+    detail = caught.value.detail
+    assert detail.startswith("action 'rate' refused: ")
+    assert "the rating is not in the top three levels" in detail
+    assert "the rating is not in the bottom two levels" in detail
+    assert detail.count("the rating is not in the bottom two levels") == 1  # said once
+    assert caught.value.extra["allowed"] == ["rate"]  # integration may rate, not urge
+
+
+# --- Forbidden: the role or the department may not ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger", "actor"),
+    [
+        ("awaiting_dispatch", "dispatch", GXJ),
+        ("awaiting_dispatch", "dispatch", SUPERVISOR),
+        ("awaiting_dispatch", "dispatch", INTEGRATION),
+        ("submitted", "reject", GXJ),
+        ("dispatched", "merge", INTEGRATION),
+        ("dispatched", "sign", DISPATCHER),
+        ("dispatched", "sign", ADMIN),
+        ("in_progress", "reply", SUPERVISOR),
+        ("in_progress", "decide_extension", GXJ),
+        ("replied", "rate", GXJ),
+        ("replied", "rate", SUPERVISOR),
+        ("in_progress", "urge", GXJ),
+        ("in_progress", "supervise", INTEGRATION),
+    ],
+)
+def test_a_role_that_may_not_take_the_action_is_forbidden(engine, state, trigger, actor):
+    s = snap(state, pending_extension={"extend_by": "1 day"})
+    with pytest.raises(Forbidden) as caught:
+        fire(engine, s, trigger, actor)
+    assert repr(actor.role) in caught.value.detail
+    assert repr(trigger) in caught.value.detail
+    assert caught.value.extra["allowed"] == engine.allowed(NAME, VERSION, s, actor)
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger"),
+    [
+        ("submitted", "route"),
+        ("replied", "auto_close"),
+        ("in_progress", "escalate"),
+        ("dispatched", "escalate"),
+    ],
+)
+@pytest.mark.parametrize("actor", [ADMIN, DISPATCHER, SUPERVISOR, INTEGRATION, GXJ])
+def test_system_actions_are_forbidden_to_people_even_admins(engine, state, trigger, actor):
+    with pytest.raises(Forbidden):
+        fire(engine, snap(state), trigger, actor)
+
+
+def test_an_actor_merely_claiming_the_id_system_is_not_the_system(engine):
+    impostor = Actor("system", "admin")
+    with pytest.raises(Forbidden):
+        fire(engine, snap("replied"), "auto_close", impostor)
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger", "payload"),
+    [
+        ("dispatched", "sign", {}),
+        ("dispatched", "return", {"reason": "x"}),
+        ("in_progress", "reply", {"content": "c", "resolved": True}),
+        ("in_progress", "suspend", {"reason": "x"}),
+        ("suspended", "resume", {}),
+        ("in_progress", "request_extension", {"extend_by": "1 day", "reason": "r"}),
+    ],
+)
+@pytest.mark.parametrize("actor", [STREET, RSJ], ids=["co_department", "other_department"])
+def test_a_department_that_is_not_the_lead_department_is_forbidden(
+    engine, state, trigger, payload, actor
+):
+    with pytest.raises(Forbidden) as caught:
+        fire(engine, snap(state), trigger, actor, **payload)
+    assert caught.value.extra["allowed"] == []
+
+
+def test_department_staff_without_a_department_are_not_the_lead(engine):
+    nobody = Actor("user:x", "department", None)
+    with pytest.raises(Forbidden):
+        fire(engine, snap("dispatched"), "sign", nobody)
+
+
+def test_no_department_leads_a_request_that_has_no_lead_department(engine):
+    with pytest.raises(Forbidden):
+        fire(engine, Snapshot("dispatched", lead_department=None), "sign", GXJ)
+
+
+def test_the_lead_role_follows_the_snapshot_not_the_actor(engine):
+    led_by_rsj = snap("dispatched", lead_department="RSJ")
+    assert fire(engine, led_by_rsj, "sign", RSJ).state == "in_progress"
+    with pytest.raises(Forbidden):
+        fire(engine, led_by_rsj, "sign", GXJ)
+
+
+# --- NotFound: what does not exist -------------------------------------------------------
+
+
+@pytest.mark.parametrize("trigger", ["fly", "delete", "Sign", "to_closed", "trigger", ""])
+def test_an_unknown_action_is_not_found(engine, trigger):
+    s = snap("in_progress")
+    with pytest.raises(NotFound) as caught:
+        fire(engine, s, trigger, GXJ)
+    assert repr(trigger) in caught.value.detail
+    assert caught.value.extra["allowed"] == engine.allowed(NAME, VERSION, s, GXJ)
+
+
+def test_an_unknown_action_is_not_found_even_in_a_final_state(engine):
+    with pytest.raises(NotFound):
+        fire(engine, snap("closed"), "fly", ADMIN)
+
+
+def test_an_unknown_workflow_or_version_is_not_found(engine):
+    with pytest.raises(NotFound, match="version 99"):
+        engine.fire(NAME, 99, snap("in_progress"), "reply", actor=GXJ, payload={}, now=NOW)
+    with pytest.raises(NotFound, match="nope"):
+        engine.latest("nope")
+    with pytest.raises(NotFound):
+        engine.allowed("nope", 1, snap("in_progress"), GXJ)
+    with pytest.raises(NotFound):
+        engine.start("nope", 1, actor=GXJ, now=NOW, data={})
+
+
+def test_every_refusal_is_a_huying_error_with_a_detail(engine):
+    for trigger, actor in (("fly", GXJ), ("sign", GXJ), ("reply", SUPERVISOR)):
+        with pytest.raises(HuyingError) as caught:
+            fire(engine, snap("in_progress"), trigger, actor)
+        assert caught.value.detail
+        assert "allowed" in caught.value.extra
+
+
+# --- check(): the pre-check without guards -------------------------------------------------
+
+
+def test_check_passes_when_state_and_role_allow_even_if_a_guard_would_refuse(engine):
+    s = snap("in_progress")  # no extension pending: decide_extension's guard refuses
+    wf = engine.check(NAME, VERSION, s, "decide_extension", actor=SUPERVISOR)
+    assert wf is engine.workflows[(NAME, VERSION)]
+
+
+def test_check_raises_the_same_errors_as_fire(engine):
+    with pytest.raises(NotFound):
+        engine.check(NAME, VERSION, snap("in_progress"), "fly", actor=GXJ)
+    with pytest.raises(Conflict):
+        engine.check(NAME, VERSION, snap("in_progress"), "sign", actor=GXJ)
+    with pytest.raises(Forbidden):
+        engine.check(NAME, VERSION, snap("in_progress"), "reply", actor=RSJ)
