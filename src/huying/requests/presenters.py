@@ -28,7 +28,7 @@ def _opt(moment: datetime | None, tz: tzinfo) -> datetime | None:
 def deadline_out(d: Deadline, tz: tzinfo) -> DeadlineOut:
     return DeadlineOut(
         kind=d.kind,
-        status=d.status,  # type: ignore[arg-type]
+        status=d.status,
         duration=d.duration,
         started_at=_local(d.started_at, tz),
         due_at=_local(d.due_at, tz),

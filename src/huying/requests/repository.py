@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from huying.requests.models import Request, RequestCoDepartment, TimelineEntry
 
 
-def scoped(query: Select[tuple[Request]], department: str | None) -> Select[tuple[Request]]:
+def scoped(query: Select[Request], department: str | None) -> Select[Request]:
     """Limit a query to what a department may see: requests it leads or co-handles."""
     if department is None:
         return query

@@ -125,11 +125,17 @@ def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, 
             continue
         if extra := set(raw) - _STATE_KEYS:
             problems.append(f"{where}: unknown keys {', '.join(sorted(extra))}")
+        final = raw.get("final", False)
+        if not isinstance(final, bool):
+            problems.append(f"{where}.final: expected true or false, got {final!r}")
+        for key in ("deadline", "pauses"):
+            if raw.get(key) is not None and not isinstance(raw.get(key), str):
+                problems.append(f"{where}.{key}: expected a deadline kind name, got {raw.get(key)!r}")
         states[str(state_name)] = StateSpec(
             name=str(state_name),
-            final=bool(raw.get("final", False)),
-            deadline=raw.get("deadline"),
-            pauses=raw.get("pauses"),
+            final=final is True,
+            deadline=raw.get("deadline") if isinstance(raw.get("deadline"), str) else None,
+            pauses=raw.get("pauses") if isinstance(raw.get("pauses"), str) else None,
             label=str(raw.get("label", "")),
         )
 
@@ -160,6 +166,10 @@ def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, 
                 f"{where}.dest: expected a state name or nothing (internal), got {dest!r}"
             )
             dest = None
+        event = raw.get("event")
+        if event is not None and not (isinstance(event, str) and event.strip()):
+            problems.append(f"{where}.event: expected an event type such as request.signed, got {event!r}")
+            event = None
         outcome = raw.get("deadline_outcome", "met")
         if outcome not in ("met", "cancelled"):
             problems.append(f"{where}.deadline_outcome: expected met or cancelled, got {outcome!r}")
@@ -172,7 +182,7 @@ def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, 
                 roles=_as_tuple(raw.get("roles"), f"{where}.roles", problems),
                 guards=_as_tuple(raw.get("guards"), f"{where}.guards", problems),
                 actions=_as_tuple(raw.get("actions"), f"{where}.actions", problems),
-                event=raw.get("event"),
+                event=event,
                 deadline_outcome=outcome,
                 label=str(raw.get("label", "")),
             )

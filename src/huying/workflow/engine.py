@@ -27,7 +27,8 @@ from huying.workflow.context import (
 from huying.workflow.definition import StateSpec, TransitionSpec, WorkflowSpec
 from huying.workflow.registry import Registry
 
-NOTE_FIELDS = ("note", "reason", "content")
+# The first of these the payload has becomes the timeline row's note; the rest stay in its data.
+NOTE_FIELDS = ("reason", "content", "note")
 
 
 class _Token:
@@ -237,8 +238,13 @@ class Engine:
         )
         effects.extend(ctx.deadlines)
         payload = ctx.payload
-        note = next((payload[f] for f in NOTE_FIELDS if payload.get(f)), None)
-        data = {k: v for k, v in payload.items() if v is not None and k not in NOTE_FIELDS}
+        note_field = next((f for f in NOTE_FIELDS if payload.get(f)), None)
+        note = payload[note_field] if note_field else None
+        data = {
+            k: v
+            for k, v in payload.items()
+            if v is not None and k != note_field and not (k in NOTE_FIELDS and not v)
+        }
         data.update(ctx.data)
         event_data: dict[str, Any] = {"action": trigger, "from_state": source, "to_state": dest}
         event_data.update(data)
@@ -269,6 +275,5 @@ def _deadline_effects(src: StateSpec, dst: StateSpec, t: TransitionSpec) -> list
     if src.pauses and src.pauses != dst.deadline:
         effects.append(DeadlineEffect("stop", src.pauses, outcome="cancelled"))
     if dst.deadline and dst.deadline != src.deadline:
-        op = "resume" if src.pauses == dst.deadline else "start"
-        effects.append(DeadlineEffect(op, dst.deadline))
+        effects.append(DeadlineEffect("resume" if src.pauses == dst.deadline else "start", dst.deadline))
     return effects
