@@ -84,3 +84,20 @@ def test_demo_sets_up_accounts_once(config: str, capsys: pytest.CaptureFixture[s
     assert "integration API key" in first and "hyk_" in first
     assert main(["--config", config, "demo"]) == 0
     assert first.split("Demo accounts")[1] == capsys.readouterr().out.split("Demo accounts")[1]
+
+
+def test_serve_refuses_to_start_on_an_invalid_workflow(
+    config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    text = (ROOT / "workflows" / "service_request.yaml").read_text(encoding="utf-8")
+    (folder / "broken.yaml").write_text(
+        text.replace("guards: [has_lead_department]", "guards: [os.system]", 1), encoding="utf-8"
+    )
+    cfg = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
+    cfg["workflows"]["path"] = str(folder)
+    Path(config).write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    assert main(["--config", config, "serve", "--port", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "guard 'os.system' is not registered" in err
