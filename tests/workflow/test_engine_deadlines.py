@@ -3,11 +3,14 @@ the deadlines the two states declare, and nothing else."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from huying.workflow.context import DeadlineEffect
-from huying.workflow.definition import StateSpec, TransitionSpec
-from huying.workflow.engine import _deadline_effects
+from huying.workflow.context import DeadlineEffect, Snapshot
+from huying.workflow.definition import parse, validate
+from huying.workflow.engine import Engine
+from huying.workflow.library import REGISTRY
 
 from .support import (
     ADMIN,
@@ -15,6 +18,7 @@ from .support import (
     GXJ,
     INTEGRATION,
     NAME,
+    NOW,
     SUPERVISOR,
     SYSTEM,
     VERSION,
@@ -149,32 +153,74 @@ def test_actions_that_keep_the_state_leave_the_deadlines_alone(
     assert fire(engine, snap(state), trigger, actor, **payload).deadlines == ()
 
 
-def test_the_effects_follow_the_states_declarations_not_the_trigger_name():
-    running_a = StateSpec("a", deadline="sign")
-    running_b = StateSpec("b", deadline="reply")
-    pausing = StateSpec("p", pauses="reply")
-    idle = StateSpec("i")
-    met = TransitionSpec("t", ("a",), "b", ("admin",))
-    cancelled = TransitionSpec("t", ("a",), "b", ("admin",), deadline_outcome="cancelled")
+def _custom_engine():
+    """A workflow of its own, to show the effects come from the states' declarations."""
+    admin = ["admin"]
+    doc = {
+        "name": "clocks",
+        "version": 1,
+        "initial": "idle",
+        "states": {
+            "idle": {},
+            "signing": {"deadline": "sign"},
+            "replying": {"deadline": "reply"},
+            "replying_too": {"deadline": "reply"},
+            "paused": {"pauses": "reply"},
+            "done": {"final": True},
+        },
+        "transitions": [
+            {"trigger": "go", "source": "idle", "dest": "signing", "roles": admin},
+            {"trigger": "quit", "source": "idle", "dest": "done", "roles": admin},
+            {"trigger": "ahead", "source": "signing", "dest": "replying", "roles": admin},
+            {
+                "trigger": "drop",
+                "source": "signing",
+                "dest": "done",
+                "roles": admin,
+                "deadline_outcome": "cancelled",
+            },
+            {"trigger": "hold", "source": "replying", "dest": "paused", "roles": admin},
+            {"trigger": "go_on", "source": "paused", "dest": "replying", "roles": admin},
+            {"trigger": "give_up", "source": "paused", "dest": "done", "roles": admin},
+            {"trigger": "back", "source": "paused", "dest": "signing", "roles": admin},
+            {"trigger": "hand_over", "source": "replying", "dest": "replying_too", "roles": admin},
+            {"trigger": "finish", "source": "replying_too", "dest": "done", "roles": admin},
+        ],
+    }
+    spec, problems = parse(doc)
+    assert spec is not None and problems == []
+    assert validate(spec, guards=REGISTRY.guards, actions=REGISTRY.actions) == []
+    return Engine({spec.key: spec}, REGISTRY)
 
-    assert _deadline_effects(running_a, running_b, met) == [
-        DeadlineEffect("stop", "sign", outcome="met"),
-        DeadlineEffect("start", "reply"),
-    ]
-    assert _deadline_effects(running_a, idle, cancelled) == [
-        DeadlineEffect("stop", "sign", outcome="cancelled")
-    ]
-    assert _deadline_effects(idle, running_a, met) == [DeadlineEffect("start", "sign")]
-    assert _deadline_effects(running_b, pausing, met) == [DeadlineEffect("pause", "reply")]
-    assert _deadline_effects(pausing, running_b, met) == [DeadlineEffect("resume", "reply")]
-    # leaving a pausing state for anything but the paused deadline's state cancels it
-    assert _deadline_effects(pausing, idle, met) == [
-        DeadlineEffect("stop", "reply", outcome="cancelled")
-    ]
-    assert _deadline_effects(pausing, running_a, met) == [
-        DeadlineEffect("stop", "reply", outcome="cancelled"),
-        DeadlineEffect("start", "sign"),
-    ]
-    # two states running the same deadline: it keeps running
-    assert _deadline_effects(running_b, StateSpec("b2", deadline="reply"), met) == []
-    assert _deadline_effects(idle, StateSpec("i2"), met) == []
+
+@pytest.mark.parametrize(
+    ("source", "trigger", "expected"),
+    [
+        ("idle", "go", [("start", "sign")]),
+        ("idle", "quit", []),
+        ("signing", "ahead", [("stop", "sign", "met"), ("start", "reply")]),
+        ("signing", "drop", [("stop", "sign", "cancelled")]),
+        ("replying", "hold", [("pause", "reply")]),
+        ("paused", "go_on", [("resume", "reply")]),
+        # leaving a pausing state other than back to the paused deadline cancels it
+        ("paused", "give_up", [("stop", "reply", "cancelled")]),
+        ("paused", "back", [("stop", "reply", "cancelled"), ("start", "sign")]),
+        # two states running the same deadline: it just keeps running
+        ("replying", "hand_over", []),
+        ("replying_too", "finish", [("stop", "reply", "met")]),
+    ],
+)
+def test_the_effects_follow_the_states_declarations_in_any_workflow(source, trigger, expected):
+    engine = _custom_engine()
+    out = engine.fire("clocks", 1, Snapshot(source), trigger, actor=ADMIN, payload={}, now=NOW)
+    assert effects(out) == expected
+
+
+def test_start_starts_the_deadline_of_an_initial_state_that_runs_one():
+    engine = _custom_engine()
+    spec = engine.spec("clocks", 1)
+    doc_spec = dataclasses.replace(spec, name="clocks2", initial="signing")
+    engine = Engine({doc_spec.key: doc_spec}, REGISTRY)
+    out = engine.start("clocks2", 1, actor=ADMIN, now=NOW, data={})
+    assert out.state == "signing"
+    assert out.deadlines == (DeadlineEffect("start", "sign"),)

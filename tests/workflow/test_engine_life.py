@@ -299,12 +299,6 @@ def test_an_action_missing_a_required_field_is_refused_naming_the_field(
     assert field in caught.value.detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine._outcome takes the first of note/reason/content as the timeline note and "
-    "drops the others from data: a reject/return/suspend with both a reason and a note loses "
-    "its required reason from the timeline and the event",
-)
 @pytest.mark.parametrize(
     ("state", "trigger", "actor"),
     [("awaiting_dispatch", "reject", DISPATCHER), ("dispatched", "return", GXJ)],
