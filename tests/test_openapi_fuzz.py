@@ -1,8 +1,27 @@
-"""Property-based fuzzing of the OpenAPI schema with schemathesis, in process (ASGI)."""
+"""Property-based fuzzing of the OpenAPI schema with schemathesis 4, in process (ASGI).
+
+Every operation of `/openapi.json` is called with generated valid and invalid input,
+as an admin (all operations) and as an integration and a department key (all but the
+role-agnostic login and health check, with fewer examples). Checked on every response:
+
+- no 5xx;
+- a 2xx has the documented content type and matches the documented response schema;
+- a 4xx is `application/problem+json` with its status and a non-empty `detail`;
+- input that violates the schema is not accepted with a 2xx.
+
+The error responses are not checked against the schema, nor the status codes against
+the documented ones: the schema documents FastAPI's default 422 body and none of the
+401/403/404/409/412 problems (see tests/api/test_openapi_contract.py).
+
+One app, one runtime and one directory serve the whole module (the function-scoped `rt`
+fixture would empty the database between operations); the tables are emptied before and
+after. Generation is deterministic (fixed seed, derandomized, no example database).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -14,14 +33,18 @@ from schemathesis.specs.openapi import checks as oa_checks
 from huying.app import create_app
 from huying.clock import FrozenClock
 from huying.runtime import build_runtime
-from tests.api.support import empty_tables
+from tests.api.support import PROBLEM, empty_tables
 from tests.conftest import T0, World, make_settings, submit_body
 
-ROLES = ("admin", "integration", "gxj")
-MAX_EXAMPLES = 40
+ADMIN_EXAMPLES = 35
+OTHER_EXAMPLES = 20
+OTHER_ROLES = ("integration", "gxj")
+# Role-agnostic operations fuzzed once, as the admin (login hashes with argon2: slow).
+ROLE_AGNOSTIC = ("/api/v1/auth/login", "/healthz")
 
 
-def _openapi() -> dict:
+def _openapi() -> dict[str, Any]:
+    """The app's OpenAPI document; building it needs no database connection."""
     rt = build_runtime(make_settings("sqlite:///:memory:"))
     try:
         return create_app(rt).openapi()
@@ -29,24 +52,34 @@ def _openapi() -> dict:
         rt.close()
 
 
-schema = schemathesis.openapi.from_dict(
-    _openapi(),
-    config=schemathesis.Config.from_dict(
+def _config(max_examples: int) -> schemathesis.Config:
+    return schemathesis.Config.from_dict(
         {
             "seed": 20261118,
             "generation": {
                 "mode": "all",
-                "max-examples": MAX_EXAMPLES,
+                "max-examples": max_examples,
                 "deterministic": True,
                 "database": "none",
+                # PostgreSQL text cannot hold NUL: a 500 today (xfail in
+                # tests/api/test_bad_input.py::test_nul_byte_is_a_clear_422); allow it
+                # here again once that is fixed.
+                "allow-x00": False,
             },
         }
-    ),
+    )
+
+
+OPENAPI = _openapi()
+admin_schema = schemathesis.openapi.from_dict(OPENAPI, config=_config(ADMIN_EXAMPLES))
+other_schema = schemathesis.openapi.from_dict(OPENAPI, config=_config(OTHER_EXAMPLES)).exclude(
+    path=list(ROLE_AGNOSTIC)
 )
 
 
 @pytest.fixture(scope="module")
 def fuzz_world(migrated: str) -> Iterator[World]:
+    """The conftest directory and keys, plus a few requests, kept for the whole module."""
     runtime = build_runtime(make_settings(migrated), clock=FrozenClock(T0))
     empty_tables(runtime)
     world = World(runtime)
@@ -54,43 +87,76 @@ def fuzz_world(migrated: str) -> Iterator[World]:
         for body in (submit_body(), submit_body(category="HIRE"), submit_body(category="OTHER")):
             r = c.post("/api/v1/requests", json=body, headers=world.h("integration"))
             assert r.status_code == 201, r.text
+        r = c.post("/api/v1/requests/1/actions/sign", headers=world.h("gxj"))
+        assert r.status_code == 200, r.text
     yield world
     empty_tables(runtime)
     runtime.close()
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(fuzz_world: World) -> FastAPI:
-    return create_app(fuzz_world.rt)
+def fuzz_app(fuzz_world: World) -> Iterator[FastAPI]:
+    yield create_app(fuzz_world.rt)
 
 
-def success_conforms(ctx, response, case):
-    """2xx responses match the documented schema and content type."""
+# --- checks --------------------------------------------------------------------
+
+
+def success_conforms(ctx: Any, response: Any, case: Any) -> None:
+    """A 2xx has the documented content type and matches the documented schema."""
     if 200 <= response.status_code < 300:
         oa_checks.content_type_conformance(ctx, response, case)
         oa_checks.response_schema_conformance(ctx, response, case)
 
 
-def errors_are_problems(ctx, response, case):
-    """4xx responses are application/problem+json with a human-readable detail."""
+def errors_are_problems(ctx: Any, response: Any, case: Any) -> None:
+    """A 4xx is application/problem+json with its status and a detail a person can read."""
     if 400 <= response.status_code < 500:
         ctype = (response.headers.get("content-type") or [""])[0]
-        assert ctype.startswith("application/problem+json"), f"content-type {ctype!r}"
+        assert ctype.startswith(PROBLEM), f"{response.status_code} with content-type {ctype!r}"
         body = response.json()
         assert body.get("status") == response.status_code, body
         assert isinstance(body.get("detail"), str) and body["detail"].strip(), body
 
 
-@pytest.mark.parametrize("role", ROLES)
-@schema.parametrize()
-def test_fuzz(case, role: str, fuzz_app: FastAPI, fuzz_world: World) -> None:
-    case.call_and_validate(
-        app=fuzz_app,
-        headers=fuzz_world.h(role),
-        checks=[
-            st_checks.not_a_server_error,
-            success_conforms,
-            errors_are_problems,
-            oa_checks.negative_data_rejection,
-        ],
-    )
+def _known_lax(case: Any) -> bool:
+    """Where a 2xx for schema-violating input is no finding of this run."""
+    label = case.operation.label
+    if label == "GET /api/v1/requests":
+        # Query strings: schemathesis negates `null` into an object or array that goes on
+        # the wire as a valid string (false positives); and `from`/`to` accept epoch numbers
+        # (strict xfail: tests/api/test_bad_input.py::test_lax_coercion_of_datetimes).
+        return True
+    if label == "POST /api/v1/routing-rules":
+        # `priority: false` is taken as 0 (strict xfail:
+        # tests/api/test_bad_input.py::test_lax_coercion_of_booleans_to_integers).
+        return isinstance(case.body, dict) and isinstance(case.body.get("priority"), bool)
+    return False
+
+
+def rejects_schema_violations(ctx: Any, response: Any, case: Any) -> None:
+    """Input that violates the schema is not accepted with a 2xx."""
+    if not _known_lax(case):
+        oa_checks.negative_data_rejection(ctx, response, case)
+
+
+CHECKS = [
+    st_checks.not_a_server_error,
+    success_conforms,
+    errors_are_problems,
+    rejects_schema_violations,
+]
+
+
+# --- the runs --------------------------------------------------------------------
+
+
+@admin_schema.parametrize()
+def test_fuzz_as_admin(case: Any, fuzz_app: FastAPI, fuzz_world: World) -> None:
+    case.call_and_validate(app=fuzz_app, headers=fuzz_world.h("admin"), checks=CHECKS)
+
+
+@pytest.mark.parametrize("role", OTHER_ROLES)
+@other_schema.parametrize()
+def test_fuzz_as_role(case: Any, role: str, fuzz_app: FastAPI, fuzz_world: World) -> None:
+    case.call_and_validate(app=fuzz_app, headers=fuzz_world.h(role), checks=CHECKS)

@@ -34,8 +34,27 @@ class Duration:
         return self.text
 
 
+# Limits beyond these are typing mistakes, and would walk the calendar for seconds.
+MAX_CALENDAR_SECONDS = 3 * 365 * 86400  # three years
+MAX_WORKING_DAYS = 750  # about three years of working days
+MAX_WORKING_SECONDS = MAX_WORKING_DAYS * 8 * 3600
+
+
 def parse_duration(text: str) -> Duration:
     """Parse a time limit; raise ValueError naming the text and what is accepted."""
+    duration = _parse(text)
+    if (
+        duration.seconds
+        > (MAX_WORKING_SECONDS if duration.kind == "working_hours" else MAX_CALENDAR_SECONDS)
+        or duration.days > MAX_WORKING_DAYS
+    ):
+        raise ValueError(f"invalid duration {text!r}: longer than three years")
+    return duration
+
+
+def _parse(text: str) -> Duration:
+    if len(text) > 64:
+        raise ValueError(f"invalid duration {text[:64]!r}…: too long")
     cleaned = text.strip().lower()
     if cleaned.startswith("p"):
         return Duration("calendar", _parse_iso(text), 0, text.strip())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -52,3 +54,20 @@ def assert_problem(response: Any, status: int, *fragments: str) -> dict[str, Any
     for fragment in fragments:
         assert fragment.lower() in detail.lower(), f"{fragment!r} not in detail {detail!r}"
     return body
+
+
+@contextmanager
+def nothing_written(runtime: Runtime) -> Iterator[None]:
+    """Assert that no table gains or loses a row inside the block."""
+    before = row_counts(runtime)
+    yield
+    after = row_counts(runtime)
+    changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
+    assert not changed, f"rows written despite the error (before, after): {changed}"
+
+
+def uscc_check_character(first17: str) -> str:
+    """GB 32100-2015, written out again here so the tests do not trust the code under test."""
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    total = sum(alphabet.index(c) * pow(3, i, 31) for i, c in enumerate(first17))
+    return alphabet[(31 - total % 31) % 31]

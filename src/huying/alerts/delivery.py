@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from huying import __version__
+from huying.alerts import fanout, signing
 from huying.alerts import repository as repo
-from huying.alerts import signing
 from huying.alerts.models import Event
 from huying.runtime import Runtime
 
@@ -29,6 +29,7 @@ log = logging.getLogger("huying.alerts")
 TIMEOUT = 10.0  # seconds, per POST
 MAX_ATTEMPTS = 8
 CONCURRENCY = 8
+FAN_OUT_BATCH, FAN_OUT_BATCHES = 500, 20
 ROUNDS = 10  # a round frees each line's next delivery; bounded so a tick stays short
 # Longer than a round can take: ceil(batch / CONCURRENCY) * TIMEOUT = 130 s by default.
 LEASE = timedelta(minutes=5)
@@ -100,8 +101,8 @@ def send(
         ) as r:
             if 200 <= r.status_code < 300:
                 return Outcome(out.delivery_id, out.attempt, r.status_code, None)
-            start = next(r.iter_bytes(), b"")[:200].decode("utf-8", "replace")
-            error = f"HTTP {r.status_code}: {start}".strip()
+            start = next(r.iter_bytes(), b"")[:200].decode("utf-8", "replace").strip()
+            error = f"HTTP {r.status_code}: {start}" if start else f"HTTP {r.status_code}"
             return Outcome(out.delivery_id, out.attempt, r.status_code, _scrub(error, out.secret))
     except Exception as exc:  # timeouts, refused connections, and anything else: retry
         error = f"{type(exc).__name__}: {exc}"
@@ -122,7 +123,7 @@ def claim(
                 d.last_error = (
                     "the subscription is deactivated"
                     if not sub.active
-                    else "no outcome recorded for the last attempt (the worker stopped)"
+                    else f"gave up after {d.attempts} attempts (the last one's outcome was lost)"
                 )
                 continue
             d.attempts += 1
@@ -132,7 +133,7 @@ def claim(
     return len(due), outgoing
 
 
-def _store(rt: Runtime, outcomes: list[Outcome], *, now: datetime, max_attempts: int) -> None:
+def store(rt: Runtime, outcomes: list[Outcome], *, now: datetime, max_attempts: int) -> None:
     with rt.transaction() as s:
         for o in outcomes:
             values: dict[str, object] = {"last_status_code": o.status_code, "last_error": o.error}
@@ -166,9 +167,19 @@ def deliver_due(
             continue
         with ThreadPoolExecutor(max_workers=min(concurrency, len(outgoing))) as pool:
             outcomes = list(pool.map(lambda o: send(client, o, now=now, timeout=timeout), outgoing))
-        _store(rt, outcomes, now=now, max_attempts=max_attempts)
+        store(rt, outcomes, now=now, max_attempts=max_attempts)
         attempted += len(outgoing)
         failed = sum(not o.ok for o in outcomes)
         if failed:
             log.info("webhooks: %d of %d attempts failed", failed, len(outcomes))
     return attempted
+
+
+def tick(
+    rt: Runtime, *, client: httpx.Client, now: datetime, max_attempts: int = MAX_ATTEMPTS
+) -> int:
+    """One worker pass: fan out the new events, then send what is due. Returns attempts made."""
+    for _ in range(FAN_OUT_BATCHES):
+        if fanout.fan_out(rt, now=now, batch=FAN_OUT_BATCH) < FAN_OUT_BATCH:
+            break
+    return deliver_due(rt, client=client, now=now, max_attempts=max_attempts)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import Row, exists, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from huying.alerts.models import Delivery, Event, WebhookSubscription
@@ -34,7 +34,7 @@ def subscriptions(session: Session, *, active_only: bool = False) -> Sequence[We
 # --- fan-out --------------------------------------------------------------------
 
 
-def claim_unfanned(session: Session, *, batch: int) -> Sequence[tuple[int, str, int | None]]:
+def claim_unfanned(session: Session, *, batch: int) -> Sequence[Row[int, str, int | None]]:
     """The oldest events without deliveries yet: (id, type, request_id)."""
     query = (
         select(Event.id, Event.type, Event.request_id)
@@ -44,7 +44,7 @@ def claim_unfanned(session: Session, *, batch: int) -> Sequence[tuple[int, str, 
     )
     if _postgresql(session):
         query = query.with_for_update(skip_locked=True)
-    return session.execute(query).tuples().all()
+    return session.execute(query).all()
 
 
 def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -90,7 +90,7 @@ def claim_due(
     )
     if _postgresql(session):
         query = query.with_for_update(skip_locked=True, of=Delivery)
-    return list(session.execute(query).tuples())
+    return [(d, e, sub) for d, e, sub in session.execute(query)]
 
 
 def record(session: Session, delivery_id: int, *, attempt: int, **values: Any) -> bool:
@@ -150,4 +150,5 @@ def deliveries(
         query = query.where(Delivery.event_type == event_type)
     if before is not None:
         query = query.where(Delivery.id < before)
-    return list(session.execute(query.order_by(Delivery.id.desc()).limit(limit)).tuples())
+    rows = session.execute(query.order_by(Delivery.id.desc()).limit(limit))
+    return [(d, uid) for d, uid in rows]

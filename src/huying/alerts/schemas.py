@@ -91,7 +91,10 @@ class DeliveryOut(BaseModel):
     request_id: int | None
     status: Status
     attempts: int
-    next_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(
+        description="while pending, not before then; it also waits for the earlier pending "
+        "deliveries of its request to the same subscriber"
+    )
     last_attempt_at: datetime | None
     last_status_code: int | None
     last_error: str | None

@@ -33,7 +33,7 @@ def delivery_out(d: Delivery, event_uid: str) -> DeliveryOut:
         event_uid=event_uid,
         event_type=d.event_type,
         request_id=d.request_id,
-        status=d.status,  # type: ignore[arg-type]  # the CHECK constraint keeps it one of three
+        status=d.status,  # one of three: a CHECK constraint
         attempts=d.attempts,
         next_attempt_at=d.next_attempt_at,
         last_attempt_at=d.last_attempt_at,
@@ -78,7 +78,7 @@ def redeliver(*, session: Session, delivery_id: int, now: datetime) -> DeliveryO
         raise NotFound(f"no delivery {delivery_id}")
     d, uid = found
     if d.status == "pending":
-        raise Conflict(f"delivery {delivery_id} is still pending", status=d.status)
+        raise Conflict(f"delivery {delivery_id} is still pending; wait for it or its next attempt")
     sub = repo.subscription(session, d.subscription_id)
     if sub is None or not sub.active:
         raise Conflict(f"webhook subscription {d.subscription_id} is deactivated")

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from huying import errors
@@ -38,13 +38,27 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
 def _validation_detail(errs: list[dict[str, Any]]) -> str:
     parts = []
     for e in errs[:10]:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        parts_of_loc = [str(p) for p in e.get("loc", ())]
+        if parts_of_loc[:1] == ["body"] and len(parts_of_loc) > 1 and not parts_of_loc[1].isdigit():
+            parts_of_loc = parts_of_loc[1:]  # body.title → title; a bare body stays "body"
+        loc = ".".join(parts_of_loc)
         msg = str(e.get("msg", "")).removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts) or "invalid request"
 
 
 def install(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _refuse_nul(request: Request, call_next: Any) -> Any:
+        """No text field may hold a NUL character (PostgreSQL cannot store one)."""
+        if "%00" in request.url.query:
+            return problem(422, "Invalid input", "the query holds a NUL character (%00)")
+        if request.method in ("POST", "PUT", "PATCH"):
+            body = await request.body()
+            if b"\\u0000" in body:
+                return problem(422, "Invalid input", "the body holds a NUL character (\\u0000)")
+        return await call_next(request)
+
     @app.exception_handler(errors.HuyingError)
     async def _huying(_: Request, exc: errors.HuyingError) -> JSONResponse:
         status, title = STATUS.get(type(exc), (400, "Bad request"))
@@ -74,6 +88,12 @@ def install(app: FastAPI) -> None:
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", exc.orig.__class__.__name__)
         return problem(503, "Service unavailable", "the database is unavailable; retry shortly")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        return problem(
+            422, "Invalid input", "a value is out of range or not storable; nothing was written"
+        )
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(_: Request, exc: DBAPIError) -> JSONResponse:

@@ -8,7 +8,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
+    model_validator,
 )
 
 from huying.directory.uscc import uscc_problem
@@ -146,13 +146,11 @@ class RoutingRuleIn(_In):
     co_departments: list[Code] = Field(default_factory=list, max_length=20)
     priority: int = Field(default=100, ge=0, le=10_000)
 
-    @field_validator("chain")
-    @classmethod
-    def _one_condition(cls, value: str | None, info: object) -> str | None:
-        data = getattr(info, "data", {})
-        if value is None and not data.get("grid_prefix"):
+    @model_validator(mode="after")
+    def _one_condition(self) -> RoutingRuleIn:
+        if self.chain is None and not self.grid_prefix:
             raise ValueError("a routing rule needs a grid_prefix or a chain (or both)")
-        return value
+        return self
 
 
 class RoutingRuleOut(BaseModel):

@@ -63,7 +63,9 @@ def decode_cursor(cursor: str) -> int | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = raw.partition(":")
-        return int(value) if kind == "r" and value.isdigit() else None
+        if kind != "r" or not value.isdigit() or len(value) > 18:
+            return None
+        return int(value) if int(value) <= 2**62 else None
     except (ValueError, UnicodeDecodeError):
         return None
 

@@ -101,6 +101,8 @@ def list_requests(
     for name, moment in (("from", created_from), ("to", created_to)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(f"{name}: give an offset, e.g. 2026-11-01T00:00:00+08:00")
+        if moment is not None and not 1970 <= moment.year <= 9000:
+            raise InvalidInput(f"{name}: a year between 1970 and 9000, please")
     after = None
     if cursor is not None:
         after = repo.decode_cursor(cursor)

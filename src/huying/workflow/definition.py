@@ -130,7 +130,9 @@ def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, 
             problems.append(f"{where}.final: expected true or false, got {final!r}")
         for key in ("deadline", "pauses"):
             if raw.get(key) is not None and not isinstance(raw.get(key), str):
-                problems.append(f"{where}.{key}: expected a deadline kind name, got {raw.get(key)!r}")
+                problems.append(
+                    f"{where}.{key}: expected a deadline kind name, got {raw.get(key)!r}"
+                )
         states[str(state_name)] = StateSpec(
             name=str(state_name),
             final=final is True,
@@ -168,7 +170,9 @@ def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, 
             dest = None
         event = raw.get("event")
         if event is not None and not (isinstance(event, str) and event.strip()):
-            problems.append(f"{where}.event: expected an event type such as request.signed, got {event!r}")
+            problems.append(
+                f"{where}.event: expected an event type such as request.signed, got {event!r}"
+            )
             event = None
         outcome = raw.get("deadline_outcome", "met")
         if outcome not in ("met", "cancelled"):

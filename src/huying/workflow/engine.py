@@ -275,5 +275,7 @@ def _deadline_effects(src: StateSpec, dst: StateSpec, t: TransitionSpec) -> list
     if src.pauses and src.pauses != dst.deadline:
         effects.append(DeadlineEffect("stop", src.pauses, outcome="cancelled"))
     if dst.deadline and dst.deadline != src.deadline:
-        effects.append(DeadlineEffect("resume" if src.pauses == dst.deadline else "start", dst.deadline))
+        effects.append(
+            DeadlineEffect("resume" if src.pauses == dst.deadline else "start", dst.deadline)
+        )
     return effects
