@@ -12,7 +12,6 @@ from alembic import op
 
 import huying.db
 
-
 revision: str = "1d05f712c4f7"
 down_revision: str | None = "081445465a94"
 branch_labels: str | Sequence[str] | None = None
