@@ -1,0 +1,153 @@
+"""Shared helpers for the benchmarks: settings, a fresh database per run, the directory and
+keys the tests use (tests/conftest.py's `World`, copied here so bench/ does not import tests/).
+
+Nothing here is timed; it only builds what the timed loops need.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:  # run from a checkout without `pip install -e`
+    sys.path.insert(0, str(ROOT / "src"))
+
+from huying.settings import Settings, settings_from_mapping  # noqa: E402
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+# The same small directory tests/conftest.py loads (WORLD_YAML there).
+WORLD_YAML = """
+departments:
+  - {code: DIST, name: 区政府, leaders: [{name: 王区长, role: district_supervision}]}
+  - {code: GXJ, name: 区工信局, parent_code: DIST, leaders: [{name: 陈局长, role: department_head}]}
+  - {code: STREET, name: 萝岗街道, parent_code: DIST, leaders: [{name: 李主任, role: street_leadership}]}
+  - {code: RSJ, name: 区人社局, parent_code: DIST}
+chains:
+  - {code: display, name: 新型显示, liaison_department: GXJ}
+categories:
+  - {code: POWER, name: 用电保障, group: 要素保障, lead_department: GXJ, co_departments: [STREET]}
+  - {code: HIRE, name: 用工招聘, group: 要素保障, lead_department: RSJ}
+  - {code: OTHER, name: 其他诉求, group: 其他}
+  - {code: OUTAGE, name: 停电抢修, group: 要素保障, urgency: urgent, lead_department: GXJ}
+routing_rules:
+  - {category: HIRE, grid_prefix: "440112012", department: STREET, co_departments: [RSJ]}
+enterprises:
+  - {uscc: 91110000600037341L, name: 北京示例科技有限公司, chain: display, grid_code: "440112012001001"}
+  - {uscc: 91440101711615159C, name: 乐金显示光电科技(中国)有限公司, chain: display, grid_code: "440112013001001"}
+"""
+USCC_A = "91110000600037341L"
+
+
+def make_settings(url: str, **overrides: object) -> Settings:
+    """As tests/conftest.py's make_settings: the project's workflows, defaults otherwise."""
+    data: dict[str, object] = {
+        "database": {"url": url},
+        "workflows": {"path": str(ROOT / "workflows")},
+    }
+    data.update(overrides)
+    return settings_from_mapping(data, base_dir=ROOT)
+
+
+def submit_body(**overrides: object) -> dict[str, object]:
+    """As tests/conftest.py's submit_body: POWER routes to GXJ with STREET co-handling."""
+    body: dict[str, object] = {
+        "enterprise_uscc": USCC_A,
+        "category": "POWER",
+        "title": "新厂房用电增容",
+        "description": "二期厂房投产需要增容至 2000 kVA，请协调供电方案。",
+    }
+    body.update(overrides)
+    return body
+
+
+@contextmanager
+def fresh_database(kind: str, pg_url: str | None = None) -> Iterator[str]:
+    """A new, empty database for one run; dropped (PostgreSQL) or deleted (SQLite) after."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="huying_bench_") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    if kind != "postgresql":
+        raise SystemExit(f"--db: sqlite or postgresql, not {kind!r}")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url or os.environ.get("HUYING_BENCH_PG_URL") or DEFAULT_PG)
+    name = f"huying_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def build_world(rt: object, roles: tuple[str, ...] = ("integration",)) -> dict[str, str]:
+    """Load WORLD_YAML and make one API key per role, as tests/conftest.py's World does.
+    Returns role -> bearer token."""
+    from huying.auth.service import create_key
+    from huying.directory.loader import load_text
+
+    tokens: dict[str, str] = {}
+    with rt.transaction() as s:  # type: ignore[attr-defined]
+        load_text(
+            session=s,
+            text=WORLD_YAML,
+            path="world.yaml",
+            urgencies=rt.settings.urgencies,  # type: ignore[attr-defined]
+            now=rt.now(),  # type: ignore[attr-defined]
+        )
+        for role in roles:
+            _, token = create_key(
+                session=s,
+                role=role,
+                department=None,
+                name=f"bench {role}",
+                now=rt.now(),  # type: ignore[attr-defined]
+            )
+            tokens[role] = token
+    return tokens
+
+
+def machine_line() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages: on 2 cores, anything above ~1 means someone else is busy."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

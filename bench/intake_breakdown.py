@@ -1,0 +1,174 @@
+"""Where one intake's time goes: single-threaded, uncontended, wall time per operation.
+
+    .venv/bin/python bench/intake_breakdown.py --db sqlite|postgresql [--n 300]
+
+Each stage adds one layer to the one before, on the same fresh database, so the differences
+say what each layer costs. Wall time is the median; CPU time (this thread's, or the server
+process's for the HTTP stage) is the mean and is the figure to trust on a busy machine:
+
+  bare         the bare Core transaction of bench/intake.py (same rows)
+  auth         a transaction that only authenticates the API key
+  submit       auth + `huying.requests.service.submit` (validate, route, engine, ORM flush, number)
+  + present    + `presenters.present(..., with_timeline=True)` and the JSON body, as the route does
+  HTTP         `POST /api/v1/requests` over loopback to uvicorn, one client, one at a time
+
+It also counts the SQL statements each stage sends (cursor executions; BEGIN/COMMIT, pool
+pings and savepoints are not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import httpx
+from _common import (
+    build_world,
+    fresh_database,
+    load_average,
+    machine_line,
+    make_settings,
+    now_utc,
+    submit_body,
+)
+from intake import (
+    _counts,
+    _cpu_of,
+    bare_once,
+    capture_template,
+    free_port,
+    start_server,
+    stop_server,
+)
+from sqlalchemy import event
+
+from huying import migrate
+from huying.auth.service import authenticate
+from huying.requests import service
+from huying.requests.presenters import present
+from huying.requests.schemas import SubmitIn
+from huying.runtime import build_runtime
+
+
+def timed(
+    n: int, fn: Callable[[int], None], cpu_of: Callable[[], float] = time.thread_time
+) -> tuple[float, float]:
+    """(median wall ms, mean CPU ms) per call; CPU is this thread's unless `cpu_of` says whose."""
+    for i in range(min(20, n)):
+        fn(i)
+    xs = []
+    c0 = cpu_of()
+    for i in range(n):
+        t = time.perf_counter()
+        fn(i)
+        xs.append(time.perf_counter() - t)
+    return statistics.median(xs) * 1000, (cpu_of() - c0) / n * 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--db", choices=("sqlite", "postgresql"), required=True)
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--pg-url", default=None)
+    args = ap.parse_args()
+
+    with fresh_database(args.db, args.pg_url) as url:
+        rt = build_runtime(make_settings(url))
+        migrate.upgrade(rt.db)
+        token = build_world(rt)["integration"]
+        statements = [0]
+
+        @event.listens_for(rt.db, "before_cursor_execute")
+        def _count(*_: object) -> None:
+            statements[0] += 1
+
+        def do_submit(i: int, with_present: bool) -> None:
+            body = SubmitIn.model_validate(submit_body(title=f"新厂房用电增容 {i}"))
+            with rt.transaction() as s:
+                who = authenticate(session=s, token=token, now=rt.now())
+                req, _ = service.submit(
+                    rt=rt, session=s, principal=who, body=body, idempotency_key=None
+                )
+                if with_present:
+                    out = present(s, [req], tz=rt.calendar.tz, with_timeline=True)[0]
+                    json.dumps(out.model_dump(mode="json"), ensure_ascii=False).encode()
+
+        before = _counts(rt.db)
+        do_submit(0, False)
+        after = _counts(rt.db)
+        with rt.db.connect() as conn:
+            from sqlalchemy import func, select
+
+            from huying.requests.models import Request
+
+            rid = conn.scalar(select(func.max(Request.id)))
+        steps = capture_template(rt.db, rid, {k: after[k] - before.get(k, 0) for k in after})
+
+        def auth_only(_: int) -> None:
+            with rt.transaction() as s:
+                authenticate(session=s, token=token, now=rt.now())
+
+        stages: list[tuple[str, Callable[[int], None]]] = [
+            ("bare Core transaction", lambda _: bare_once(rt.db, steps)),
+            ("auth only", auth_only),
+            ("auth + service.submit", lambda i: do_submit(i, False)),
+            ("+ present + JSON body", lambda i: do_submit(i, True)),
+        ]
+        results = []
+        for name, fn in stages:
+            statements[0] = 0
+            med, cpu = timed(args.n, fn)
+            results.append((name, med, cpu, statements[0] / (args.n + min(20, args.n))))
+
+        port = free_port()
+        log = Path(tempfile.gettempdir()) / f"huying_breakdown_{port}.log"
+        proc = start_server(url, port, None, log)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                headers = {"Authorization": f"Bearer {token}"}
+
+                def http(i: int) -> None:
+                    r = client.post(
+                        "/api/v1/requests",
+                        json=submit_body(title=f"新厂房用电增容 {i}"),
+                        headers=headers,
+                    )
+                    if r.status_code != 201:
+                        raise SystemExit(f"{r.status_code} {r.text}")
+
+                statements[0] = 0  # the server's statements are not seen from here
+                med, cpu = timed(args.n, http, lambda: _cpu_of(proc.pid))
+                results.append(
+                    ("HTTP POST, one client (CPU: the server process)", med, cpu, float("nan"))
+                )
+        finally:
+            stop_server(proc)
+            rt.close()
+        log.unlink(missing_ok=True)
+
+    print(f"# intake breakdown — {args.db} — {now_utc()} — {machine_line()}")
+    print(f"n={args.n} per stage, single-threaded; load average at the end {load_average()}\n")
+    print(
+        "| stage | wall ms (median) | Python CPU ms (mean) | Δ CPU vs previous | SQL statements |"
+    )
+    print("|---|---|---|---|---|")
+    prev = None
+    for name, med, cpu, stmts in results:
+        delta = "" if prev is None or name.startswith("auth only") else f"{cpu - prev:+.2f}"
+        st = "—" if stmts != stmts else f"{stmts:.0f}"
+        print(f"| {name} | {med:.2f} | {cpu:.2f} | {delta} | {st} |")
+        prev = cpu
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
