@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from huying import __version__
+from huying.alerts.router import router as alerts_router
 from huying.api import problems
 from huying.auth.router import router as auth_router
 from huying.directory.router import router as directory_router
@@ -53,6 +54,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     api.include_router(auth_router)
     api.include_router(directory_router)
     api.include_router(requests_router)
+    api.include_router(alerts_router)
     app.include_router(api)
     app.include_router(health_router)
     return app

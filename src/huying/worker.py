@@ -19,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
+from huying.alerts import delivery as alerts
 from huying.deadlines.firing import fire_due
 from huying.deadlines.models import WorkerHeartbeat
 from huying.durations import parse_duration
@@ -78,10 +79,16 @@ def _schedule(scheduler: Any, worker: Worker) -> None:
     )
 
 
+def build_worker(rt: Runtime) -> Worker:
+    """Deadlines, then alert fan-out and webhook delivery, each tick."""
+    http = alerts.make_client()
+    return Worker(rt, jobs=[lambda now: alerts.tick(rt, client=http, now=now)])
+
+
 def start_background(rt: Runtime) -> BackgroundScheduler:
     """The worker inside `huying serve`."""
     scheduler = BackgroundScheduler(timezone=rt.calendar.tz)
-    _schedule(scheduler, Worker(rt))
+    _schedule(scheduler, build_worker(rt))
     scheduler.start()
     return scheduler
 
@@ -89,7 +96,7 @@ def start_background(rt: Runtime) -> BackgroundScheduler:
 def run_forever(rt: Runtime) -> None:
     """`huying worker`: tick until SIGTERM or SIGINT."""
     scheduler = BlockingScheduler(timezone=rt.calendar.tz)
-    worker = Worker(rt)
+    worker = build_worker(rt)
     _schedule(scheduler, worker)
 
     def stop(signum: int, _frame: Any) -> None:

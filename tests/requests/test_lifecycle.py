@@ -221,3 +221,18 @@ def test_list_filters_and_cursor(client: TestClient, world: World) -> None:
         "items"
     ]
     assert len(by_grid) == 6
+
+
+def test_the_first_event_of_a_submit_names_its_request(client: TestClient, world: World) -> None:
+    from sqlalchemy import select
+
+    from huying.alerts.models import Event
+
+    req = client.post(API, json=submit_body(), headers=world.h("integration")).json()
+    with world.rt.transaction() as s:
+        first = s.scalars(select(Event).where(Event.request_id == req["id"]).order_by(Event.id)).first()
+    assert first is not None
+    assert first.type == "request.dispatched"
+    assert first.data["request"]["id"] == req["id"]
+    assert first.data["request"]["number"] == req["number"]
+    assert req["version"] == 1  # created in one INSERT, no follow-up UPDATE

@@ -11,9 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.alerts.models import Event
@@ -197,6 +196,9 @@ def submit(
         created_at=now,
         updated_at=now,
     )
+    # The id comes first, so that the number and every event of the submit can name it.
+    req.id = _next_request_id(session)
+    req.number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
     session.add(req)
     overrides = category.time_limits
     started = rt.workflows.start(
@@ -225,13 +227,14 @@ def submit(
     )
     _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines)
     session.flush()  # a concurrent submit with the same key fails here: see `replay`
-    number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
-    session.execute(
-        update(Request).where(Request.id == req.id).values(number=number),
-        execution_options={"synchronize_session": False},
-    )
-    set_committed_value(req, "number", number)
     return req, True
+
+
+def _next_request_id(session: Session) -> int:
+    if session.get_bind().dialect.name == "postgresql":
+        return int(session.scalar(text("SELECT nextval(pg_get_serial_sequence('requests', 'id'))")) or 0)
+    # SQLite: every write transaction begins IMMEDIATE, so writers are serialised here.
+    return int(session.scalar(select(func.max(Request.id))) or 0) + 1
 
 
 def replay(
