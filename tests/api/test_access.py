@@ -154,13 +154,6 @@ def test_action_by_a_role_that_may_not_is_403(
     assert action not in problem["allowed"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a department calling dispatch or reject on its own (dispatched) request answers 409 "
-    "'not possible in state dispatched' (implying another state would allow it) instead of "
-    "403: workflow/engine.py Engine.check tests the state before the role. Fix: answer 403 "
-    "first when no transition of that trigger, in any state, admits the actor's role",
-)
 @pytest.mark.parametrize(
     ("action", "body"),
     [

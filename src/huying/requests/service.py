@@ -232,7 +232,9 @@ def submit(
 
 def _next_request_id(session: Session) -> int:
     if session.get_bind().dialect.name == "postgresql":
-        return int(session.scalar(text("SELECT nextval(pg_get_serial_sequence('requests', 'id'))")) or 0)
+        return int(
+            session.scalar(text("SELECT nextval(pg_get_serial_sequence('requests', 'id'))")) or 0
+        )
     # SQLite: every write transaction begins IMMEDIATE, so writers are serialised here.
     return int(session.scalar(select(func.max(Request.id))) or 0) + 1
 

@@ -35,6 +35,7 @@ class TransitionSpec:
     event: str | None = None  # the outbox event type; default "request.<trigger>"
     deadline_outcome: Literal["met", "cancelled"] = "met"
     label: str = ""
+    requires: tuple[str, ...] = ()  # payload fields that must be present and not empty
 
     @property
     def event_type(self) -> str:
@@ -91,6 +92,7 @@ _TRANSITION_KEYS = {
     "event",
     "deadline_outcome",
     "label",
+    "requires",
 }
 
 
@@ -189,6 +191,7 @@ def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, 
                 event=event,
                 deadline_outcome=outcome,
                 label=str(raw.get("label", "")),
+                requires=_as_tuple(raw.get("requires"), f"{where}.requires", problems),
             )
         )
     if problems:

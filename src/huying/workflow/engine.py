@@ -14,7 +14,7 @@ from typing import Any
 
 from transitions import Machine
 
-from huying.errors import Conflict, Forbidden, NotFound
+from huying.errors import Conflict, Forbidden, InvalidInput, NotFound
 from huying.workflow.context import (
     Actor,
     Context,
@@ -50,6 +50,11 @@ def role_matches(roles: tuple[str, ...], actor: Actor, snapshot: Snapshot) -> bo
         and actor.department is not None
         and actor.department == snapshot.lead_department
     )
+
+
+def _role_may_ever(roles: tuple[str, ...], actor: Actor) -> bool:
+    """Whether the actor's role could take a transition with these roles on some request."""
+    return actor.role in roles or (actor.role == "department" and "lead_department" in roles)
 
 
 class CompiledWorkflow:
@@ -190,6 +195,12 @@ class Engine:
             allowed = self.allowed(name, version, snapshot, actor)
             if trigger not in wf.spec.triggers:
                 raise NotFound(f"unknown action {trigger!r}", allowed=allowed)
+            if not any(
+                _role_may_ever(t.roles, actor) for t in wf.spec.transitions if t.trigger == trigger
+            ):
+                raise Forbidden(
+                    f"role {actor.role!r} may not take action {trigger!r}", allowed=allowed
+                )
             raise Conflict(
                 f"action {trigger!r} is not possible in state {snapshot.state!r}",
                 allowed=allowed,
@@ -213,6 +224,16 @@ class Engine:
         now: datetime,
     ) -> Outcome:
         wf = self.check(name, version, snapshot, trigger, actor=actor)
+        candidates = [
+            t for t in wf.table[(snapshot.state, trigger)] if role_matches(t.roles, actor, snapshot)
+        ]
+        missing = [
+            f
+            for f in dict.fromkeys(f for t in candidates for f in t.requires)
+            if payload.get(f) is None or payload.get(f) == ""
+        ]
+        if missing:
+            raise InvalidInput(f"{trigger}: {', '.join(missing)} required")
         ctx = Context(snapshot, actor, payload, now, self.rules)
         token = _Token(snapshot.state)
         if not wf.machine.events[trigger].trigger(token, ctx=ctx):
