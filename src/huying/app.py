@@ -50,6 +50,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     )
     app.state.runtime = rt
     problems.install(app)
+    problems.document(app)
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth_router)
     api.include_router(directory_router)

@@ -1,4 +1,5 @@
-"""`/healthz`: answers without authentication; says whether the database answers."""
+"""`/healthz`: answers without authentication. The database, the workers' last ticks, the
+outbox backlog, dead deliveries, and the years the holiday calendar does not know."""
 
 from __future__ import annotations
 
@@ -6,28 +7,59 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from huying import __version__
+from huying.alerts.models import Delivery, Event
 from huying.api.deps import Rt
+from huying.deadlines.models import WorkerHeartbeat
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
 def healthz(rt: Rt) -> JSONResponse:
-    body: dict[str, Any] = {"status": "ok", "version": __version__}
+    now = rt.now()
+    body: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "time": now.astimezone(rt.calendar.tz).isoformat(),
+    }
     try:
-        with rt.db.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        with rt.sessions() as s:
+            beats = s.scalars(
+                select(WorkerHeartbeat).order_by(WorkerHeartbeat.last_tick_at.desc()).limit(20)
+            ).all()
+            unfanned = s.scalar(
+                select(func.count()).select_from(Event).where(Event.fanned_out_at.is_(None))
+            )
+            pending = s.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.status == "pending")
+            )
+            dead = s.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.status == "dead")
+            )
         body["database"] = "ok"
+        body["workers"] = [
+            {
+                "name": b.name,
+                "last_tick_at": b.last_tick_at.astimezone(rt.calendar.tz).isoformat(),
+                "seconds_since_tick": round((now - b.last_tick_at).total_seconds(), 1),
+            }
+            for b in beats
+        ]
+        body["last_tick_at"] = body["workers"][0]["last_tick_at"] if beats else None
+        body["outbox"] = {
+            "events_not_fanned_out": unfanned or 0,
+            "deliveries_pending": pending or 0,
+        }
+        body["deliveries_dead"] = dead or 0
     except SQLAlchemyError as exc:
         body["status"] = "unavailable"
         body["database"] = f"unreachable: {exc.__class__.__name__}"
-    missing = sorted(rt.calendar.missing_years)
     body["calendar"] = {
         "holidays": rt.settings.calendar.holidays,
-        "years_without_official_holidays": missing,
+        "years_without_official_holidays": sorted(rt.calendar.missing_years),
     }
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

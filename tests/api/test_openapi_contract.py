@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import API
@@ -31,15 +30,6 @@ def test_every_operation_but_login_and_health_declares_bearer_auth(client: TestC
         assert path == "/healthz" or path.startswith("/api/v1/"), path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the OpenAPI document describes no error as it is sent: 422 is documented as "
-    "FastAPI's application/json HTTPValidationError (detail: array) while the API sends "
-    "application/problem+json (detail: string); 401/403/404/409/412 and /healthz's 503 are "
-    "not documented at all. Fix in app.py create_app: a Problem model and "
-    "FastAPI(responses={'4XX': problem, '503': problem}) / per-router responses, which also "
-    "replaces the default 422",
-)
 def test_error_responses_are_documented_as_problems(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     wrong: list[str] = []

@@ -108,3 +108,67 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "An error, as RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {
+            "type": "string",
+            "description": "what went wrong, in words a person can act on",
+        },
+        "allowed": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "409: the actions allowed now",
+        },
+        "errors": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "422: each invalid field",
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def document(app: FastAPI) -> None:
+    """Describe errors in the OpenAPI document as they are sent: application/problem+json."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["Problem"] = PROBLEM_SCHEMA
+        content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, item in schema.get("paths", {}).items():
+            for op in item.values():
+                responses = op.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {
+                        "description": "Invalid input; nothing was written",
+                        "content": content,
+                    }
+                if path == "/healthz":
+                    continue
+                responses["4XX"] = {"description": "A problem: see `detail`", "content": content}
+                responses["503"] = {
+                    "description": "The database is unavailable; retry",
+                    "content": content,
+                }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
