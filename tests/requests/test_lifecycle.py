@@ -230,7 +230,9 @@ def test_the_first_event_of_a_submit_names_its_request(client: TestClient, world
 
     req = client.post(API, json=submit_body(), headers=world.h("integration")).json()
     with world.rt.transaction() as s:
-        first = s.scalars(select(Event).where(Event.request_id == req["id"]).order_by(Event.id)).first()
+        first = s.scalars(
+            select(Event).where(Event.request_id == req["id"]).order_by(Event.id)
+        ).first()
     assert first is not None
     assert first.type == "request.dispatched"
     assert first.data["request"]["id"] == req["id"]
