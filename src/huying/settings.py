@@ -119,6 +119,11 @@ class AuthSettings(_Strict):
     session_hours: float = Field(default=12, gt=0, le=24 * 30)
 
 
+class LoggingSettings(_Strict):
+    json_: bool = Field(default=False, alias="json", description="one JSON object per log line")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
 class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     server: ServerSettings = ServerSettings()
@@ -146,6 +151,7 @@ class Settings(_Strict):
     workflow_rules: WorkflowRules = WorkflowRules()
     worker: WorkerSettings = WorkerSettings()
     auth: AuthSettings = AuthSettings()
+    logging: LoggingSettings = LoggingSettings()
     # Folder the config file lives in; relative paths are resolved against it.
     base_dir: Path = Field(default=DEFAULT_CONFIG.parent, exclude=True)
 
