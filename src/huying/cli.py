@@ -275,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     cdays.set_defaults(func=cmd_calendar_days)
     cdays.add_argument("start", metavar="FROM")
     cdays.add_argument("end", metavar="TO")
+    # `--config` may also follow the nested commands (huying keys create --config …)
+    for nested in (kc, uc, wc, wd, cd, cdays):
+        nested.add_argument("--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
     return p
 
 
