@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huying.deadlines.models import Deadline
-from huying.deadlines.service import next_fire_at
+from huying.deadlines.service import next_fire_at, open_deadlines
 from huying.directory import repository as directory
 from huying.errors import HuyingError
 from huying.requests import service as requests
@@ -66,17 +66,40 @@ def recipients(
     return found
 
 
-def _step(session: Session, rt: Runtime, d: Deadline, req: Request, due: datetime) -> None:
+@dataclass
+class _Loaded:
+    """What every step of one deadline needs, read once."""
+
+    overrides: dict[str, str]
+    deadlines: list[Deadline]
+
+
+def _step(
+    session: Session, rt: Runtime, d: Deadline, req: Request, due: datetime, ctx: _Loaded
+) -> None:
     """Fire the one step that `next_fire_at` points at."""
     base = {"deadline": d.kind, "due_at": d.due_at.isoformat()}
+
+    def fire(action: str, payload: dict[str, Any]) -> None:
+        requests.system_fire(
+            rt=rt,
+            session=session,
+            req=req,
+            action=action,
+            payload=payload,
+            now=due,
+            overrides=ctx.overrides,
+            deadlines=ctx.deadlines,
+        )
+
     if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
         d.warned_at = due
-        requests.system_fire(rt=rt, session=session, req=req, action="warn", payload=base, now=due)
+        fire("warn", base)
     elif d.missed_at is None:
         d.missed_at = d.due_at
         d.status = "missed"
         action = "auto_close" if d.kind == "feedback" else "overdue"
-        requests.system_fire(rt=rt, session=session, req=req, action=action, payload=base, now=due)
+        fire(action, base)
     else:
         rung = rt.settings.escalation[d.rungs_fired]
         d.rungs_fired += 1
@@ -93,10 +116,18 @@ def _step(session: Session, rt: Runtime, d: Deadline, req: Request, due: datetim
 def fire_one(session: Session, rt: Runtime, d: Deadline, req: Request, *, now: datetime) -> int:
     """Every step of one deadline that has come by `now`, in order; returns how many fired."""
     fired = 0
+    loaded: _Loaded | None = None
     while (
         due := next_fire_at(d, settings=rt.settings, calendar=rt.calendar)
     ) is not None and due <= now:
-        _step(session, rt, d, req, due)
+        if loaded is None:
+            category = directory.category(session, req.category_code)
+            # the planner appends the deadlines it starts to this same list
+            loaded = _Loaded(
+                overrides=dict(category.time_limits) if category else {},
+                deadlines=open_deadlines(session, req.id),
+            )
+        _step(session, rt, d, req, due, loaded)
         fired += 1
     d.next_fire_at = next_fire_at(d, settings=rt.settings, calendar=rt.calendar)
     d.version += 1

@@ -339,8 +339,13 @@ def system_fire(
     action: str,
     payload: Mapping[str, Any],
     now: datetime,
+    overrides: Mapping[str, str] | None = None,
+    deadlines: list[Deadline] | None = None,
 ) -> Outcome:
-    """Fire a timer-driven action (escalate, auto_close) as the system."""
+    """Fire a timer-driven action (warn, overdue, escalate, auto_close) as the system.
+
+    The worker passes the category's time limits and the request's open deadlines, loaded
+    once for all the steps it fires on one deadline."""
     outcome = rt.workflows.fire(
         req.workflow_name,
         req.workflow_version,
@@ -350,8 +355,10 @@ def system_fire(
         payload=payload,
         now=now,
     )
-    category = directory.category(session, req.category_code)
-    _apply(session, rt, req, outcome, overrides=category.time_limits if category else None)
+    if overrides is None:
+        category = directory.category(session, req.category_code)
+        overrides = category.time_limits if category else None
+    _apply(session, rt, req, outcome, overrides=overrides, deadlines=deadlines)
     return outcome
 
 
