@@ -128,7 +128,7 @@ def cmd_workflows_check(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.path:
-        data = settings.model_dump(exclude={"base_dir"})
+        data = settings.model_dump(exclude={"base_dir"}, by_alias=True)
         data["workflows"] = {**data["workflows"], "path": str(Path(args.path).resolve())}
         settings = settings_from_mapping(data, base_dir=settings.base_dir)
     specs, errors = load_workflows(settings)

@@ -120,6 +120,8 @@ class AuthSettings(_Strict):
 
 
 class LoggingSettings(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     json_: bool = Field(default=False, alias="json", description="one JSON object per log line")
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
