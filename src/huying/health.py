@@ -13,12 +13,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from huying import __version__
 from huying.alerts.models import Delivery, Event
 from huying.api.deps import Rt
+from huying.api.problems import PROBLEM
 from huying.deadlines.models import WorkerHeartbeat
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    responses={
+        503: {
+            "description": "the database does not answer: a problem document with the same fields",
+            "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    },
+)
 def healthz(rt: Rt) -> JSONResponse:
     now = rt.now()
     body: dict[str, Any] = {
@@ -62,4 +71,12 @@ def healthz(rt: Rt) -> JSONResponse:
         "holidays": rt.settings.calendar.holidays,
         "years_without_official_holidays": sorted(rt.calendar.missing_years),
     }
-    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+    if body["status"] == "ok":
+        return JSONResponse(body)
+    problem = {
+        "type": "about:blank",
+        "title": "Service unavailable",
+        "status": 503,
+        "detail": body["database"],
+    }
+    return JSONResponse({**body, **problem}, status_code=503, media_type=PROBLEM)

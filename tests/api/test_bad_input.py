@@ -607,12 +607,6 @@ def test_absurd_extension_decision_is_422(
 # --- lax coercion of booleans ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): integers documented as integer accept JSON booleans (pydantic lax "
-    "mode): routing rule priority=false is stored as 0, supervise level=true as 1. "
-    "Fix: strict=True on the input models' _In config (directory/ and requests/schemas.py)",
-)
 @pytest.mark.parametrize("case", ["rule-priority", "supervise-level"])
 def test_lax_coercion_of_booleans_to_integers(
     client: TestClient, world: World, rt: Runtime, case: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import API
@@ -64,11 +63,6 @@ def test_every_api_operation_documents_the_503_problem(client: TestClient) -> No
             assert PROBLEM in op["responses"].get("503", {}).get("content", {}), (method, path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): /healthz answers 503 when the database does not answer, but documents "
-    "only 200. Fix: health.py healthz: @router.get('/healthz', responses={503: {...}})",
-)
 def test_healthz_documents_its_503(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     assert "503" in doc["paths"]["/healthz"]["get"]["responses"]

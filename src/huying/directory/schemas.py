@@ -7,6 +7,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -144,7 +145,7 @@ class RoutingRuleIn(_In):
     chain: Code | None = None
     department: Code
     co_departments: list[Code] = Field(default_factory=list, max_length=20)
-    priority: int = Field(default=100, ge=0, le=10_000)
+    priority: StrictInt = Field(default=100, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _one_condition(self) -> RoutingRuleIn:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from huying.directory.schemas import USCC, Code, GridCode
 from huying.durations import parse_duration
@@ -70,7 +70,7 @@ class ReasonBody(_In):
 
 
 class MergeBody(_In):
-    target_id: int = Field(ge=1, le=2**62, description="the request this one duplicates")
+    target_id: StrictInt = Field(ge=1, le=2**62, description="the request this one duplicates")
     note: Note | None = None
 
 
@@ -99,7 +99,9 @@ class RateBody(_In):
 
 class SuperviseBody(_In):
     note: Note | None = None
-    level: int | None = Field(default=None, ge=1, le=9, description="raise to at least this level")
+    level: StrictInt | None = Field(
+        default=None, ge=1, le=9, description="raise to at least this level"
+    )
 
 
 ACTION_BODIES: dict[str, type[_In]] = {
