@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huying.deadlines.models import Deadline
-from huying.deadlines.service import next_fire_at, open_deadlines
-from huying.directory import repository as directory
+from huying.deadlines.service import next_fire_at
+from huying.directory.models import Category, Department
 from huying.errors import HuyingError
 from huying.requests import service as requests
 from huying.requests.models import Request
@@ -35,20 +35,42 @@ class FireResult:
 
 
 def claim(session: Session, *, now: datetime, batch: int) -> list[tuple[Deadline, Request]]:
-    query = (
-        select(Deadline, Request)
-        .join(Request, Request.id == Deadline.request_id)
-        .where(Deadline.next_fire_at.is_not(None), Deadline.next_fire_at <= now)
+    """Up to `batch` due deadlines with their requests, oldest first.
+
+    On PostgreSQL the deadline ids are locked first (SKIP LOCKED, in a materialised CTE),
+    then their requests: joining first would make the planner join and sort every due
+    row before the LIMIT, which is slow exactly when many fall due at once."""
+    due_now = (Deadline.next_fire_at.is_not(None), Deadline.next_fire_at <= now)
+    if session.get_bind().dialect.name != "postgresql":  # SQLite: one writer at a time
+        query = (
+            select(Deadline, Request)
+            .join(Request, Request.id == Deadline.request_id)
+            .where(*due_now)
+            .order_by(Deadline.next_fire_at, Deadline.id)
+            .limit(batch)
+        )
+        return [(d, r) for d, r in session.execute(query)]
+    due = (
+        select(Deadline.id)
+        .where(*due_now)
         .order_by(Deadline.next_fire_at, Deadline.id)
         .limit(batch)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = (
+        select(Deadline, Request)
+        .join(due, due.c.id == Deadline.id)
+        .join(Request, Request.id == Deadline.request_id)
+        .order_by(Deadline.next_fire_at, Deadline.id)
+        .with_for_update(of=Request, skip_locked=True)
+    )
     return [(d, r) for d, r in session.execute(query)]
 
 
 def recipients(
-    session: Session, department_code: str | None, roles: tuple[str, ...]
+    departments: dict[str, Department], department_code: str | None, roles: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     """Leaders with one of `roles`, from the department up through its parents."""
     found: list[dict[str, Any]] = []
@@ -56,7 +78,7 @@ def recipients(
     code = department_code
     while code and code not in seen:
         seen.add(code)
-        dept = directory.department(session, code)
+        dept = departments.get(code)
         if dept is None:
             break
         for leader in dept.leaders or []:
@@ -67,20 +89,40 @@ def recipients(
 
 
 @dataclass
-class _Loaded:
-    """What every step of one deadline needs, read once."""
+class _Batch:
+    """What the steps of one claimed batch read, each read once: the directory's categories
+    and departments, and the open deadlines of the batch's requests."""
 
-    overrides: dict[str, str]
-    deadlines: list[Deadline]
+    overrides: dict[str, dict[str, str]]
+    departments: dict[str, Department]
+    deadlines: dict[int, list[Deadline]]
+
+    @classmethod
+    def load(cls, session: Session, request_ids: list[int]) -> _Batch:
+        open_rows: dict[int, list[Deadline]] = {i: [] for i in request_ids}
+        for row in session.scalars(
+            select(Deadline)
+            .where(Deadline.request_id.in_(request_ids), Deadline.completed_at.is_(None))
+            .order_by(Deadline.id)
+        ):
+            open_rows[row.request_id].append(row)
+        return cls(
+            overrides={
+                c.code: dict(c.time_limits or {}) for c in session.scalars(select(Category))
+            },
+            departments={d.code: d for d in session.scalars(select(Department))},
+            deadlines=open_rows,
+        )
 
 
 def _step(
-    session: Session, rt: Runtime, d: Deadline, req: Request, due: datetime, ctx: _Loaded
+    session: Session, rt: Runtime, d: Deadline, req: Request, due: datetime, batch: _Batch
 ) -> None:
     """Fire the one step that `next_fire_at` points at."""
     base = {"deadline": d.kind, "due_at": d.due_at.isoformat()}
 
     def fire(action: str, payload: dict[str, Any]) -> None:
+        # the planner appends the deadlines it starts to this same list
         requests.system_fire(
             rt=rt,
             session=session,
@@ -88,8 +130,8 @@ def _step(
             action=action,
             payload=payload,
             now=due,
-            overrides=ctx.overrides,
-            deadlines=ctx.deadlines,
+            overrides=batch.overrides.get(req.category_code, {}),
+            deadlines=batch.deadlines.setdefault(req.id, []),
         )
 
     if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
@@ -98,36 +140,36 @@ def _step(
     elif d.missed_at is None:
         d.missed_at = d.due_at
         d.status = "missed"
-        action = "auto_close" if d.kind == "feedback" else "overdue"
-        fire(action, base)
+        fire("auto_close" if d.kind == "feedback" else "overdue", base)
     else:
         rung = rt.settings.escalation[d.rungs_fired]
         d.rungs_fired += 1
         notify = [
-            {"role": role, "leaders": recipients(session, req.lead_department_code, (role,))}
+            {
+                "role": role,
+                "leaders": recipients(batch.departments, req.lead_department_code, (role,)),
+            }
             for role in rung.notify
         ]
-        payload = {**base, "level": rung.level, "rung": d.rungs_fired, "notify": notify}
-        requests.system_fire(
-            rt=rt, session=session, req=req, action="escalate", payload=payload, now=due
-        )
+        fire("escalate", {**base, "level": rung.level, "rung": d.rungs_fired, "notify": notify})
 
 
-def fire_one(session: Session, rt: Runtime, d: Deadline, req: Request, *, now: datetime) -> int:
+def fire_one(
+    session: Session,
+    rt: Runtime,
+    d: Deadline,
+    req: Request,
+    *,
+    now: datetime,
+    batch: _Batch | None = None,
+) -> int:
     """Every step of one deadline that has come by `now`, in order; returns how many fired."""
+    batch = batch or _Batch.load(session, [req.id])
     fired = 0
-    loaded: _Loaded | None = None
     while (
         due := next_fire_at(d, settings=rt.settings, calendar=rt.calendar)
     ) is not None and due <= now:
-        if loaded is None:
-            category = directory.category(session, req.category_code)
-            # the planner appends the deadlines it starts to this same list
-            loaded = _Loaded(
-                overrides=dict(category.time_limits) if category else {},
-                deadlines=open_deadlines(session, req.id),
-            )
-        _step(session, rt, d, req, due, loaded)
+        _step(session, rt, d, req, due, batch)
         fired += 1
     d.next_fire_at = next_fire_at(d, settings=rt.settings, calendar=rt.calendar)
     d.version += 1
@@ -135,16 +177,19 @@ def fire_one(session: Session, rt: Runtime, d: Deadline, req: Request, *, now: d
 
 
 def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireResult:
-    """Claim and fire due deadlines in batches until none is due."""
+    """Claim and fire due deadlines in batches until none is due.
+
+    The engine refuses before anything of a step is written, so a refused deadline needs
+    no savepoint: it is logged and looked at again later, and the batch flushes once."""
     size = batch or rt.settings.worker.batch_size
     result = FireResult()
     while True:
         with rt.transaction() as session:
             rows = claim(session, now=now, batch=size)
+            loaded = _Batch.load(session, sorted({req.id for _, req in rows})) if rows else None
             for d, req in rows:
                 try:
-                    with session.begin_nested():
-                        result.fired += fire_one(session, rt, d, req, now=now)
+                    result.fired += fire_one(session, rt, d, req, now=now, batch=loaded)
                 except HuyingError as exc:  # the workflow refused: log, look again later
                     log.error("deadline %s of request %s not fired: %s", d.id, req.id, exc.detail)
                     d.next_fire_at = now + RETRY_LATER
