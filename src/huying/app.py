@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from huying import __version__
 from huying.alerts.router import router as alerts_router
@@ -15,6 +16,8 @@ from huying.directory.router import router as directory_router
 from huying.health import router as health_router
 from huying.requests.router import router as requests_router
 from huying.runtime import Runtime
+from huying.web.routes import STATIC_DIR
+from huying.web.routes import router as web_router
 
 DESCRIPTION = """Huying (呼应): enterprises order, departments serve (企业点单、部门服务).
 
@@ -58,4 +61,6 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     api.include_router(alerts_router)
     app.include_router(api)
     app.include_router(health_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,0 +1,161 @@
+"""HTML forms: reading a posted form, and the fields of each action's form.
+
+An action's fields are those of its body model in `huying.requests.schemas.ACTION_BODIES`;
+this module only says how each is asked for (a text box, a yes/no choice, a department
+list …) and turns the posted strings back into the body the service validates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+
+from huying.errors import InvalidInput
+from huying.requests.schemas import ACTION_BODIES, NoteBody
+from huying.web import labels
+
+MAX_FORM_BYTES = 64 * 1024
+MAX_FIELDS = 200
+
+Widget = Literal[
+    "textarea", "yesno", "department", "departments", "duration", "rating", "level", "request"
+]
+
+# How each field of ACTION_BODIES is asked for; a field missing here fails the web tests.
+WIDGETS: dict[str, Widget] = {
+    "note": "textarea",
+    "reason": "textarea",
+    "content": "textarea",
+    "resolved": "yesno",
+    "approved": "yesno",
+    "extend_by": "duration",
+    "lead_department": "department",
+    "co_departments": "departments",
+    "target_id": "request",
+    "rating": "rating",
+    "level": "level",
+}
+
+YES_NO = {
+    "resolved": (("true", "已解决"), ("false", "未解决")),
+    "approved": (("true", "同意延期"), ("false", "不同意")),
+}
+
+# Extensions are asked for in working days; the value is the duration text the API takes.
+DURATIONS = tuple((f"{n} working days", f"{n} 个工作日") for n in (1, 2, 3, 5, 10, 15))
+
+MAX_LENGTH = {"content": 4000}
+
+
+@dataclass(frozen=True)
+class Form:
+    """A posted application/x-www-form-urlencoded body."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+    def get(self, name: str) -> str | None:
+        return next((v for k, v in self.pairs if k == name), None)
+
+    def getlist(self, name: str) -> list[str]:
+        return [v for k, v in self.pairs if k == name]
+
+
+async def read_form(request: Request) -> Form:
+    """The posted form; an empty one for another content type (its CSRF check then fails)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return Form(())
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidInput("the form is too large")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8", errors="replace"),
+            keep_blank_values=True,
+            max_num_fields=MAX_FIELDS,
+        )
+    except ValueError:
+        raise InvalidInput("the form has too many fields") from None
+    # No text may hold a NUL character (PostgreSQL cannot store one): drop it.
+    return Form(tuple((k, v.replace("\x00", "")) for k, v in pairs))
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    label: str
+    widget: Widget
+    required: bool
+    max_length: int = 2000
+
+    @property
+    def choices(self) -> Sequence[tuple[str, str]]:
+        if self.widget == "yesno":
+            return YES_NO.get(self.name, (("true", "是"), ("false", "否")))
+        if self.widget == "duration":
+            return DURATIONS
+        if self.widget == "rating":
+            return tuple(labels.RATINGS.items())
+        return ()
+
+
+def fields_of(action: str) -> tuple[FieldSpec, ...]:
+    model = ACTION_BODIES.get(action, NoteBody)
+    return tuple(
+        FieldSpec(
+            name=name,
+            label=labels.field(name),
+            widget=WIDGETS.get(name, "textarea"),
+            required=info.is_required(),
+            max_length=MAX_LENGTH.get(name, 2000),
+        )
+        for name, info in model.model_fields.items()
+    )
+
+
+def body_from(action: str, form: Form) -> dict[str, Any]:
+    """The action's body from the posted strings; left-out fields stay out, so the service
+    says which are required."""
+    body: dict[str, Any] = {}
+    for spec in fields_of(action):
+        if spec.widget == "departments":
+            codes = [v for v in form.getlist(spec.name) if v.strip()]
+            if codes:
+                body[spec.name] = codes
+            continue
+        value = form.get(spec.name)
+        if value is None or not value.strip():
+            continue
+        if spec.widget == "yesno":
+            body[spec.name] = {"true": True, "false": False}.get(value, value)
+        elif spec.widget == "level" and value.isdigit():
+            body[spec.name] = int(value)
+        else:
+            body[spec.name] = value
+    return body
+
+
+# The order of the forms on a request's page: the usual next step first.
+PRIORITY = (
+    "sign",
+    "reply",
+    "dispatch",
+    "resume",
+    "decide_extension",
+    "rate",
+    "request_extension",
+    "suspend",
+    "return",
+    "reject",
+    "merge",
+    "urge",
+    "supervise",
+)
+
+
+def by_priority(actions: Sequence[str]) -> list[str]:
+    return sorted(actions, key=lambda a: PRIORITY.index(a) if a in PRIORITY else len(PRIORITY))

@@ -1,0 +1,642 @@
+"""The console's pages and forms. Every page reads through the requests' presenters and
+services, and every action goes through `huying.requests.service.act`, exactly as the API's;
+the console adds only the HTML around them.
+
+Lists poll a fragment endpoint (`/fragments/…`) with If-None-Match; the fragment answers 304
+until its change marker moves, so a list is re-rendered only when something changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from huying.api.deps import Rt
+from huying.auth import service as auth
+from huying.directory import repository as directory
+from huying.errors import HuyingError, InvalidInput, NotAuthenticated, NotFound
+from huying.requests import service as requests
+from huying.requests.models import Request as RequestRow
+from huying.requests.presenters import present
+from huying.runtime import Runtime
+from huying.web import charts, labels, queries, rates, views
+from huying.web import session as web
+from huying.web.diagram import layout
+from huying.web.forms import Form, body_from, by_priority, fields_of, read_form
+from huying.web.queries import ListFilter
+from huying.web.states import department_states, open_states, queue_states, state_labels
+from huying.web.templating import STATIC_DIR, render
+from huying.workflow.draw import mermaid
+
+__all__ = ["STATIC_DIR", "router"]
+
+router = APIRouter(include_in_schema=False)
+PostedForm = Annotated[Form, Depends(read_form)]
+POLL_MS = 15_000
+TREND_DAYS = 30
+
+
+@dataclass
+class Page:
+    template: str
+    context: dict[str, Any]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Build = Callable[[Session, web.Visitor], "Page | Response"]
+
+
+# --- plumbing -------------------------------------------------------------------
+
+
+def _to_login(request: Request, *, expired: bool = False) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    query = {"next": target, **({"expired": "1"} if expired else {})}
+    return RedirectResponse(f"/login?{urlencode(query)}", status_code=303)
+
+
+def _problem(status: int, message: str, title: str = "") -> Page:
+    titles = {403: "无权访问", 404: "找不到页面"}
+    return Page(
+        "error.html",
+        {"title": title or titles.get(status, "出错了"), "message": message, "nav": ""},
+        status,
+    )
+
+
+def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
+    """What every full page shows around its content: the menu with its count badges."""
+    role = who.role
+    items: list[tuple[str, str, str, int | None]] = []
+    if role == "department":
+        where = ListFilter(states=department_states(rt), scope=who.department)
+        items.append(("inbox", "本部门待办", "/inbox", queries.count(s, where)))
+    if role in ("dispatcher", "admin"):
+        where = ListFilter(states=queue_states(rt))
+        items.append(("queue", "派单队列", "/queue", queries.count(s, where)))
+    if role in ("supervisor", "dispatcher", "admin"):
+        watch = queries.count(s, ListFilter(states=open_states(rt), watch=True))
+        items.append(("board", "督办看板", "/board", watch))
+        items.append(("inbox", "在办诉求", "/inbox", None))
+    items.append(("workflows", "流程图", "/workflows", None))
+    tz = rt.calendar.tz
+    offset = rt.now().astimezone(tz).strftime("%z")
+    return {
+        "who": who,
+        "role_label": labels.ROLES.get(role, role),
+        "department_name": _department_name(s, who.department),
+        "menu": items,
+        "csrf": who.csrf,
+        "now_text": views.when(rt.now(), tz),
+        "tz_text": f"{tz.key}（UTC{offset[:3]}:{offset[3:]}）",
+        "poll_ms": POLL_MS,
+        "hours_text": "、".join(rt.settings.calendar.working_hours),
+    }
+
+
+def _department_name(s: Session, code: str | None) -> str:
+    if not code:
+        return ""
+    dept = directory.department(s, code)
+    return dept.name if dept else code
+
+
+def _serve(
+    request: Request,
+    rt: Runtime,
+    build: Build,
+    *,
+    roles: Sequence[str] = web.CONSOLE_ROLES,
+    fragment: bool = False,
+) -> Response:
+    with rt.transaction() as s:
+        try:
+            who = web.visitor(request, s, rt)
+        except NotAuthenticated:
+            if fragment:
+                return Response(status_code=401)
+            return _to_login(request, expired=web.SESSION_COOKIE in request.cookies)
+        if who.role not in roles:
+            page: Page | Response = _problem(403, "您的账号无权访问此页面。")
+        else:
+            try:
+                page = build(s, who)
+            except NotFound:
+                page = _problem(404, "找不到该诉求，或您无权查看。")
+        if isinstance(page, Response):
+            return page
+        if fragment:
+            if page.status != 200:
+                return Response(status_code=page.status)
+        else:
+            page.context.update(_chrome(s, rt, who))
+    return html(render(page.template, page.context), page.status, page.headers)
+
+
+# Every page: its own scripts, styles and forms only (no CDN can sneak in), never framed.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def html(content: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    return HTMLResponse(content, status, {**SECURITY_HEADERS, **(headers or {})})
+
+
+def _etag(value: str) -> str:
+    return f'"{value}"'
+
+
+def _fresh(request: Request, etag: str) -> bool:
+    return request.headers.get("if-none-match") == etag
+
+
+def _minute(rt: Runtime) -> str:
+    """Part of every list's marker: the time left shown changes as the minutes pass."""
+    return rt.now().strftime("%Y%m%d%H%M")
+
+
+def _views(
+    s: Session, rt: Runtime, rows: Sequence[RequestRow], who: web.Visitor
+) -> list[views.RequestView]:
+    items = present(s, rows, tz=rt.calendar.tz)
+    return views.request_views(
+        items,
+        now=rt.now(),
+        calendar=rt.calendar,
+        state_labels=state_labels(rt),
+        department=who.department,
+    )
+
+
+def _allowed(rt: Runtime, rows: Sequence[RequestRow], who: web.Visitor) -> dict[int, list[str]]:
+    return {r.id: requests.allowed_actions(rt=rt, req=r, actor=who.principal.actor) for r in rows}
+
+
+def _flash(request: Request) -> str:
+    done = request.query_params.get("done", "")
+    number = request.query_params.get("n", "")[:40]
+    if done not in labels.ACTIONS:
+        return ""
+    return f"已完成“{labels.action(done)}”" + (f"：{number}" if number else "") + "。"
+
+
+# --- signing in and out ------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, rt: Rt) -> Response:
+    with rt.transaction() as s:
+        try:
+            who = web.visitor(request, s, rt)
+        except NotAuthenticated:
+            return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(web.home_of(who.role), status_code=303)
+
+
+def _login_page(
+    request: Request, *, username: str = "", error: str = "", status: int = 200
+) -> Response:
+    token, fresh = web.login_token(request)
+    notice = "登录已过期，请重新登录。" if request.query_params.get("expired") else ""
+    content = render(
+        "login.html",
+        {
+            "csrf": token,
+            "username": username,
+            "error": error,
+            "notice": notice,
+            "next": web.local_path(request.query_params.get("next"), ""),
+        },
+    )
+    response = html(content, status)
+    if fresh:
+        web.set_login_token(request, response, token)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    return _login_page(request)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, rt: Rt, form: PostedForm) -> Response:
+    if not web.same(request.cookies.get(web.LOGIN_COOKIE), form.get(web.CSRF_FIELD)):
+        return _login_page(request, error="页面已过期，请重新输入用户名和密码后登录。", status=403)
+    username = (form.get("username") or "").strip()[:64]
+    password = form.get("password") or ""
+    try:
+        with rt.transaction() as s:
+            token, user, expires = auth.login(
+                session=s,
+                username=username,
+                password=password,
+                now=rt.now(),
+                hours=rt.settings.auth.session_hours,
+            )
+            if user.role not in web.CONSOLE_ROLES:
+                auth.logout(session=s, token=token)
+                return _login_page(
+                    request, username=username, error="该账号不能登录控制台。", status=403
+                )
+    except NotAuthenticated:
+        return _login_page(request, username=username, error="用户名或密码错误。", status=401)
+    target = web.local_path(form.get("next"), web.home_of(user.role))
+    response = RedirectResponse(target, status_code=303)
+    web.start_session(request, response, token, expires=expires, now=rt.now())
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, rt: Rt, form: PostedForm) -> Response:
+    token = request.cookies.get(web.SESSION_COOKIE, "")
+    if token and not web.same(web.csrf_for(token), form.get(web.CSRF_FIELD)):
+        return html(
+            render("error.html", {"title": "无法退出", "message": _CSRF_MESSAGE, "nav": ""}), 403
+        )
+    if token:
+        with rt.transaction() as s:
+            auth.logout(session=s, token=token)
+    response = RedirectResponse("/login", status_code=303)
+    web.end_session(response)
+    return response
+
+
+_CSRF_MESSAGE = "页面已过期或表单来源无法确认，操作没有执行。请返回、刷新页面后重试。"
+
+
+# --- the inbox ------------------------------------------------------------------
+
+
+def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
+    params = request.query_params
+    chosen_state = params.get("state", "")
+    category = params.get("category", "")[:64] or None
+    department = params.get("department", "")[:64] or None
+
+    def build(s: Session, who: web.Visitor) -> Page | Response:
+        everything = open_states(rt)
+        default = department_states(rt) if who.department else everything
+        states = [chosen_state] if chosen_state in everything else default
+        where = ListFilter(
+            states=states,
+            scope=who.department,
+            category=category,
+            department=None if who.department else department,
+        )
+        etag = _etag(queries.marker(s, where, salt=f"{who.principal.id}|{_minute(rt)}"))
+        if fragment and _fresh(request, etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        rows, more = queries.by_deadline(s, where)
+        context: dict[str, Any] = {
+            "items": _views(s, rt, rows, who),
+            "more": more,
+            "total": queries.count(s, where) if more else len(rows),
+            "is_department": who.department is not None,
+            "nav": "inbox",
+        }
+        if not fragment:
+            names = state_labels(rt)
+            context.update(
+                title="本部门待办" if who.department else "在办诉求",
+                state_options=[
+                    (st, names.get(st, st))
+                    for st in everything
+                    if not who.department or st not in queue_states(rt)
+                ],
+                default_label="待办（" + "、".join(names.get(st, st) for st in default) + "）"
+                if who.department
+                else "全部在办",
+                chosen_state=chosen_state if chosen_state in everything else "",
+                categories=[(c.code, c.name) for c in directory.categories(s)],
+                chosen_category=category or "",
+                departments=[]
+                if who.department
+                else [(d.code, d.name) for d in directory.departments(s)],
+                chosen_department=department or "",
+                refresh_url="/fragments/inbox"
+                + (f"?{request.url.query}" if request.url.query else ""),
+                etag=etag,
+            )
+        template = "_inbox_list.html" if fragment else "inbox.html"
+        return Page(template, context, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+    return build
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox(request: Request, rt: Rt) -> Response:
+    return _serve(request, rt, _inbox(request, rt, fragment=False))
+
+
+@router.get("/fragments/inbox", response_class=HTMLResponse)
+def inbox_fragment(request: Request, rt: Rt) -> Response:
+    return _serve(request, rt, _inbox(request, rt, fragment=True), fragment=True)
+
+
+# --- the dispatchers' queue --------------------------------------------------------
+
+
+NON_DEPARTMENT = ("admin", "dispatcher", "supervisor")
+
+
+def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:
+    def build(s: Session, who: web.Visitor) -> Page | Response:
+        where = ListFilter(states=queue_states(rt))
+        etag = _etag(queries.marker(s, where, salt=f"{who.principal.id}|{_minute(rt)}"))
+        if fragment and _fresh(request, etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        rows, more = queries.by_deadline(s, where)
+        returns = queries.returns_of(s, [r.id for r in rows])
+        departments = directory.departments(s)
+        dept_names = {d.code: d.name for d in departments}
+        items = _views(s, rt, rows, who)
+        from_list = {
+            c.code: (c.lead_department_code or "", list(c.co_department_codes or []))
+            for c in directory.categories(s)
+        }
+        suggested: dict[int, tuple[str, list[str]]] = {}
+        for item in items:
+            lead, co = from_list.get(item.r.category.code, ("", []))
+            back = returns.get(item.r.id)
+            if back is not None:
+                by = str((back.data or {}).get("returned_by") or "")
+                item.extra["returned_by"] = dept_names.get(by, by)
+                item.extra["return_reason"] = back.note or ""
+                item.extra["returned_at"] = views.when(back.at, rt.calendar.tz)
+                # never suggest the department that has just sent it back
+                lead, co = ("" if lead == by else lead), [c for c in co if c != by]
+            suggested[item.r.id] = (lead, co)
+        context: dict[str, Any] = {
+            "items": items,
+            "more": more,
+            "allowed": _allowed(rt, rows, who),
+            "departments": [(d.code, d.name) for d in departments],
+            "suggested": suggested,
+            "forms": {a: fields_of(a) for a in ("dispatch", "reject", "merge")},
+            "csrf": who.csrf,
+            "nav": "queue",
+        }
+        if not fragment:
+            context.update(
+                title="派单队列", refresh_url="/fragments/queue", etag=etag, flash=_flash(request)
+            )
+        template = "_queue_list.html" if fragment else "queue.html"
+        return Page(template, context, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+    return build
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue(request: Request, rt: Rt) -> Response:
+    return _serve(request, rt, _queue(request, rt, fragment=False), roles=NON_DEPARTMENT)
+
+
+@router.get("/fragments/queue", response_class=HTMLResponse)
+def queue_fragment(request: Request, rt: Rt) -> Response:
+    return _serve(
+        request, rt, _queue(request, rt, fragment=True), roles=NON_DEPARTMENT, fragment=True
+    )
+
+
+# --- the supervisor's board ----------------------------------------------------------
+
+
+def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
+    def build(s: Session, who: web.Visitor) -> Page | Response:
+        states = open_states(rt)
+        watch = ListFilter(states=states, watch=True)
+        pending = ListFilter(states=states, extension=True)
+        etag = _etag(queries.marker(s, watch, pending, salt=f"{who.principal.id}|{_minute(rt)}"))
+        if fragment and _fresh(request, etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        watched, more = queries.by_level(s, watch)
+        waiting, _ = queries.by_deadline(s, pending)
+        levels: dict[int, list[views.RequestView]] = {}
+        for item in _views(s, rt, watched, who):
+            levels.setdefault(item.r.escalation_level, []).append(item)
+        context: dict[str, Any] = {
+            "levels": sorted(levels.items(), reverse=True),
+            "watched_count": len(watched),
+            "more": more,
+            "extensions": _views(s, rt, waiting, who),
+            "allowed": _allowed(rt, [*watched, *waiting], who),
+            "csrf": who.csrf,
+            "nav": "board",
+        }
+        if not fragment:
+            now, tz = rt.now(), rt.calendar.tz
+            start, end = rates.month_of(now, tz)
+            by_department = rates.department_rates(s, start=start, end=end)
+            today = now.astimezone(tz).date()
+            days = [today - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
+            counts = rates.requests_per_day(s, days=days, tz=tz)
+            workdays = {d for d in days if rt.calendar.is_workday(d)}
+            context.update(
+                title="督办看板",
+                month_text=f"{start.astimezone(tz):%Y年%m月}",
+                rates=by_department,
+                rates_chart=charts.rates_chart(by_department),
+                day_chart=charts.day_chart(days, counts, workdays=workdays),
+                day_total=sum(counts),
+                refresh_url="/fragments/board",
+                etag=etag,
+                flash=_flash(request),
+            )
+        template = "_board_lists.html" if fragment else "board.html"
+        return Page(template, context, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+    return build
+
+
+@router.get("/board", response_class=HTMLResponse)
+def board(request: Request, rt: Rt) -> Response:
+    return _serve(request, rt, _board(request, rt, fragment=False), roles=NON_DEPARTMENT)
+
+
+@router.get("/fragments/board", response_class=HTMLResponse)
+def board_fragment(request: Request, rt: Rt) -> Response:
+    return _serve(
+        request, rt, _board(request, rt, fragment=True), roles=NON_DEPARTMENT, fragment=True
+    )
+
+
+# --- the workflow ------------------------------------------------------------------
+
+
+@router.get("/workflows", response_class=HTMLResponse)
+def workflows(request: Request, rt: Rt) -> Response:
+    def build(s: Session, who: web.Visitor) -> Page:
+        specs = [rt.workflows.workflows[k].spec for k in sorted(rt.workflows.workflows)]
+        specs.sort(key=lambda sp: (sp.name, -sp.version))
+        diagrams = [(layout(sp), mermaid(sp)) for sp in specs]
+        return Page("workflows.html", {"title": "流程图", "diagrams": diagrams, "nav": "workflows"})
+
+    return _serve(request, rt, build)
+
+
+# --- one request ------------------------------------------------------------------
+
+
+def _request_id(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise NotFound(f"no request {text[:20]!r}")
+    return int(text)
+
+
+def _request_page(
+    request: Request,
+    rt: Runtime,
+    raw_id: str,
+    *,
+    fragment: bool = False,
+    failed: tuple[HuyingError, str, Form] | None = None,
+) -> Build:
+    def build(s: Session, who: web.Visitor) -> Page | Response:
+        req = requests.visible(session=s, principal=who.principal, request_id=_request_id(raw_id))
+        etag = _etag(f"{req.id}-{req.version}-{_minute(rt)}")
+        if fragment and _fresh(request, etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        tz = rt.calendar.tz
+        out = present(s, [req], tz=tz, with_timeline=True)[0]
+        names = state_labels(rt)
+        item = views.request_view(
+            out, now=rt.now(), calendar=rt.calendar, state_labels=names, department=who.department
+        )
+        timeline = out.timeline or []
+        actors = queries.actor_names(s, [t.actor for t in timeline])
+        departments = directory.departments(s)
+        dept_names = {d.code: d.name for d in departments}
+        seen = request.query_params.get("seen", "")
+        context: dict[str, Any] = {
+            "item": item,
+            "timeline": [
+                views.timeline_row(
+                    t, actors=actors, dept_names=dept_names, state_names=names, tz=tz
+                )
+                for t in timeline
+            ],
+            "changed": fragment and seen.isdigit() and int(seen) != req.version,
+            "nav": "",
+        }
+        if fragment:
+            return Page("_request_live.html", context, headers={"ETag": etag})
+        allowed = by_priority(requests.allowed_actions(rt=rt, req=req, actor=who.principal.actor))
+        category = directory.category(s, req.category_code)
+        error, failed_action = "", ""
+        values: dict[str, Any] = {}
+        unsaved: list[tuple[str, str]] = []
+        status = 200
+        if failed is not None:
+            exc, failed_action, form = failed
+            problem = labels.explain(exc, action_name=failed_action, state_name=req.state)
+            error, status = problem.message, problem.status
+            values = {k: v for k, v in form.pairs if k not in (web.CSRF_FIELD, "version")}
+            values["co_departments"] = form.getlist("co_departments")
+            unsaved = [
+                (labels.field(name), text)
+                for name in ("content", "reason", "note")
+                if (text := (form.get(name) or "").strip())
+            ]
+        spec = rt.workflows.spec(req.workflow_name, req.workflow_version)
+        context.update(
+            title=f"{out.number} {out.title}",
+            allowed=allowed,
+            forms={a: fields_of(a) for a in allowed},
+            departments=[(d.code, d.name) for d in departments],
+            suggested_lead=(category.lead_department_code or "") if category else "",
+            suggested_co=list(category.co_department_codes or []) if category else [],
+            levels=[rung.level for rung in rt.settings.escalation],
+            csrf=who.csrf,
+            error=error,
+            failed_action=failed_action,
+            values=values,
+            unsaved=unsaved,
+            flash=_flash(request),
+            diagram=layout(spec, current=req.state),
+            refresh_url=f"/fragments/requests/{req.id}?{urlencode({'seen': req.version})}",
+            etag=etag,
+        )
+        return Page("request.html", context, status, {"ETag": etag, "Cache-Control": "no-cache"})
+
+    return build
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+def request_page(request: Request, request_id: str, rt: Rt) -> Response:
+    return _serve(request, rt, _request_page(request, rt, request_id))
+
+
+@router.get("/fragments/requests/{request_id}", response_class=HTMLResponse)
+def request_fragment(request: Request, request_id: str, rt: Rt) -> Response:
+    return _serve(request, rt, _request_page(request, rt, request_id, fragment=True), fragment=True)
+
+
+@router.post("/requests/{request_id}/actions/{action}", response_class=HTMLResponse)
+def take_action(
+    request: Request, request_id: str, action: str, rt: Rt, form: PostedForm
+) -> Response:
+    """Take an action from a form: the CSRF token first, then `requests.service.act` with the
+    version the page showed as If-Match. A refusal re-renders the request's page saying why."""
+    number = ""
+    try:
+        with rt.transaction() as s:
+            who = web.visitor(request, s, rt)
+            if not web.same(who.csrf, form.get(web.CSRF_FIELD)):
+                return _csrf_refused(s, rt, who)
+            rid = _request_id(request_id)
+            body = body_from(action, form)
+            if action == "merge" and isinstance(body.get("target_id"), str):
+                target_id = queries.request_id_for(s, body["target_id"])
+                if target_id is None:
+                    raise InvalidInput(f"target_id: no request {body['target_id']!r}")
+                body["target_id"] = target_id
+            version = form.get("version") or ""
+            req = requests.act(
+                rt=rt,
+                session=s,
+                principal=who.principal,
+                request_id=rid,
+                action=action,
+                body=body,
+                if_match=int(version) if version.isdigit() and len(version) < 12 else None,
+            )
+            number = req.number or ""
+    except NotAuthenticated:
+        return _to_login(request, expired=True)
+    except NotFound as exc:
+        if exc.detail.startswith("unknown action"):
+            return _serve(
+                request, rt, _request_page(request, rt, request_id, failed=(exc, action, form))
+            )
+        return _serve(request, rt, lambda s, who: _problem(404, "找不到该诉求，或您无权查看。"))
+    except HuyingError as exc:
+        return _serve(
+            request, rt, _request_page(request, rt, request_id, failed=(exc, action, form))
+        )
+    default = f"/requests/{request_id}"
+    target = web.local_path(form.get("return_to"), default)
+    joiner = "&" if "?" in target else "?"
+    return RedirectResponse(
+        f"{target}{joiner}done={quote(action)}&n={quote(number)}", status_code=303
+    )
+
+
+def _csrf_refused(s: Session, rt: Runtime, who: web.Visitor) -> Response:
+    page = _problem(403, _CSRF_MESSAGE, "操作未执行")
+    page.context.update(_chrome(s, rt, who))
+    return html(render(page.template, page.context), 403)

@@ -1,0 +1,45 @@
+"""Which states each list of the console shows, read from the loaded workflow specs (so a
+new workflow version with other states needs no change here)."""
+
+from __future__ import annotations
+
+from huying.runtime import Runtime
+from huying.web import labels
+
+
+def state_labels(rt: Runtime) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key in sorted(rt.workflows.workflows):
+        for name, st in rt.workflows.workflows[key].spec.states.items():
+            found[name] = labels.state(name, st.label)
+    return found
+
+
+def open_states(rt: Runtime) -> list[str]:
+    seen: dict[str, None] = {}
+    for key in sorted(rt.workflows.workflows, reverse=True):
+        for name, st in rt.workflows.workflows[key].spec.states.items():
+            if not st.final:
+                seen[name] = None
+    return list(seen)
+
+
+def department_states(rt: Runtime) -> list[str]:
+    """States in which the lead department has something to do (sign, reply, resume …)."""
+    found = {
+        src
+        for wf in rt.workflows.workflows.values()
+        for t in wf.spec.transitions
+        if "lead_department" in t.roles
+        for src in t.sources
+    }
+    return [s for s in open_states(rt) if s in found]
+
+
+def queue_states(rt: Runtime) -> list[str]:
+    """What waits for a dispatcher: the initial state and every state `dispatch` leaves."""
+    found = set()
+    for wf in rt.workflows.workflows.values():
+        found.add(wf.spec.initial)
+        found.update(s for t in wf.spec.transitions if t.trigger == "dispatch" for s in t.sources)
+    return [s for s in open_states(rt) if s in found]
