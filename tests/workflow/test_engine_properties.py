@@ -120,7 +120,7 @@ def test_random_actions_keep_the_request_inside_the_spec(data: st.DataObject, le
             if trigger in allowed:
                 assert isinstance(exc, Conflict) and "refused" in exc.detail
             continue
-        except InvalidInput as exc:  # a field the action requires is missing (checked before guards)
+        except InvalidInput as exc:  # a required field is missing (checked before guards)
             assert "required" in exc.detail, (trigger, exc.detail)
             continue
         except Exception as exc:  # NotFound for the unknown trigger, nothing else
