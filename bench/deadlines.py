@@ -1,0 +1,820 @@
+"""Deadlines: the cost of a tick with nothing due at a small and a large number of running
+deadlines, and how long 10,000 deadlines falling due at one instant take to fire.
+
+    .venv/bin/python bench/deadlines.py --db postgresql [--small 1000] [--large 1000000]
+        [--ticks 50] [--due 10000] [--workers 1,3] [--prototype]
+    .venv/bin/python bench/deadlines.py --db sqlite --large 100000 --workers 1
+
+What it does, all on 127.0.0.1:
+
+1. two fresh databases (`huying_bench_<hex>` on the PostgreSQL at $HUYING_BENCH_PG_URL, default
+   postgres@127.0.0.1:5432, or two temporary SQLite files; dropped at the end, even on failure),
+   migrated with `huying.migrate.upgrade`, the tests' directory loaded, then filled by
+   bench/gen_deadlines.py with --small and --large requests that each have one running deadline
+   due in the future (none due for at least 1.25 h); then VACUUM ANALYZE / ANALYZE;
+2. nothing due: `--ticks` ticks (after `--warmup`) on each database, alternating small and
+   large so both see the same machine load: `fire_due(rt, now=rt.now())` and the full
+   `Worker(rt).tick()` (fire_due + heartbeat; no alert/webhook jobs), wall and CPU time and SQL
+   statements per tick; then the claim query as `claim()` sends it (captured from the engine),
+   under EXPLAIN (ANALYZE, BUFFERS) at both sizes (SQLite: EXPLAIN QUERY PLAN), and on
+   PostgreSQL also its generic plan (what a prepared statement may switch to after 5 runs);
+3. falling due at once, on the large database, once per entry of --workers (1 = one worker
+   process, 3 = three concurrent processes): worker processes are started (multiprocessing,
+   spawn) and tick on the wall clock every `worker.tick` (1 s), as `huying worker` does
+   (`Worker(rt).tick()`, no alert jobs). Then --due deadlines spread over the table are made to
+   fall due at T = now + --lead seconds with their warning already fired, so each fires 2 steps
+   at T: `overdue`, and `escalate` level 1 (the default ladder's first rung is "after 0 seconds").
+   From T the parent counts the rows still due every 0.1 s (the partial index); the figure is
+   the time from T until none is left. Then every due deadline is checked: missed, rung 1 fired
+   once, exactly one overdue and one escalate timeline row each. Each worker process reports
+   its RSS just before T and its peak RSS from then to the end (getrusage ru_maxrss, after
+   resetting the peak past start-up with /proc/self/clear_refs), and its CPU time in the
+   ticks that fired, with the CPU time of its PostgreSQL backends.
+
+With --prototype[=cache,open,flush,index,claim], every tick (the nothing-due ticks and the worker
+processes) runs a monkeypatched `fire_due` with the changes proposed in BENCHMARKS.md, and
+`index` rebuilds ix_deadlines_next_fire_at on (next_fire_at, id) in the two bench databases;
+src/ is not changed. See `install_prototype`.
+
+Targets (DESIGN.md): a nothing-due tick costs the same at 1,000,000 as at 1,000 (indexed,
+O(due)); 10,000 falling due at once all fire within 10 s of their time; memory flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import multiprocessing as mp
+import os
+import re
+import resource
+import statistics
+import sys
+import time
+import traceback
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import gen_deadlines as gen  # noqa: E402
+from _common import (  # noqa: E402
+    build_world,
+    fresh_database,
+    load_average,
+    machine_line,
+    make_settings,
+    now_utc,
+)
+from sqlalchemy import event  # noqa: E402
+
+from huying import migrate  # noqa: E402
+from huying.runtime import Runtime, build_runtime  # noqa: E402
+
+DUE_TARGET_S = 10.0
+SAME_WITHIN = 1.5  # "the same within noise": large/small median ratio below this
+
+
+# --- small helpers -------------------------------------------------------------------
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current VmRSS, peak VmHWM) of this process in MB (Linux /proc)."""
+    cur = peak = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            cur = int(line.split()[1]) / 1024
+        elif line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+    return cur, peak
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def reset_peak_rss() -> bool:
+    """Start the peak-RSS count afresh (Linux: clear_refs 5 resets VmHWM and ru_maxrss), so the
+    peak measured next is the peak of what follows, not of imports and start-up."""
+    gc.collect()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine (Linux /proc/stat)."""
+    vals = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(vals[:8]) - vals[3] - vals[4], sum(vals[:8])
+
+
+def pct(values: list[float], q: float) -> float:
+    xs = sorted(values)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+class StatementCounter:
+    def __init__(self, rt: Runtime) -> None:
+        self.n = 0
+        event.listen(rt.db, "before_cursor_execute", self._on)
+
+    def _on(
+        self, conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool
+    ) -> None:
+        self.n += 1
+
+
+# --- the prototype (not src): see BENCHMARKS.md "Deadlines" ---------------------------
+
+
+PROTOTYPE_PARTS = ("cache", "open", "flush", "index", "claim")
+PROTOTYPE_INDEX = (  # the proposed migration: the claim's ORDER BY, whole, in the partial index
+    "DROP INDEX ix_deadlines_next_fire_at",
+    "CREATE INDEX ix_deadlines_next_fire_at ON deadlines (next_fire_at, id) "
+    "WHERE next_fire_at IS NOT NULL",
+)
+
+
+def install_prototype(parts: set[str]) -> None:
+    """Monkeypatch huying.deadlines.firing.fire_due with the proposed batch-wise version:
+
+    cache: directory rows (`category`, `department`) looked up once per batch, not per step;
+    open:  the open deadlines of the claimed batch's requests in one SELECT, served to every
+           `open_deadlines()` call of the batch instead of one SELECT per deadline or step;
+    flush: no SAVEPOINT per deadline (the engine refuses before anything is written, and a
+           refusal is still caught per deadline), so the batch flushes once, executemany;
+    index: (applied by the parent to the databases, see PROTOTYPE_INDEX) the partial index on
+           (next_fire_at, id) instead of (next_fire_at), so the claim reads `batch` rows in
+           order and stops, instead of joining and sorting every due row per batch;
+    claim: `claim()` picks and locks the batch's deadline ids first (a MATERIALIZED CTE on
+           deadlines alone, FOR UPDATE SKIP LOCKED), then joins and locks their requests (FOR
+           UPDATE OF requests SKIP LOCKED): only `batch` wide rows are joined and sorted even
+           when the planner's estimate of the due rows is stale (it is, at a burst).
+    """
+    from contextlib import nullcontext
+
+    from sqlalchemy import select
+
+    from huying.deadlines import firing
+    from huying.deadlines.models import Deadline
+    from huying.directory import repository as directory
+    from huying.errors import HuyingError
+
+    unknown = parts - set(PROTOTYPE_PARTS)
+    if unknown:
+        raise SystemExit(f"--prototype: unknown part(s) {sorted(unknown)}; use {PROTOTYPE_PARTS}")
+    cache: dict[tuple[str, str], Any] = {}
+    active = [False]  # cached only inside the prototype's fire_due
+    real_department, real_category = directory.department, directory.category
+
+    def department(session: Any, code: str) -> Any:
+        if not active[0]:
+            return real_department(session, code)
+        key = ("department", code)
+        if key not in cache:
+            cache[key] = real_department(session, code)
+        return cache[key]
+
+    def category(session: Any, code: str) -> Any:
+        if not active[0]:
+            return real_category(session, code)
+        key = ("category", code)
+        if key not in cache:
+            cache[key] = real_category(session, code)
+        return cache[key]
+
+    if "cache" in parts:
+        directory.department = department  # type: ignore[assignment]
+        directory.category = category  # type: ignore[assignment]
+
+    open_of: dict[int, list[Deadline]] = {}  # request id -> its open deadlines, this batch
+    from huying.deadlines import service as deadline_service
+
+    real_open = deadline_service.open_deadlines
+
+    def open_deadlines(session: Any, request_id: int) -> list[Deadline]:
+        if active[0] and request_id in open_of:
+            return open_of[request_id]  # one list per request: the planner appends to it
+        return real_open(session, request_id)
+
+    if "open" in parts:  # wherever src looks them up (the planner, and firing since 878fb07)
+        deadline_service.open_deadlines = open_deadlines  # type: ignore[assignment]
+        if hasattr(firing, "open_deadlines"):
+            firing.open_deadlines = open_deadlines  # type: ignore[attr-defined]
+
+    from huying.requests.models import Request
+
+    def claim(session: Any, *, now: datetime, batch: int) -> list[tuple[Deadline, Request]]:
+        pg = session.get_bind().dialect.name == "postgresql"
+        due = (
+            select(Deadline.id)
+            .where(Deadline.next_fire_at.is_not(None), Deadline.next_fire_at <= now)
+            .order_by(Deadline.next_fire_at, Deadline.id)
+            .limit(batch)
+        )
+        if pg:
+            due = due.with_for_update(skip_locked=True)
+        ids = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
+        query = (
+            select(Deadline, Request)
+            .join(Request, Request.id == Deadline.request_id)
+            .where(Deadline.id.in_(select(ids.c.id)))
+            .order_by(Deadline.next_fire_at, Deadline.id)
+        )
+        if pg:
+            query = query.with_for_update(of=Request, skip_locked=True)
+        return [(d, r) for d, r in session.execute(query)]
+
+    if "claim" in parts:
+        firing.claim = claim  # type: ignore[assignment]
+
+    def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> firing.FireResult:
+        size = batch or rt.settings.worker.batch_size
+        result = firing.FireResult()
+        while True:
+            cache.clear()  # directory rows: cached for one batch (one transaction) only
+            open_of.clear()
+            active[0] = True
+            try:
+                with rt.transaction() as session:
+                    rows = firing.claim(session, now=now, batch=size)
+                    if rows and "open" in parts:
+                        ids = [req.id for _, req in rows]
+                        for d in session.scalars(
+                            select(Deadline)
+                            .where(Deadline.request_id.in_(ids), Deadline.completed_at.is_(None))
+                            .order_by(Deadline.id)
+                        ):
+                            open_of.setdefault(d.request_id, []).append(d)
+                    for d, req in rows:
+                        try:
+                            with nullcontext() if "flush" in parts else session.begin_nested():
+                                result.fired += firing.fire_one(session, rt, d, req, now=now)
+                        except HuyingError as exc:
+                            firing.log.error("deadline %s not fired: %s", d.id, exc.detail)
+                            d.next_fire_at = now + firing.RETRY_LATER
+                    result.claimed += len(rows)
+            finally:
+                active[0] = False
+            if len(rows) < size:
+                return result
+
+    firing.fire_due = fire_due  # type: ignore[assignment]
+    import huying.worker
+
+    huying.worker.fire_due = fire_due  # type: ignore[assignment]
+
+
+# --- 2. nothing due ---------------------------------------------------------------------
+
+
+def nothing_due(
+    sides: list[tuple[str, Runtime]], ticks: int, warmup: int
+) -> dict[str, dict[str, Any]]:
+    from huying.deadlines.firing import fire_due
+    from huying.worker import Worker
+
+    out: dict[str, dict[str, Any]] = {}
+    counters = {label: StatementCounter(rt) for label, rt in sides}
+    workers = {label: Worker(rt, name=f"bench-nothing-due-{label}") for label, rt in sides}
+    for label, _ in sides:
+        out[label] = {
+            "fire_due": [],
+            "fire_due_cpu": [],
+            "tick": [],
+            "tick_cpu": [],
+            "fire_due_stmts": 0,
+            "tick_stmts": 0,
+        }
+    for i in range(warmup + ticks):
+        for label, rt in sides:
+            rec = out[label]
+            c = counters[label]
+            now = rt.now()
+            n0, t0, c0 = c.n, time.perf_counter(), time.process_time()
+            res = fire_due(rt, now=now)
+            t1, c1 = time.perf_counter(), time.process_time()
+            if res.claimed:
+                raise SystemExit(f"{label}: {res.claimed} deadline(s) were due; nothing should be")
+            n1 = c.n
+            fired = workers[label].tick(rt.now())
+            t2, c2 = time.perf_counter(), time.process_time()
+            if fired:
+                raise SystemExit(f"{label}: the tick fired {fired}; nothing should be due")
+            if i >= warmup:
+                rec["fire_due"].append((t1 - t0) * 1000)
+                rec["fire_due_cpu"].append((c1 - c0) * 1000)
+                rec["tick"].append((t2 - t1) * 1000)
+                rec["tick_cpu"].append((c2 - c1) * 1000)
+                rec["fire_due_stmts"] = n1 - n0
+                rec["tick_stmts"] = c.n - n1
+    for label, rt in sides:
+        event.remove(rt.db, "before_cursor_execute", counters[label]._on)
+    return out
+
+
+def claim_sql(rt: Runtime, at: datetime | None = None) -> tuple[str, Any]:
+    """The statement `claim()` sends, as sent (captured, so it follows src)."""
+    from huying.deadlines.firing import claim
+
+    seen: list[tuple[str, Any]] = []
+
+    def on(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
+        seen.append((statement, params))
+
+    event.listen(rt.db, "before_cursor_execute", on)
+    try:
+        with rt.transaction() as s:
+            claim(s, now=at or rt.now(), batch=rt.settings.worker.batch_size)
+    finally:
+        event.remove(rt.db, "before_cursor_execute", on)
+    for statement, params in seen:
+        head = statement.lstrip().upper()
+        if "FROM DEADLINES" in head and head.startswith(("SELECT", "WITH")):
+            return statement, params
+    raise SystemExit(f"claim() sent no SELECT on deadlines: {seen}")
+
+
+def explain(rt: Runtime, at: datetime | None = None) -> dict[str, Any]:
+    """The claim query's plan, executed (EXPLAIN ANALYZE runs it; its row locks are released at
+    once by the rollback). With `at`, as the worker's claim at that instant."""
+    statement, params = claim_sql(rt, at)
+    out: dict[str, Any] = {"sql": statement, "params": params}
+    with rt.db.connect() as conn:
+        if rt.db.dialect.name == "postgresql":
+            t = time.perf_counter()
+            plan = (
+                conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+                .scalars()
+                .all()
+            )
+            out["explain_s"] = time.perf_counter() - t
+            out["plan"] = plan
+            # the generic plan a prepared statement may switch to after 5 executions
+            names = list(params)
+            sql = statement
+            for k, name in enumerate(names, 1):
+                sql = sql.replace(f"%({name})s", f"${k}")
+            sql = re.sub(r"::[A-Z ]+WITH TIME ZONE", "", sql)
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            conn.exec_driver_sql(f"PREPARE bench_claim AS {sql}")
+            args = ", ".join(
+                f"'{params[n].isoformat()}'::timestamptz"
+                if isinstance(params[n], datetime)
+                else repr(params[n])
+                for n in names
+            )
+            out["generic_plan"] = (
+                conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_claim({args})")
+                .scalars()
+                .all()
+            )
+            conn.exec_driver_sql("DEALLOCATE bench_claim")
+            conn.exec_driver_sql("RESET plan_cache_mode")
+            conn.rollback()
+        else:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+            out["plan"] = [" ".join(str(x) for x in row) for row in plan]
+            t = time.perf_counter()
+            for _ in range(20):
+                conn.exec_driver_sql(statement, params).all()
+            out["explain_s"] = (time.perf_counter() - t) / 20
+            conn.rollback()
+    return out
+
+
+# --- 3. falling due at once ----------------------------------------------------------------
+
+
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (Linux /proc); 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_process(
+    url: str, name: str, prototype: str, ready: Any, stop: Any, results: Any
+) -> None:
+    """One worker process: tick every `worker.tick` on the wall clock until told to stop."""
+    try:
+        if prototype:
+            install_prototype(set(prototype.split(",")))
+        from huying.worker import Worker
+
+        rt = build_runtime(make_settings(url))
+        backends: set[int] = set()
+        if rt.db.dialect.name == "postgresql":
+
+            @event.listens_for(rt.db, "connect")
+            def _pid(dbapi_conn: Any, _rec: Any) -> None:
+                with dbapi_conn.cursor() as cur:
+                    cur.execute("SELECT pg_backend_pid()")
+                    backends.add(int(cur.fetchone()[0]))
+                dbapi_conn.commit()
+
+        worker = Worker(rt, name=name)
+        statements = StatementCounter(rt)
+        worker.tick()  # connect, warm the statement caches
+        reset = reset_peak_rss()
+        before = rss_mb()[0]
+        interval = worker.interval_seconds()
+        db_cpu0 = {pid: _proc_cpu(pid) for pid in backends}
+        ready.put((name, before))
+        ticks: list[tuple[float, float, int, float, int]] = []
+        start = time.time()
+        k = 0
+        while not stop.is_set() and len(ticks) < 100_000:
+            begin, cpu, n0 = time.time(), time.process_time(), statements.n
+            fired = worker.tick()
+            end = time.time()
+            ticks.append((begin, end, fired, time.process_time() - cpu, statements.n - n0))
+            # as APScheduler's interval trigger with max_instances=1, coalesce=True: the next
+            # run is the next point of the grid start + k * interval that is not past
+            k = max(k + 1, int((end - start) / interval) + 1)
+            stop.wait(max(0.0, start + k * interval - time.time()))
+        cur, _ = rss_mb()
+        db_cpu = sum(_proc_cpu(pid) - db_cpu0.get(pid, 0.0) for pid in backends)
+        results.put(
+            {
+                "name": name,
+                "rss_reset": reset,
+                "rss_before": before,
+                "rss_peak": maxrss_mb(),
+                "rss_now": cur,
+                "ticks": [t[:3] for t in ticks if t[2]],
+                "n_ticks": len(ticks),
+                "fired": sum(t[2] for t in ticks),
+                "cpu_firing": sum(t[3] for t in ticks if t[2]),
+                "statements": sum(t[4] for t in ticks if t[2]),
+                "db_cpu": db_cpu,
+                "backends": len(backends),
+            }
+        )
+        rt.close()
+    except BaseException:  # reported to the parent, which fails the run
+        results.put({"name": name, "error": traceback.format_exc()})
+
+
+def falling_due(
+    rt: Runtime,
+    url: str,
+    first: int,
+    last: int,
+    *,
+    n_due: int,
+    workers: int,
+    offset: int,
+    lead: float,
+    timeout: float,
+    prototype: str,
+) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [
+        ctx.Process(
+            target=worker_process,
+            args=(url, f"bench-{workers}w-{k}", prototype, ready, stop, results),
+        )
+        for k in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    out: dict[str, Any] = {"workers": workers, "due": n_due}
+    try:
+        before = dict(ready.get(timeout=120) for _ in procs)
+        ids = gen.due_ids(first, last, n_due, offset)
+        at = datetime.fromtimestamp(time.time() + lead).astimezone(rt.calendar.tz)
+        out["make_due_s"] = gen.make_due(rt, ids, at)
+        out["plan_due"] = explain(rt, at)  # before T: the first claim of the burst
+        if time.time() >= at.timestamp():
+            raise SystemExit(
+                f"making them due and explaining the claim did not finish before T "
+                f"({out['make_due_s']:.1f} s + explain); raise --lead"
+            )
+        due_ts = out["due_ts"] = at.timestamp()
+        time.sleep(max(0.0, due_ts - time.time()))
+        busy0 = machine_busy()
+        curve: list[tuple[float, int]] = []
+        remaining = n_due
+        while remaining and time.time() - due_ts < timeout:
+            remaining = gen.remaining_due(rt, at)
+            curve.append((time.time() - due_ts, remaining))
+            if remaining:
+                time.sleep(0.1)
+        out["curve"] = curve
+        busy1 = machine_busy()
+        out["busy"] = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
+        out["all_fired_s"] = curve[-1][0] if remaining == 0 else None
+        out["remaining"] = remaining
+        for frac in (0.5, 0.9):
+            out[f"t{int(frac * 100)}"] = next(
+                (t for t, r in curve if r <= n_due * (1 - frac)), None
+            )
+    finally:
+        stop.set()
+        reports = []
+        for _ in procs:
+            try:
+                reports.append(results.get(timeout=120))
+            except Exception:  # a child died without reporting
+                break
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=10)
+    errors = [r["error"] for r in reports if "error" in r]
+    if errors:
+        raise SystemExit("a worker process failed:\n" + "\n".join(errors))
+    out["processes"] = reports
+    out["rss_before"] = before
+    out["check"] = gen.fired_check(rt, ids)
+    # the firing ticks: when each worker started and finished the tick(s) that fired
+    spans = [(b - due_ts, e - due_ts, f) for r in reports for b, e, f in r["ticks"]]
+    out["first_fire_tick_start"] = min((b for b, _, _ in spans), default=None)
+    out["fired"] = sum(r["fired"] for r in reports)
+    return out
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def prepare(rt: Runtime, count: int, label: str, index: bool) -> tuple[int, int, float]:
+    migrate.upgrade(rt.db)
+    if index:
+        with rt.db.begin() as conn:
+            for statement in PROTOTYPE_INDEX:
+                conn.exec_driver_sql(statement)
+    token = build_world(rt)["integration"]
+    tpl = gen.capture_template(rt, token)
+    print(f"filling {label}: {count:,} requests with one running deadline each …", flush=True)
+    first, last, secs = gen.fill(rt, tpl, count=count, now=rt.now(), progress=count >= 200_000)
+    t = time.perf_counter()
+    gen.analyze(rt)
+    print(
+        f"  {label}: {count:,} in {secs:.1f} s ({count / secs:,.0f} requests/s, 6 rows each); "
+        f"analyze {time.perf_counter() - t:.1f} s",
+        flush=True,
+    )
+    return first, last, secs
+
+
+def table_sizes(rt: Runtime) -> dict[str, str]:
+    if rt.db.dialect.name != "postgresql":
+        return {}
+    with rt.db.connect() as conn:
+        return {
+            name: conn.exec_driver_sql(
+                f"SELECT pg_size_pretty(pg_total_relation_size('{name}'))"
+            ).scalar_one()
+            for name in ("deadlines", "ix_deadlines_next_fire_at", "requests")
+        }
+
+
+def src_revision() -> str:
+    """The commit the run measured, and whether src/ had uncommitted changes."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(HERE.parent), "status", "--porcelain", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + (" + uncommitted changes in src/" if dirty else "")
+
+
+def secs(t: float | None, digits: int = 1) -> str:
+    return "n/a" if t is None else f"{t:.{digits}f} s"
+
+
+def summary(xs: list[float]) -> str:
+    return f"median {statistics.median(xs):.2f} ms, p95 {pct(xs, 0.95):.2f} ms"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--db", choices=("sqlite", "postgresql"), required=True)
+    ap.add_argument("--small", type=int, default=1000, help="running deadlines, small database")
+    ap.add_argument(
+        "--large",
+        type=int,
+        default=None,
+        help="running deadlines, large database (default 1,000,000; SQLite 100,000)",
+    )
+    ap.add_argument("--ticks", type=int, default=50, help="measured nothing-due ticks per size")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--due", type=int, default=10_000, help="deadlines falling due at one instant")
+    ap.add_argument(
+        "--workers",
+        default=None,
+        help="comma-separated worker-process counts, one due run each "
+        "(default 1,3; SQLite 1, as Huying allows one worker there); 0 = skip",
+    )
+    ap.add_argument("--lead", type=float, default=5.0, help="seconds from setting them up to T")
+    ap.add_argument("--timeout", type=float, default=300.0, help="give up on a due run after this")
+    ap.add_argument(
+        "--prototype",
+        nargs="?",
+        const=",".join(PROTOTYPE_PARTS),
+        default="",
+        help="run the proposed fire_due (monkeypatched; src/ unchanged): "
+        "a comma-separated subset of cache,open,flush,index,claim (default all five)",
+    )
+    ap.add_argument("--pg-url", default=None)
+    args = ap.parse_args()
+    large = args.large or (1_000_000 if args.db == "postgresql" else 100_000)
+    workers = [
+        int(w) for w in (args.workers or ("1,3" if args.db == "postgresql" else "1")).split(",")
+    ]
+    workers = [w for w in workers if w > 0]
+    load_before = load_average()
+    revision = src_revision()
+    started = time.perf_counter()
+
+    with ExitStack() as stack:
+        url_s = stack.enter_context(fresh_database(args.db, args.pg_url))
+        url_l = stack.enter_context(fresh_database(args.db, args.pg_url))
+        rt_s = build_runtime(make_settings(url_s))
+        stack.callback(rt_s.close)
+        rt_l = build_runtime(make_settings(url_l))
+        stack.callback(rt_l.close)
+        index = "index" in args.prototype.split(",")
+        if args.prototype:
+            install_prototype(set(args.prototype.split(",")))  # validates the parts
+        prepare(rt_s, args.small, "small", index)
+        first, last, gen_s = prepare(rt_l, large, "large", index)
+        sizes = table_sizes(rt_l)
+
+        print(
+            f"nothing due: {args.warmup} + {args.ticks} ticks per size, alternating …", flush=True
+        )
+        reset_peak_rss()
+        rss0 = rss_mb()[0]
+        nd = nothing_due([("small", rt_s), ("large", rt_l)], args.ticks, args.warmup)
+        rss1 = maxrss_mb()
+        plans = {"small": explain(rt_s), "large": explain(rt_l)}
+
+        due_runs = []
+        for k, w in enumerate(workers):
+            print(f"falling due: {args.due:,} at one instant, {w} worker process(es) …", flush=True)
+            due_runs.append(
+                falling_due(
+                    rt_l,
+                    url_l,
+                    first,
+                    last,
+                    n_due=args.due,
+                    workers=w,
+                    offset=k,
+                    lead=args.lead,
+                    timeout=args.timeout,
+                    prototype=args.prototype,
+                )
+            )
+
+    # --- report ---
+    print()
+    print(f"# deadlines — {args.db} — {now_utc()} — {machine_line()}")
+    print(f"src: {revision}")
+    print(
+        f"load average: {load_before} before, {load_average()} after; run took "
+        f"{time.perf_counter() - started:.0f} s; prototype: {args.prototype or 'no'}"
+    )
+    print(
+        f"generated: {args.small:,} and {large:,} requests, one running deadline each "
+        f"(large: {gen_s:.0f} s, {large / gen_s:,.0f} requests/s); sizes {sizes}"
+    )
+    print()
+    print("## nothing due")
+    print(
+        f"statements per call: fire_due {nd['large']['fire_due_stmts']}, Worker.tick "
+        f"{nd['large']['tick_stmts']} (small: {nd['small']['fire_due_stmts']}, {nd['small']['tick_stmts']})"
+    )
+    print(f"RSS of this process: {rss0:.0f} MB before the ticks, peak {rss1:.0f} MB during them")
+    print()
+    print("| running deadlines | `fire_due` wall | CPU | `Worker.tick` wall | CPU |")
+    print("|---|---|---|---|---|")
+    for label, n in (("small", args.small), ("large", large)):
+        r = nd[label]
+        print(
+            f"| {n:,} | {summary(r['fire_due'])} | {statistics.median(r['fire_due_cpu']):.2f} ms "
+            f"| {summary(r['tick'])} | {statistics.median(r['tick_cpu']):.2f} ms |"
+        )
+    ratio_f = statistics.median(nd["large"]["fire_due"]) / statistics.median(
+        nd["small"]["fire_due"]
+    )
+    ratio_t = statistics.median(nd["large"]["tick"]) / statistics.median(nd["small"]["tick"])
+    met_nd = ratio_f < SAME_WITHIN and ratio_t < SAME_WITHIN
+    print(
+        f"\nlarge/small, medians: fire_due {ratio_f:.2f}×, tick {ratio_t:.2f}× "
+        f"(same within noise = below {SAME_WITHIN}×): {'met' if met_nd else 'NOT met'}"
+    )
+    print("\nclaim query as sent:\n  " + plans["large"]["sql"].replace("\n", "\n  "))
+    for label in ("small", "large"):
+        print(f"\nplan, {label} ({plans[label]['explain_s'] * 1000:.1f} ms):")
+        for line in plans[label]["plan"]:
+            print("  " + line)
+        if "generic_plan" in plans[label]:
+            print(f"generic plan (plan_cache_mode = force_generic_plan), {label}:")
+            for line in plans[label]["generic_plan"]:
+                print("  " + line)
+
+    met_due = True
+    for r in due_runs:
+        print()
+        print(f"## {r['due']:,} falling due at once, {r['workers']} worker process(es)")
+        c = r["check"]
+        ok = (
+            c["missed"] == r["due"]
+            and c["rung1"] == r["due"]
+            and c["actions"].get("overdue") == r["due"]
+            and c["actions"].get("escalate") == r["due"]
+        )
+        t = r["all_fired_s"]
+        met = t is not None and t <= DUE_TARGET_S and ok
+        met_due &= met
+        done = (
+            f"{t:.1f} s"
+            if t is not None
+            else f"NOT within {args.timeout:.0f} s ({r['remaining']} left)"
+        )
+        print(
+            f"all fired {done} after T (50% at {secs(r['t50'])}, 90% at {secs(r['t90'])}); "
+            f"first firing tick began {secs(r['first_fire_tick_start'], 2)} after T; machine busy {r['busy']:.0%}; "
+            f"steps fired {r['fired']:,} ({r['fired'] / t if t else 0:,.0f} steps/s, "
+            f"{r['due'] / t if t else 0:,.0f} deadlines/s)"
+        )
+        print(f"check: {c}  → {'exactly once each' if ok else 'WRONG'}")
+        py = sum(p["cpu_firing"] for p in r["processes"])
+        n_sql = sum(p["statements"] for p in r["processes"])
+        db = sum(p["db_cpu"] for p in r["processes"])
+        print(
+            f"CPU: worker processes {py:.1f} s in the firing ticks ({py / r['due'] * 1000:.2f} ms per "
+            f"deadline), their PostgreSQL backends {db:.1f} s over the run "
+            f"({db / r['due'] * 1000:.2f} ms per deadline; 0 on SQLite); SQL statements in the "
+            f"firing ticks {n_sql:,} ({n_sql / r['due']:.1f} per deadline)"
+        )
+        for p in r["processes"]:
+            spans = ", ".join(
+                f"[{b - r['due_ts']:.2f}–{e - r['due_ts']:.2f} s] {f:,}" for b, e, f in p["ticks"]
+            )
+            print(
+                f"  {p['name']}: RSS {p['rss_before']:.0f} MB before T, peak {p['rss_peak']:.0f} MB "
+                f"from then to the end (now {p['rss_now']:.0f} MB); fired {p['fired']:,} steps in "
+                f"{len(p['ticks'])} of {p['n_ticks']} ticks: {spans}"
+            )
+        print(f"  → {'met' if met else 'NOT met'} (target: all within {DUE_TARGET_S:.0f} s)")
+        pd = r["plan_due"]
+        print(
+            f"the first claim of the burst, executed just before T ({pd['explain_s'] * 1000:.1f} ms):"
+        )
+        for line in pd["plan"]:
+            print("  " + line)
+    print()
+    print("| benchmark | figure | target | met |")
+    print("|---|---|---|---|")
+    for label, n in (("small", args.small), ("large", large)):
+        r = nd[label]
+        print(
+            f"| nothing-due tick, {args.db}, {n:,} running | fire_due {summary(r['fire_due'])}; "
+            f"Worker.tick {summary(r['tick'])} | same at both sizes | |"
+        )
+    print(
+        f"| ratio large/small | fire_due {ratio_f:.2f}×, tick {ratio_t:.2f}× | < {SAME_WITHIN}× | "
+        f"{'met' if met_nd else 'NOT met'} |"
+    )
+    for r in due_runs:
+        t = r["all_fired_s"]
+        peak = max(p["rss_peak"] for p in r["processes"])
+        base = max(p["rss_before"] for p in r["processes"])
+        print(
+            f"| {r['due']:,} due at once, {args.db}, {large:,} running, {r['workers']} worker(s) | "
+            f"{secs(t)}; RSS {base:.0f} MB before T, peak {peak:.0f} MB after | "
+            f"≤ {DUE_TARGET_S:.0f} s | {'met' if (t is not None and t <= DUE_TARGET_S) else 'NOT met'} |"
+        )
+    return 0 if met_nd and met_due else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
