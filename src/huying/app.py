@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from huying import __version__
+from huying import __version__, logs, metrics
 from huying.alerts.router import router as alerts_router
 from huying.api import problems
 from huying.auth.router import router as auth_router
 from huying.directory.router import router as directory_router
 from huying.health import router as health_router
+from huying.reports.router import router as reports_router
 from huying.requests.router import router as requests_router
 from huying.runtime import Runtime
 from huying.web.routes import STATIC_DIR
@@ -59,8 +60,11 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     api.include_router(directory_router)
     api.include_router(requests_router)
     api.include_router(alerts_router)
+    api.include_router(reports_router)
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    metrics.install(app, rt)  # GET /metrics and the latency middleware
+    logs.install(app)  # X-Request-ID, outermost
     return app

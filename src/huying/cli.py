@@ -26,6 +26,9 @@ def _runtime(args: argparse.Namespace, *, migrate: bool = True):  # type: ignore
     from huying.runtime import build_runtime
 
     rt = build_runtime(_settings(args))
+    from huying import logs
+
+    logs.configure(rt.settings.logging)
     if migrate:
         migrations.upgrade(rt.db)
     return rt
@@ -50,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Huying is serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)",
         flush=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, log_config=None)
     return 0
 
 
@@ -282,9 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from huying import logs
+    from huying.settings import LoggingSettings
+
+    logs.configure(LoggingSettings())  # until the config file is read
+    for noisy in ("apscheduler", "transitions", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     from huying.errors import HuyingError
     from huying.workflow.definition import WorkflowInvalid

@@ -1,0 +1,237 @@
+"""Prometheus metrics: `GET /metrics` in the text exposition format.
+
+Each app has its own `CollectorRegistry` (never the process-global one), so tests and several
+apps in one process do not collide. Two kinds of figures:
+
+- HTTP latency: a histogram per method, route template (`/api/v1/requests/{request_id}`, not
+  the raw path, so the label set stays small; `unmatched` for 404s) and status, observed by an
+  ASGI middleware around the whole application;
+- the state of the system, computed at scrape time with a few COUNT queries that the existing
+  indexes answer: requests by state, open requests overdue and by escalation level, escalation
+  events, the worker's tick lag, the outbox backlog and dead deliveries. If the database cannot
+  be reached, `huying_database_up` is 0 and those figures are left out; the scrape still works.
+
+`/metrics` asks for no credentials, as Prometheus expects; expose it on the internal network
+only (or filter it at the reverse proxy).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from huying import __version__
+from huying.alerts.models import Delivery, Event
+from huying.deadlines.models import WorkerHeartbeat
+from huying.requests.models import Request as ServiceRequest
+from huying.runtime import Runtime
+
+log = logging.getLogger("huying.metrics")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UNMATCHED = "unmatched"
+
+
+class Metrics:
+    """The registry of one app, with its HTTP histogram and the database collector."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.registry = CollectorRegistry()
+        self.http_latency = Histogram(
+            "huying_http_request_duration_seconds",
+            "HTTP requests by method, route template and status: seconds to the last byte",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(DatabaseCollector(rt))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class DatabaseCollector(Collector):
+    """Gauges read from the database at each scrape."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        states = {
+            state.name: state.final
+            for compiled in rt.workflows.workflows.values()
+            for state in compiled.spec.states.values()
+        }
+        self.states = sorted(states)
+        self.open_states = sorted(name for name, final in states.items() if not final)
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("huying_info", "Huying's version", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        up = GaugeMetricFamily("huying_database_up", "1 if the scrape could query the database")
+        try:
+            figures = list(self._from_database())
+        except SQLAlchemyError as exc:
+            log.warning("metrics: database unavailable: %s", exc.__class__.__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from figures
+
+    def _from_database(self) -> Iterable[Metric]:
+        now = self.rt.now()
+        r = ServiceRequest
+        with self.rt.sessions() as s:
+            by_state = _pairs(s.execute(select(r.state, func.count()).group_by(r.state)))
+            open_ = r.state.in_(self.open_states)
+            overdue = s.scalar(select(func.count()).where(open_, r.overdue.is_(True)))
+            levels = _pairs(
+                s.execute(
+                    select(r.escalation_level, func.count())
+                    .where(open_, r.escalation_level > 0)
+                    .group_by(r.escalation_level)
+                )
+            )
+            escalations = s.scalar(
+                select(func.count()).select_from(Event).where(Event.type == "request.escalated")
+            )
+            workers = s.scalar(select(func.count()).select_from(WorkerHeartbeat))
+            last_tick = s.scalar(select(func.max(WorkerHeartbeat.last_tick_at)))
+            unfanned = s.scalar(
+                select(func.count()).select_from(Event).where(Event.fanned_out_at.is_(None))
+            )
+            deliveries = _pairs(
+                s.execute(
+                    select(Delivery.status, func.count())
+                    .where(Delivery.status.in_(("pending", "dead")))
+                    .group_by(Delivery.status)
+                )
+            )
+
+        states = GaugeMetricFamily("huying_requests", "Requests by state", labels=["state"])
+        for state in sorted({*self.states, *by_state}):
+            states.add_metric([state], by_state.get(state, 0))
+        yield states
+        yield GaugeMetricFamily(
+            "huying_requests_overdue",
+            "Open requests past a deadline now (overdue)",
+            value=overdue or 0,
+        )
+        escalated = GaugeMetricFamily(
+            "huying_requests_escalated",
+            "Open requests by their escalation level",
+            labels=["level"],
+        )
+        for level in sorted({*levels, *(rung.level for rung in self.rt.settings.escalation)}):
+            escalated.add_metric([str(level)], levels.get(level, 0))
+        yield escalated
+        yield CounterMetricFamily(
+            "huying_escalations",
+            "Escalations recorded (request.escalated events)",
+            value=escalations or 0,
+        )
+        yield GaugeMetricFamily(
+            "huying_workers", "Worker processes that have ever ticked", value=workers or 0
+        )
+        if last_tick is not None:
+            yield GaugeMetricFamily(
+                "huying_worker_tick_lag_seconds",
+                "Seconds since the most recent tick of any worker",
+                value=max(0.0, (now - last_tick).total_seconds()),
+            )
+        yield GaugeMetricFamily(
+            "huying_outbox_events_pending",
+            "Events not yet fanned out to their subscriptions",
+            value=unfanned or 0,
+        )
+        yield GaugeMetricFamily(
+            "huying_outbox_deliveries_pending",
+            "Deliveries waiting for an attempt or a retry",
+            value=deliveries.get("pending", 0),
+        )
+        yield GaugeMetricFamily(
+            "huying_deliveries_dead",
+            "Deliveries that exhausted their attempts (visible and redeliverable)",
+            value=deliveries.get("dead", 0),
+        )
+
+
+def _pairs(rows: Iterable[Any]) -> dict[Any, int]:
+    return {key: int(count) for key, count in rows}
+
+
+class LatencyMiddleware:
+    """Times every HTTP request to its last byte; labels it with the matched route template."""
+
+    def __init__(self, app: ASGIApp, histogram: Histogram) -> None:
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts: an exception escaped
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.histogram.labels(scope["method"], route_template(scope), str(status)).observe(
+                time.perf_counter() - started
+            )
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route the router matched, e.g. `/api/v1/requests/{request_id}`.
+
+    The router leaves the matched route in the scope; a route of an included router may carry
+    its path without the router's prefix, so the prefix is taken from the request's path: the
+    part before the suffix that the route's own pattern matches.
+    """
+    route: Any = scope.get("route")
+    template = getattr(route, "path_format", None)
+    pattern = getattr(route, "path_regex", None)
+    if not template:
+        return UNMATCHED
+    path = str(scope.get("path", ""))
+    if pattern is None or pattern.match(path):
+        return str(template)
+    for i, char in enumerate(path):
+        if char == "/" and pattern.match(path[i:]):
+            return path[:i] + str(template)
+    return str(template)
+
+
+def install(app: FastAPI, rt: Runtime) -> Metrics:
+    """Add the latency middleware and `GET /metrics` to `app` (once); returns its metrics."""
+    existing: Metrics | None = getattr(app.state, "metrics", None)
+    if existing is not None:
+        return existing
+    metrics = Metrics(rt)
+    app.state.metrics = metrics
+    app.add_middleware(LatencyMiddleware, histogram=metrics.http_latency)
+
+    @app.get("/metrics", include_in_schema=False)
+    def scrape(request: Request) -> Response:
+        found: Metrics = request.app.state.metrics
+        return Response(found.exposition(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+    return metrics

@@ -1,0 +1,138 @@
+"""The rates table as CSV and XLSX, with Chinese column headers, ready for a monthly report.
+
+Both carry exactly the numbers of the JSON rows: counts as integers, working hours rounded to
+two decimals, rates as fractions rounded to four (XLSX shows them as percentages, the cell
+holds the same fraction). An empty cell is a null: no denominator, or nothing timed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+from openpyxl import Workbook  # type: ignore[import-untyped]  # no stubs in the dev deps
+from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
+
+from huying.reports.schemas import GroupBy, RatesReport, RatesRow
+
+GROUP_LABELS: dict[GroupBy, str] = {
+    "department": "部门",
+    "category": "诉求类别",
+    "chain": "产业链",
+    "grid": "网格",
+    "urgency": "紧急程度",
+}
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+Getter = Callable[[RatesRow], Any]
+COUNTS: list[tuple[str, str]] = [
+    ("受理数", "received"),
+    ("派单数", "dispatched"),
+    ("签收数", "signed"),
+    ("按时签收数", "signed_on_time"),
+    ("答复数", "replied"),
+    ("按期答复数", "replied_on_time"),
+    ("办结数", "closed"),
+    ("解决数", "resolved"),
+    ("评价数", "rated"),
+    ("满意数", "satisfied"),
+    ("重办数", "reopened"),
+    ("退单数", "returned"),
+    ("当前超期数", "overdue_now"),
+]
+HOURS: list[tuple[str, str]] = [
+    ("平均签收用时(工作小时)", "sign_hours_mean"),
+    ("签收用时P90(工作小时)", "sign_hours_p90"),
+    ("平均答复用时(工作小时)", "reply_hours_mean"),
+    ("答复用时P90(工作小时)", "reply_hours_p90"),
+]
+RATES: list[tuple[str, str]] = [
+    ("响应率", "response_rate"),
+    ("按期办结率", "on_time_rate"),
+    ("解决率", "resolution_rate"),
+    ("满意率", "satisfaction_rate"),
+]
+
+
+def columns(report: RatesReport) -> list[tuple[str, str, Getter]]:
+    """(header, kind, getter) per column; kind is text, count, hours or rate."""
+    label = GROUP_LABELS[report.group_by]
+    if report.group_by == "grid":
+        label = f"{label}(前{report.grid_len}位)"
+    cols: list[tuple[str, str, Getter]] = [
+        (f"{label}编码", "text", lambda r: r.key),
+        (label, "text", lambda r: r.name),
+    ]
+    cols += [(h, "count", _field(f)) for h, f in COUNTS]
+    cols += [
+        (f"升级至{level}级数", "count", _level(str(level))) for level in report.escalation_levels
+    ]
+    cols += [(h, "hours", _field(f)) for h, f in HOURS]
+    cols += [(h, "rate", _field(f)) for h, f in RATES]
+    return cols
+
+
+def _field(name: str) -> Getter:
+    return lambda r: getattr(r, name)
+
+
+def _level(level: str) -> Getter:
+    return lambda r: r.escalations.get(level, 0)
+
+
+def filename(report: RatesReport, ext: str) -> str:
+    last = report.to  # excluded: name the period by its first and last day
+    return f"rates-{report.group_by}-{report.from_:%Y%m%d}-{(last - last.resolution):%Y%m%d}.{ext}"
+
+
+def to_csv(report: RatesReport) -> bytes:
+    """UTF-8 with a byte-order mark, so that Excel shows the Chinese headers."""
+    cols = columns(report)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([h for h, _, _ in cols])
+    for row in report.rows:
+        writer.writerow(["" if (v := get(row)) is None else v for _, _, get in cols])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def to_xlsx(report: RatesReport) -> bytes:
+    cols = columns(report)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None  # a new workbook has its first sheet
+    sheet.title = "三率统计"
+    sheet.append([h for h, _, _ in cols])
+    for row in report.rows:
+        sheet.append([get(row) for _, _, get in cols])
+    formats = {"count": "0", "hours": "0.00", "rate": "0.00%"}
+    for i, (header, kind, _) in enumerate(cols, start=1):
+        letter = get_column_letter(i)
+        sheet.column_dimensions[letter].width = max(10, len(header) * 2 + 2)
+        if kind in formats:
+            for cell in sheet[letter][1:]:
+                cell.number_format = formats[kind]
+    sheet.freeze_panes = "C2"
+
+    about = book.create_sheet("说明")
+    tz = report.from_.tzinfo
+    for line in (
+        ("统计期间(受理时间)", f"{report.from_.isoformat()} 至 {report.to.isoformat()}(不含)"),
+        ("分组", GROUP_LABELS[report.group_by]),
+        ("时区", str(tz)),
+        ("响应率", "按时签收数 / 派单数"),
+        ("按期办结率", "按期答复数 / 答复数"),
+        ("解决率", "解决数 / 办结数"),
+        ("满意率", "满意数(非常满意、满意、基本满意) / 评价数"),
+        ("用时", "工作时间(按工作日历),P90 为最近秩次第 90 百分位"),
+    ):
+        about.append(list(line))
+    about.column_dimensions["A"].width = 20
+    about.column_dimensions["B"].width = 70
+
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
