@@ -161,15 +161,24 @@ def test_form_fields_become_the_action_body() -> None:
 
 def test_the_three_rates_per_department(rt: Runtime, staff: dict[str, Principal]) -> None:
     gxj = staff["gxj"]
+    tick = timedelta(minutes=5)  # real actions never share an instant
     on_time = submit(rt)
-    act(rt, gxj, on_time, "sign")
-    act(rt, gxj, on_time, "reply", content="好", resolved=True)
-    act(rt, GRID, on_time, "rate", rating="satisfied")
+    for who, action, body in (
+        (gxj, "sign", {}),
+        (gxj, "reply", {"content": "好", "resolved": True}),
+        (GRID, "rate", {"rating": "satisfied"}),
+    ):
+        rt.clock.advance(tick)  # type: ignore[attr-defined]
+        act(rt, who, on_time, action, **body)
     late = submit(rt)
     rt.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
-    act(rt, gxj, late, "sign")
-    act(rt, gxj, late, "reply", content="未能解决", resolved=False)
-    act(rt, GRID, late, "rate", rating="very_dissatisfied")
+    for who, action, body in (
+        (gxj, "sign", {}),
+        (gxj, "reply", {"content": "未能解决", "resolved": False}),
+        (GRID, "rate", {"rating": "very_dissatisfied"}),
+    ):
+        rt.clock.advance(tick)  # type: ignore[attr-defined]
+        act(rt, who, late, action, **body)
     submit(rt)  # not signed yet (Saturday): not counted in the response rate
     submit(rt, category="HIRE", enterprise_uscc="91440101711615159C")  # to 区人社局 (RSJ)
 
@@ -179,14 +188,15 @@ def test_the_three_rates_per_department(rt: Runtime, staff: dict[str, Principal]
         datetime(2026, 11, 30, 16, tzinfo=UTC),
     )
     with rt.transaction() as s:
-        rows = {r.code: r for r in rates.department_rates(s, start=start, end=end)}
+        rows = {r.code: r for r in rates.department_rates(s, rt=rt, start=start, end=end)}
         gx = rows["GXJ"]
         assert (gx.name, gx.requests) == ("区工信局", 3)
-        assert (gx.response.hits, gx.response.total, gx.response.text) == (1, 2, "50.0%")
+        # the definitions of GET /reports/rates: signed on time / dispatched
+        assert (gx.response.hits, gx.response.total, gx.response.text) == (1, 3, "33.3%")
         assert (gx.resolution.hits, gx.resolution.total) == (1, 1)  # reopened: resolved unset
         assert (gx.satisfaction.hits, gx.satisfaction.total) == (1, 2)
-        assert rows["RSJ"].response.text == "—"
-        assert rates.department_rates(s, start=end, end=end + timedelta(days=30)) == []
+        assert rows["RSJ"].response.text == "0.0%"  # dispatched, not signed
+        assert rates.department_rates(s, rt=rt, start=end, end=end + timedelta(days=30)) == []
         days = [date(2026, 11, 17), date(2026, 11, 18), date(2026, 11, 21)]
         assert rates.requests_per_day(s, days=days, tz=CAL.tz) == [0, 2, 2]
 

@@ -1,15 +1,6 @@
 """The figures of the supervisor's board: the three rates (三率) per lead department for a
-period, and requests per day.
-
-A stand-in, kept apart so that the board can switch to the reports service
-(`huying.reports`) once it lands: the board calls `department_rates` and
-`requests_per_day` only. Counted with SQL COUNTs over the requests created in the period,
-each attributed to its lead department now:
-
-- response rate (响应率): sign deadlines met / sign deadlines met or missed;
-- resolution rate (解决率): replies marked resolved / replies with `resolved` set;
-- satisfaction rate (满意率): ratings in the top three levels / ratings given.
-"""
+period, from the reports service (the definitions of `GET /api/v1/reports/rates`, in the
+README), and requests per day."""
 
 from __future__ import annotations
 
@@ -20,10 +11,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from huying.deadlines.models import Deadline
-from huying.directory.models import Department
+from huying.calendar import BusinessCalendar
+from huying.reports import service as reports
 from huying.requests.models import Request
-from huying.workflow.library import SATISFIED
+from huying.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -67,57 +58,35 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count(case((condition, 1)))
 
 
-def department_rates(session: Session, *, start: datetime, end: datetime) -> list[DepartmentRates]:
-    """One row per lead department with requests created in [start, end), by name."""
-    in_period = and_(
-        Request.created_at >= start,
-        Request.created_at < end,
-        Request.lead_department_code.is_not(None),
+def department_rates(
+    session: Session, *, rt: Runtime, start: datetime, end: datetime
+) -> list[DepartmentRates]:
+    """One row per lead department with requests received in [start, end), by name: the
+    figures of `GET /api/v1/reports/rates`, from the same service and definitions."""
+    rows = reports.rates(
+        session=session,
+        calendar=rt.calendar,
+        working_hours=BusinessCalendar.parse_working_hours(rt.settings.calendar.working_hours),
+        escalation_levels=[rung.level for rung in rt.settings.escalation],
+        span=reports.Period(start, end),
+        group_by="department",
+        now=rt.now(),
     )
-    replies = session.execute(
-        select(
-            Request.lead_department_code,
-            func.count(Request.id),
-            _count_if(Request.resolved.is_(True)),
-            _count_if(Request.resolved.is_not(None)),
-            _count_if(Request.rating.in_(SATISFIED)),
-            _count_if(Request.rating.is_not(None)),
-        )
-        .where(in_period)
-        .group_by(Request.lead_department_code)
-    ).all()
-    signs = {
-        str(code): (int(met), int(decided))
-        for code, met, decided in session.execute(
-            select(
-                Request.lead_department_code,
-                _count_if(Deadline.status == "met"),
-                _count_if(Deadline.status.in_(("met", "missed"))),
+    return sorted(
+        (
+            DepartmentRates(
+                code=r.key,
+                name=r.name,
+                requests=r.received,
+                response=Rate(r.signed_on_time, r.dispatched),
+                resolution=Rate(r.resolved, r.closed),
+                satisfaction=Rate(r.satisfied, r.rated),
             )
-            .join(Deadline, Deadline.request_id == Request.id)
-            .where(in_period, Deadline.kind == "sign")
-            .group_by(Request.lead_department_code)
-        )
-    }
-    codes = [str(row[0]) for row in replies]
-    names: dict[str, str] = {
-        code: name
-        for code, name in session.execute(
-            select(Department.code, Department.name).where(Department.code.in_(codes))
-        )
-    }
-    result = [
-        DepartmentRates(
-            code=str(code),
-            name=names.get(str(code), str(code)),
-            requests=int(total),
-            response=Rate(*signs.get(str(code), (0, 0))),
-            resolution=Rate(int(resolved), int(replied)),
-            satisfaction=Rate(int(satisfied), int(rated)),
-        )
-        for code, total, resolved, replied, satisfied, rated in replies
-    ]
-    return sorted(result, key=lambda r: (-r.requests, r.code))
+            for r in rows
+            if r.key is not None
+        ),
+        key=lambda d: d.name,
+    )
 
 
 def requests_per_day(session: Session, *, days: Sequence[date], tz: tzinfo) -> list[int]:

@@ -441,7 +441,7 @@ def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         if not fragment:
             now, tz = rt.now(), rt.calendar.tz
             start, end = rates.month_of(now, tz)
-            by_department = rates.department_rates(s, start=start, end=end)
+            by_department = rates.department_rates(s, rt=rt, start=start, end=end)
             today = now.astimezone(tz).date()
             days = [today - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
             counts = rates.requests_per_day(s, days=days, tz=tz)
