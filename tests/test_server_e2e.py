@@ -75,7 +75,7 @@ def stop_server(procs: Processes, proc: Proc) -> None:
     log = proc.log_path.read_text(encoding="utf-8", errors="replace")
     assert status in (0, -signal.SIGTERM), procs.logs()
     assert "Application shutdown complete" in log, procs.logs()
-    assert "Scheduler has been shut down" in log, procs.logs()
+    assert "worker stopped" in log, procs.logs()
 
 
 def steps_of(receiver: Receiver, rid: int) -> list[Received]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +43,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=True)
+                logging.getLogger("huying.worker").info("worker stopped")
 
     app = FastAPI(
         lifespan=lifespan,
