@@ -35,7 +35,6 @@ from _common import fresh_database, load_average, machine_line, make_settings, n
 from sqlalchemy import Boolean, Integer, column, table, text, update
 
 from huying import migrate
-from huying.calendar import BusinessCalendar
 from huying.clock import FrozenClock
 from huying.reports import service
 from huying.reports.schemas import GroupBy, RatesRow
@@ -60,7 +59,6 @@ KEYS = {
 def args_for(rt: Runtime, start: str, end: str, group_by: GroupBy) -> dict[str, Any]:
     return {
         "calendar": rt.calendar,
-        "working_hours": BusinessCalendar.parse_working_hours(rt.settings.calendar.working_hours),
         "escalation_levels": [r.level for r in rt.settings.escalation],
         "span": service.period(tz=rt.calendar.tz, now=rt.now(), start=start, end=end),
         "group_by": group_by,

@@ -73,6 +73,11 @@ class BusinessCalendar:
         return self._tz
 
     @property
+    def working_hours(self) -> tuple[tuple[time, time], ...]:
+        """The working spans of a working day, in wall-clock time, in order."""
+        return self._hours
+
+    @property
     def missing_years(self) -> frozenset[int]:
         """Years asked about that chinese_calendar has no data for (Monday to Friday was used)."""
         return frozenset(self._missing)

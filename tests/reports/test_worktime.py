@@ -42,7 +42,7 @@ def test_the_day_table_counts_as_the_calendar_does(
 ) -> None:
     cal = BusinessCalendar(timezone=tz, working_hours=hours)
     points = instants(start, 30, 200, seed=7)
-    table = worktime.build_day_table(cal, hours, min(points), max(points))
+    table = worktime.build_day_table(cal, min(points), max(points))
     rng = random.Random(11)
     for _ in range(400):
         a, b = sorted(rng.sample(points, 2))
@@ -53,10 +53,9 @@ def test_the_day_table_counts_as_the_calendar_does(
 
 def test_the_sql_counts_as_the_calendar_does(rt: Runtime) -> None:
     cal = rt.calendar
-    hours = BusinessCalendar.parse_working_hours(rt.settings.calendar.working_hours)
     points = instants(datetime(2026, 9, 28, tzinfo=UTC), 20, 12, seed=3)
     points.append(datetime(2026, 10, 10, 1, 30, 0, 123456, tzinfo=UTC))  # a make-up Saturday
-    table = worktime.build_day_table(cal, hours, min(points), max(points))
+    table = worktime.build_day_table(cal, min(points), max(points))
     days = table.as_values().cte("workdays")
     wa, wb = days.alias("wa"), days.alias("wb")
     pairs = list(itertools.pairwise(points))
@@ -75,9 +74,9 @@ def test_the_sql_counts_as_the_calendar_does(rt: Runtime) -> None:
 
 
 def test_an_instant_outside_the_table_is_refused() -> None:
-    cal = BusinessCalendar()
+    cal = BusinessCalendar(working_hours=SHANGHAI_HOURS)
     a = datetime(2026, 11, 2, tzinfo=UTC)
-    table = worktime.build_day_table(cal, SHANGHAI_HOURS, a, a + timedelta(days=2))
+    table = worktime.build_day_table(cal, a, a + timedelta(days=2))
     with pytest.raises(ValueError, match="outside the table"):
         table.working_seconds_to(a + timedelta(days=10))
     assert table.width == 2

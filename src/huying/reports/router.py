@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from huying.api.deps import Auth, Rt
-from huying.calendar import BusinessCalendar
 from huying.reports import export, service
 from huying.reports.schemas import Format, GroupBy, RatesReport
 
@@ -67,7 +66,6 @@ def rates(
         rows = service.rates(
             session=s,
             calendar=rt.calendar,
-            working_hours=BusinessCalendar.parse_working_hours(rt.settings.calendar.working_hours),
             escalation_levels=[rung.level for rung in rt.settings.escalation],
             span=span,
             group_by=group_by,

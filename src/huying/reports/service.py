@@ -146,7 +146,6 @@ def _is(condition: ColumnElement[bool]) -> ColumnElement[int]:
 def request_facts(
     *,
     calendar: BusinessCalendar,
-    working_hours: Sequence[tuple[time, time]],
     escalation_levels: Sequence[int],
     span: Period,
     group_by: GroupBy,
@@ -164,7 +163,7 @@ def request_facts(
     f = aliased(Deadline, name="first_reply")
     # Deadlines end by `now` at the latest; the table has a spare day on each side for clocks
     # a little apart. (Not span.end: a `to` far in the future would make a huge table.)
-    table = worktime.build_day_table(calendar, working_hours, span.start, max(now, span.start))
+    table = worktime.build_day_table(calendar, span.start, max(now, span.start))
     days = table.as_values().cte("workdays")
     w_dispatch, w_sign, w_reply = (days.alias(n) for n in ("w_dispatch", "w_sign", "w_reply"))
     sign_secs = worktime.working_seconds_sql(w_sign, s.completed_at) - (
@@ -233,7 +232,6 @@ def rates(
     *,
     session: Session,
     calendar: BusinessCalendar,
-    working_hours: Sequence[tuple[time, time]],
     escalation_levels: Sequence[int],
     span: Period,
     group_by: GroupBy,
@@ -244,7 +242,6 @@ def rates(
     dialect = session.get_bind().dialect.name
     facts = request_facts(
         calendar=calendar,
-        working_hours=working_hours,
         escalation_levels=escalation_levels,
         span=span,
         group_by=group_by,

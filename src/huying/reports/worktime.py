@@ -23,7 +23,6 @@ against it in tests. The lookup joins on an integer; a report over a year sends 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -92,12 +91,7 @@ class DayTable:
         return values(*cols, name=name, literal_binds=True).data(rows)
 
 
-def build_day_table(
-    calendar: BusinessCalendar,
-    working_hours: Sequence[tuple[time, time]],
-    start: datetime,
-    end: datetime,
-) -> DayTable:
+def build_day_table(calendar: BusinessCalendar, start: datetime, end: datetime) -> DayTable:
     """The table for instants from `start` to `end` (one spare UTC day on each side)."""
     first = _utc_day(start) - 1
     last = _utc_day(end) + 1
@@ -109,7 +103,7 @@ def build_day_table(
     stop = hi.astimezone(calendar.tz).date() + timedelta(days=1)
     while local <= stop:
         if calendar.is_workday(local):
-            for opens, closes in working_hours:
+            for opens, closes in calendar.working_hours:
                 spans.append((_epoch(local, opens, calendar), _epoch(local, closes, calendar)))
         local += timedelta(days=1)
     per_day: list[list[tuple[int, int]]] = [[] for _ in range(last - first + 1)]

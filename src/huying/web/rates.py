@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from huying.calendar import BusinessCalendar
 from huying.reports import service as reports
 from huying.requests.models import Request
 from huying.runtime import Runtime
@@ -66,7 +65,6 @@ def department_rates(
     rows = reports.rates(
         session=session,
         calendar=rt.calendar,
-        working_hours=BusinessCalendar.parse_working_hours(rt.settings.calendar.working_hours),
         escalation_levels=[rung.level for rung in rt.settings.escalation],
         span=reports.Period(start, end),
         group_by="department",
