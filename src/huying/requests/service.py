@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from huying.alerts.models import Event
 from huying.auth.service import Principal
 from huying.deadlines.models import Deadline
-from huying.deadlines.service import DeadlinePlanner, all_deadlines
+from huying.deadlines.service import DeadlinePlanner
 from huying.directory import repository as directory
 from huying.directory import service as directory_service
 from huying.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
@@ -301,8 +301,7 @@ def act(
         payload=payload,
         now=rt.now(),
     )
-    category = directory.category(session, req.category_code)
-    _apply(session, rt, req, outcome, overrides=category.time_limits if category else None)
+    _apply(session, rt, req, outcome, overrides=_overrides_if_starting(session, req, outcome))
     number = req.number
     try:
         session.flush()
@@ -310,6 +309,16 @@ def act(
         message = f"request {number} was changed meanwhile; reload it and retry"
         raise (PreconditionFailed if if_match is not None else Conflict)(message) from None
     return req
+
+
+def _overrides_if_starting(
+    session: Session, req: Request, outcome: Outcome
+) -> Mapping[str, str] | None:
+    """The category's time limits, read only when the outcome starts a deadline."""
+    if not any(e.op == "start" for e in outcome.deadlines):
+        return None
+    category = directory.category(session, req.category_code)
+    return category.time_limits if category else None
 
 
 def _validate_references(
@@ -356,15 +365,10 @@ def system_fire(
         now=now,
     )
     if overrides is None:
-        category = directory.category(session, req.category_code)
-        overrides = category.time_limits if category else None
+        overrides = _overrides_if_starting(session, req, outcome)
     _apply(session, rt, req, outcome, overrides=overrides, deadlines=deadlines)
     return outcome
 
 
 def allowed_actions(*, rt: Runtime, req: Request, actor: Actor) -> list[str]:
     return rt.workflows.allowed(req.workflow_name, req.workflow_version, snapshot(req), actor)
-
-
-def deadlines_of(session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
-    return all_deadlines(session, request_ids)

@@ -163,8 +163,6 @@ class Engine:
         version: int,
         snapshot: Snapshot,
         actor: Actor,
-        *,
-        include_system: bool = False,
     ) -> list[str]:
         """The triggers this actor may take now: state and role allow it, and every guard
         that can be decided without the action's fields passes."""
@@ -173,7 +171,7 @@ class Engine:
         ctx = Context(snapshot, actor, {}, datetime.min, self.rules)
         for trigger in wf.spec.triggers:
             for t in wf.table.get((snapshot.state, trigger), ()):
-                if "system" in t.roles and not include_system and actor.role != "system":
+                if "system" in t.roles and actor.role != "system":
                     continue
                 if not role_matches(t.roles, actor, snapshot):
                     continue
