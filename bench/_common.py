@@ -25,26 +25,8 @@ from huying.settings import Settings, settings_from_mapping  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
-# The same small directory tests/conftest.py loads (WORLD_YAML there).
-WORLD_YAML = """
-departments:
-  - {code: DIST, name: 区政府, leaders: [{name: 王区长, role: district_supervision}]}
-  - {code: GXJ, name: 区工信局, parent_code: DIST, leaders: [{name: 陈局长, role: department_head}]}
-  - {code: STREET, name: 萝岗街道, parent_code: DIST, leaders: [{name: 李主任, role: street_leadership}]}
-  - {code: RSJ, name: 区人社局, parent_code: DIST}
-chains:
-  - {code: display, name: 新型显示, liaison_department: GXJ}
-categories:
-  - {code: POWER, name: 用电保障, group: 要素保障, lead_department: GXJ, co_departments: [STREET]}
-  - {code: HIRE, name: 用工招聘, group: 要素保障, lead_department: RSJ}
-  - {code: OTHER, name: 其他诉求, group: 其他}
-  - {code: OUTAGE, name: 停电抢修, group: 要素保障, urgency: urgent, lead_department: GXJ}
-routing_rules:
-  - {category: HIRE, grid_prefix: "440112012", department: STREET, co_departments: [RSJ]}
-enterprises:
-  - {uscc: 91110000600037341L, name: 北京示例科技有限公司, chain: display, grid_code: "440112012001001"}
-  - {uscc: 91440101711615159C, name: 乐金显示光电科技(中国)有限公司, chain: display, grid_code: "440112013001001"}
-"""
+# The small directory the tests load too.
+WORLD_YAML = (ROOT / "tests" / "world.yaml").read_text(encoding="utf-8")
 USCC_A = "91110000600037341L"
 
 

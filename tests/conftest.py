@@ -74,22 +74,27 @@ def rt(migrated: str, clock: FrozenClock) -> Iterator[Runtime]:
     """A runtime on a clean database (every table emptied after the test)."""
     runtime = build_runtime(make_settings(migrated), clock=clock)
     yield runtime
+    empty_tables(runtime)
+    runtime.close()
+
+
+def empty_tables(runtime: Runtime) -> None:
+    """Empty every table (TRUNCATE on PostgreSQL; DELETE with foreign keys off on SQLite)."""
     tables = [t.name for t in Base.metadata.sorted_tables]
     if runtime.db.dialect.name == "postgresql":
         with runtime.db.begin() as conn:
             names = ", ".join(f'"{t}"' for t in tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        raw = runtime.db.raw_connection()
-        try:
-            cur = raw.cursor()
-            cur.execute("PRAGMA foreign_keys=OFF")
-            for name in reversed(tables):
-                cur.execute(f'DELETE FROM "{name}"')
-            cur.execute("PRAGMA foreign_keys=ON")
-        finally:
-            raw.close()
-    runtime.close()
+        return
+    raw = runtime.db.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("PRAGMA foreign_keys=OFF")
+        for name in reversed(tables):
+            cur.execute(f'DELETE FROM "{name}"')
+        cur.execute("PRAGMA foreign_keys=ON")
+    finally:
+        raw.close()
 
 
 @pytest.fixture
@@ -100,25 +105,7 @@ def client(rt: Runtime) -> Iterator[TestClient]:
 
 # --- a small directory and one key per role -------------------------------------
 
-WORLD_YAML = """
-departments:
-  - {code: DIST, name: 区政府, leaders: [{name: 王区长, role: district_supervision}]}
-  - {code: GXJ, name: 区工信局, parent_code: DIST, leaders: [{name: 陈局长, role: department_head}]}
-  - {code: STREET, name: 萝岗街道, parent_code: DIST, leaders: [{name: 李主任, role: street_leadership}]}
-  - {code: RSJ, name: 区人社局, parent_code: DIST}
-chains:
-  - {code: display, name: 新型显示, liaison_department: GXJ}
-categories:
-  - {code: POWER, name: 用电保障, group: 要素保障, lead_department: GXJ, co_departments: [STREET]}
-  - {code: HIRE, name: 用工招聘, group: 要素保障, lead_department: RSJ}
-  - {code: OTHER, name: 其他诉求, group: 其他}
-  - {code: OUTAGE, name: 停电抢修, group: 要素保障, urgency: urgent, lead_department: GXJ}
-routing_rules:
-  - {category: HIRE, grid_prefix: "440112012", department: STREET, co_departments: [RSJ]}
-enterprises:
-  - {uscc: 91110000600037341L, name: 北京示例科技有限公司, chain: display, grid_code: "440112012001001"}
-  - {uscc: 91440101711615159C, name: 乐金显示光电科技(中国)有限公司, chain: display, grid_code: "440112013001001"}
-"""
+WORLD_YAML = (ROOT / "tests" / "world.yaml").read_text(encoding="utf-8")
 USCC_A = "91110000600037341L"
 USCC_B = "91440101711615159C"
 

@@ -6,31 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from huying.db import Base
 from huying.runtime import Runtime
+from tests.conftest import empty_tables  # noqa: F401 - one way to empty the database, with `rt`
 
 PROBLEM = "application/problem+json"
-
-
-def empty_tables(runtime: Runtime) -> None:
-    """Empty every table, as the `rt` fixture does after each test."""
-    tables = [t.name for t in Base.metadata.sorted_tables]
-    if runtime.db.dialect.name == "postgresql":
-        with runtime.db.begin() as conn:
-            names = ", ".join(f'"{t}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        return
-    raw = runtime.db.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("PRAGMA foreign_keys=OFF")
-        for name in reversed(tables):
-            cur.execute(f'DELETE FROM "{name}"')
-        cur.execute("PRAGMA foreign_keys=ON")
-    finally:
-        raw.close()
 
 
 def row_counts(runtime: Runtime) -> dict[str, int]:
