@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from huying.cli import main
+from huying.runtime import Runtime
 from tests.conftest import ROOT
 
 
@@ -101,3 +102,18 @@ def test_serve_refuses_to_start_on_an_invalid_workflow(
     assert main(["--config", config, "serve", "--port", "1"]) == 1
     err = capsys.readouterr().err
     assert "guard 'os.system' is not registered" in err
+
+
+def test_a_staff_user_cannot_have_the_integration_role(rt: Runtime) -> None:
+    from huying.auth.service import create_user
+    from huying.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="API key"), rt.transaction() as s:
+        create_user(
+            session=s,
+            username="grid",
+            password="long-enough",
+            role="integration",
+            department=None,
+            now=rt.now(),
+        )

@@ -82,6 +82,8 @@ def create_user(
     now: datetime,
     display_name: str = "",
 ) -> User:
+    if role == "integration":
+        raise InvalidInput("integration is a role for systems: give them an API key, not a user")
     _check_role(session, role, department)
     if (
         not username
