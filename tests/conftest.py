@@ -59,7 +59,7 @@ def make_settings(url: str, **overrides: object) -> Settings:
 @pytest.fixture(scope="session")
 def migrated(database_url: str) -> str:
     rt = build_runtime(make_settings(database_url))
-    migrate.upgrade(rt.db)
+    migrate.upgrade(rt.db, calendar=rt.calendar)
     rt.close()
     return database_url
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect, select
 
 from huying import migrate
+from huying.app import create_app
+from huying.clock import FrozenClock
 from huying.db import Base, make_engine
-from tests.conftest import _fresh_database
+from huying.requests.models import Request
+from huying.runtime import build_runtime
+from tests.conftest import T0, World, _fresh_database, make_settings, submit_body
+
+BEFORE_FACTS = "c87d14a1e27b"  # the revision before requests carried their report facts
 
 
 @pytest.fixture
@@ -34,3 +42,39 @@ def test_upgrade_matches_models_and_downgrade_to_base(empty_url: str) -> None:
         assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_the_facts_migration_derives_the_facts_of_stored_requests(empty_url: str) -> None:
+    """Requests stored before the facts existed get them from their deadlines, on the calendar."""
+    clock = FrozenClock(T0)  # Wednesday 10:00; working hours 09:00-12:00, 13:30-17:30
+    rt = build_runtime(make_settings(empty_url), clock=clock)
+    try:
+        migrate.upgrade(rt.db, calendar=rt.calendar)
+        world = World(rt)
+        with TestClient(create_app(rt)) as client:
+            r = client.post("/api/v1/requests", json=submit_body(), headers=world.h("integration"))
+            assert r.status_code == 201, r.text
+            url = f"/api/v1/requests/{r.json()['id']}/actions"
+            clock.set(T0 + timedelta(hours=3))  # 13:00, in the lunch break: 2 working hours
+            assert client.post(f"{url}/sign", headers=world.h("gxj")).status_code == 200
+            clock.set(T0 + timedelta(days=1))  # Thursday 10:00: 4 + 1 working hours
+            body = {"content": "已协调", "resolved": True}
+            assert client.post(f"{url}/reply", json=body, headers=world.h("gxj")).status_code == 200
+        columns = (
+            Request.sign_on_time,
+            Request.sign_working_seconds,
+            Request.first_reply_on_time,
+            Request.first_reply_working_seconds,
+        )
+        with rt.db.connect() as conn:
+            recorded = conn.execute(select(*columns)).one()
+        assert tuple(recorded) == (True, 2 * 3600, True, 5 * 3600)
+
+        migrate.downgrade(rt.db, BEFORE_FACTS)
+        assert "sign_on_time" not in {c["name"] for c in inspect(rt.db).get_columns("requests")}
+        migrate.upgrade(rt.db, calendar=rt.calendar)
+        with rt.db.connect() as conn:
+            assert conn.execute(select(*columns)).one() == recorded
+            assert conn.execute(select(Request.timeline_seq)).scalar() == 4  # nothing lost
+    finally:
+        rt.close()

@@ -30,7 +30,7 @@ def _runtime(args: argparse.Namespace, *, migrate: bool = True):  # type: ignore
 
     logs.configure(rt.settings.logging)
     if migrate:
-        migrations.upgrade(rt.db)
+        migrations.upgrade(rt.db, calendar=rt.calendar)
     return rt
 
 

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from huying.calendar import BusinessCalendar
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,10 +22,16 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(
+    engine: Engine, revision: str = "head", *, calendar: BusinessCalendar | None = None
+) -> None:
+    """Upgrade to `revision`. A migration that derives working time from stored rows uses
+    `calendar`, or builds the one of the settings when none is given."""
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        if calendar is not None:
+            cfg.attributes["calendar"] = calendar
         command.upgrade(cfg, revision)
 
 

@@ -99,8 +99,10 @@ class DeadlinePlanner:
         now: datetime,
         overrides: dict[str, str] | None,
         current: list[Deadline] | None = None,
+        finished: list[Deadline] | None = None,
     ) -> list[Deadline]:
-        """Apply effects; returns the request's deadlines that are still open afterwards."""
+        """Apply effects; returns the request's deadlines that are still open afterwards.
+        The deadlines a `stop` effect ends (met, missed or cancelled) are appended to `finished`."""
         effects = list(effects)
         if current is not None:
             rows = current
@@ -122,6 +124,8 @@ class DeadlinePlanner:
             elif effect.op == "stop":
                 for d in mine:
                     self._finish(d, effect.outcome or "met", now)
+                    if finished is not None:
+                        finished.append(d)
             elif effect.op == "pause":
                 for d in mine:
                     self._pause(d, now)

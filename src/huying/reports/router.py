@@ -65,12 +65,10 @@ def rates(
         span = service.period(tz=rt.calendar.tz, now=now, start=start, end=end, month=month)
         rows = service.rates(
             session=s,
-            calendar=rt.calendar,
             escalation_levels=[rung.level for rung in rt.settings.escalation],
             span=span,
             group_by=group_by,
             grid_len=grid_len,
-            now=now,
         )
     report = RatesReport(
         from_=span.start.astimezone(rt.calendar.tz),

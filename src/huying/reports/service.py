@@ -1,17 +1,15 @@
 """The three rates and the on-time figures, aggregated in the database.
 
-A request belongs to the period in which it was received (`created_at` in [from, to)); every
-figure of a row is about those requests as they stand when the report runs. One SQL statement:
+A request belongs to the period in which it was received (`created_at` in [from, to), found
+by `ix_requests_created_at`); every figure of a row is about those requests as they stand when
+the report runs. One SQL statement over `requests` alone, grouped by the chosen key:
 
-1. `request_facts`: one row per request of the period, with a 0/1 column per count. Its own
-   columns say most (lead department, state, rating, resolved, reopen and return counts,
-   overdue, escalation level); two LEFT JOINs on `deadlines` add the signing (the sign deadline
-   that ended in `met` or `missed`) and the first reply round (the reply deadline that the
-   signing started). Each matches at most one row, so nothing is grouped per request;
-2. the working seconds from dispatch to signing and from signing to the first reply, from the
-   day table of `huying.reports.worktime`, joined on the UTC day of each instant;
-3. grouped by the chosen key: sums, means, and the 90th percentile by nearest rank
-   (`percentile_disc` on PostgreSQL, ranks from window functions on SQLite; the same value).
+- each count is `count(*) FILTER (WHERE …)` over the request's own columns (`conditions`):
+  lead department, state, rating, resolved, reopen and return counts, overdue, escalation
+  level, and the facts `huying.requests.service.record_facts` wrote when the request was signed
+  and first replied to (on time or not, and the working seconds it took on the calendar);
+- the mean and the 90th percentile by nearest rank of those working seconds: `percentile_disc`
+  on PostgreSQL, the rank from window functions on SQLite (the same value).
 
 Python sees one row per group: names are looked up, rates divided and rounded.
 """
@@ -23,15 +21,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, SQLColumnExpression, and_, case, func, or_, select, text
+from sqlalchemy import SQLColumnExpression, and_, case, func, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from huying.calendar import BusinessCalendar
-from huying.deadlines.models import Deadline
 from huying.directory import repository as directory
 from huying.errors import InvalidInput
-from huying.reports import worktime
 from huying.reports.schemas import GroupBy, RatesRow
 from huying.requests.models import Request
 from huying.workflow.library import SATISFIED
@@ -127,166 +122,108 @@ def _checked(p: Period, now: datetime) -> Period:
     return p
 
 
-def _key(group_by: GroupBy, grid_len: int) -> SQLColumnExpression[Any]:
+def _key(r: Any, group_by: GroupBy, grid_len: int) -> SQLColumnExpression[Any]:
     if group_by == "department":
-        return Request.lead_department_code
+        return r.lead_department_code  # type: ignore[no-any-return]
     if group_by == "category":
-        return Request.category_code
+        return r.category_code  # type: ignore[no-any-return]
     if group_by == "chain":
-        return Request.chain_code
+        return r.chain_code  # type: ignore[no-any-return]
     if group_by == "grid":
-        return func.substr(Request.grid_code, 1, grid_len)
-    return Request.urgency
+        return func.substr(r.grid_code, 1, grid_len)
+    return r.urgency  # type: ignore[no-any-return]
 
 
-def _is(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, 1), else_=0)
-
-
-def request_facts(
-    *,
-    calendar: BusinessCalendar,
-    escalation_levels: Sequence[int],
-    span: Period,
-    group_by: GroupBy,
-    grid_len: int = 9,
-    now: datetime,
-) -> Select[*tuple[Any, ...]]:
-    """One row per request received in `span`: its id, its group key, a 0/1 column per count
-    and its working seconds to sign and to (first) reply."""
-    # The signing: the sign deadline that ended because the lead department signed (met or
-    # missed; a return or a merge cancels it instead). A signed request never goes back to
-    # `dispatched`, so a request has at most one.
-    s = aliased(Deadline, name="signing")
-    # The first reply round: the reply deadline the signing started, at the same instant (a
-    # reopen starts a later round at its own, later instant). At most one per request.
-    f = aliased(Deadline, name="first_reply")
-    # Deadlines end by `now` at the latest; the table has a spare day on each side for clocks
-    # a little apart. (Not span.end: a `to` far in the future would make a huge table.)
-    table = worktime.build_day_table(calendar, span.start, max(now, span.start))
-    days = table.as_values().cte("workdays")
-    w_dispatch, w_sign, w_reply = (days.alias(n) for n in ("w_dispatch", "w_sign", "w_reply"))
-    sign_secs = worktime.working_seconds_sql(w_sign, s.completed_at) - (
-        worktime.working_seconds_sql(w_dispatch, s.started_at)
-    )
-    reply_secs = worktime.working_seconds_sql(w_reply, f.completed_at) - (
-        worktime.working_seconds_sql(w_sign, s.completed_at)
-    )
-    replied = f.completed_at.is_not(None)
-    return (
-        select(
-            Request.id.label("id"),
-            _key(group_by, grid_len).label("key"),
-            # A lead department now, or one that returned it (a return clears the lead).
-            _is(or_(Request.lead_department_code.is_not(None), Request.return_count > 0)).label(
-                "dispatched"
-            ),
-            _is(s.id.is_not(None)).label("signed"),
-            _is(s.status == "met").label("signed_on_time"),
-            _is(replied).label("replied"),
-            _is(and_(replied, f.status == "met")).label("replied_on_time"),
-            _is(Request.state == "closed").label("closed"),
-            _is(and_(Request.state == "closed", Request.resolved.is_(True))).label("resolved"),
-            _is(Request.rating.is_not(None)).label("rated"),
-            _is(Request.rating.in_(sorted(SATISFIED))).label("satisfied"),
-            _is(Request.reopen_count > 0).label("reopened"),
-            _is(Request.return_count > 0).label("returned"),
-            _is(Request.overdue.is_(True)).label("overdue_now"),
-            *[
-                _is(Request.escalation_level >= level).label(f"escalated_{level}")
-                for level in escalation_levels
-            ],
-            sign_secs.label("sign_secs"),
-            case((replied, reply_secs)).label("reply_secs"),
-        )
-        .select_from(Request)
-        .outerjoin(
-            s,
-            and_(
-                s.request_id == Request.id,
-                s.kind == "sign",
-                s.completed_at.is_not(None),
-                s.status.in_(("met", "missed")),
-                # implied (a deadline starts after its request is received); it lets the
-                # database drop other periods' deadlines before it joins
-                s.started_at >= span.start,
-            ),
-        )
-        .outerjoin(
-            f,
-            and_(
-                f.request_id == Request.id,
-                f.kind == "reply",
-                f.started_at == s.completed_at,
-                f.started_at >= span.start,
-            ),
-        )
-        .outerjoin(w_dispatch, w_dispatch.c.day == worktime.day_of(s.started_at))
-        .outerjoin(w_sign, w_sign.c.day == worktime.day_of(s.completed_at))
-        .outerjoin(w_reply, w_reply.c.day == worktime.day_of(f.completed_at))
-        .where(Request.created_at >= span.start, Request.created_at < span.end)
-    )
+def conditions(r: Any, escalation_levels: Sequence[int]) -> dict[str, ColumnElement[bool]]:
+    """Each count of a row (but `received`, every request) as the condition a request meets;
+    `r` is `Request` or an alias of it. The README's table says the same in words."""
+    closed = r.state == "closed"
+    return {
+        # A lead department now, or one that returned it (a return clears the lead).
+        "dispatched": or_(r.lead_department_code.is_not(None), r.return_count > 0),
+        "signed": r.sign_on_time.is_not(None),
+        "signed_on_time": r.sign_on_time.is_(True),
+        "replied": r.first_reply_on_time.is_not(None),
+        "replied_on_time": r.first_reply_on_time.is_(True),
+        "closed": closed,
+        "resolved": and_(closed, r.resolved.is_(True)),
+        "rated": r.rating.is_not(None),
+        "satisfied": r.rating.in_(sorted(SATISFIED)),
+        "reopened": r.reopen_count > 0,
+        "returned": r.return_count > 0,
+        "overdue_now": r.overdue.is_(True),
+        **{f"escalated_{level}": r.escalation_level >= level for level in escalation_levels},
+    }
 
 
 def rates(
     *,
     session: Session,
-    calendar: BusinessCalendar,
     escalation_levels: Sequence[int],
     span: Period,
     group_by: GroupBy,
     grid_len: int = 9,
-    now: datetime,
 ) -> list[RatesRow]:
     """One row per group of the requests received in `span`; see the module's docstring."""
-    dialect = session.get_bind().dialect.name
-    facts = request_facts(
-        calendar=calendar,
-        escalation_levels=escalation_levels,
-        span=span,
-        group_by=group_by,
-        grid_len=grid_len,
-        now=now,
-    ).subquery("facts")
-    counted = [n for n in COUNTS if n != "received"] + [
-        f"escalated_{level}" for level in escalation_levels
-    ]
+    in_span = and_(Request.created_at >= span.start, Request.created_at < span.end)
+    times = {"sign": "sign_working_seconds", "reply": "first_reply_working_seconds"}
+    if session.get_bind().dialect.name == "postgresql":
+        # Grouped in byte order: equal keys are equal either way, and sorting by "C" is much
+        # faster than by a linguistic collation (nor can the planner pick a key's index and
+        # then read the table in that index's order, one random page per request).
+        key = _key(Request, group_by, grid_len).collate("C")
+        r: Any = Request
+        source: Any = Request
 
-    if dialect == "postgresql":
-        source: Any = facts
+        def p90(column: str) -> ColumnElement[Any]:
+            return func.percentile_disc(0.9).within_group(getattr(r, column))
 
-        def p90(name: str) -> ColumnElement[Any]:
-            return func.percentile_disc(0.9).within_group(source.c[name])
+        where = in_span
+    else:  # SQLite: the nearest rank from window functions, the value at rank ceil(0.9 n)
+        inner_key = _key(Request, group_by, grid_len)
+        ranks = []
+        for column in times.values():
+            value = getattr(Request, column)
+            ranks += [
+                func.row_number()
+                .over(partition_by=[inner_key, value.is_(None)], order_by=value)
+                .label(f"{column}_rank"),
+                func.count(value).over(partition_by=inner_key).label(f"{column}_n"),
+            ]
+        source = select(Request, inner_key.label("key"), *ranks).where(in_span).subquery("ranked")
+        r = aliased(Request, source)
+        key = source.c.key
 
-    else:  # nearest rank from window functions: the value at rank ceil(0.9 n)
-        ranked = [
-            func.row_number()
-            .over(partition_by=[facts.c.key, facts.c[name].is_(None)], order_by=facts.c[name])
-            .label(f"{name}_rank")
-            for name in ("sign_secs", "reply_secs")
-        ] + [
-            func.count(facts.c[name]).over(partition_by=facts.c.key).label(f"{name}_n")
-            for name in ("sign_secs", "reply_secs")
-        ]
-        source = select(*facts.c, *ranked).subquery("ranked")
-
-        def p90(name: str) -> ColumnElement[Any]:
-            value, rank, n = source.c[name], source.c[f"{name}_rank"], source.c[f"{name}_n"]
+        def p90(column: str) -> ColumnElement[Any]:
+            value, rank = getattr(r, column), source.c[f"{column}_rank"]
+            n = source.c[f"{column}_n"]
             return func.min(case((and_(value.is_not(None), rank * 10 >= n * 9), value)))
 
-    c = source.c
-    query = select(
-        c.key,
-        func.count().label("received"),
-        *[func.sum(c[n]).label(n) for n in counted],
-        func.avg(c.sign_secs).label("sign_mean"),
-        p90("sign_secs").label("sign_p90"),
-        func.avg(c.reply_secs).label("reply_mean"),
-        p90("reply_secs").label("reply_p90"),
-    ).group_by(c.key)
+        where = true()
 
-    if dialect == "postgresql":
-        # Hash joins and sorts over a month's requests fit in memory instead of spilling.
+    query = (
+        select(
+            key.label("key"),
+            func.count().label("received"),
+            *[
+                func.count().filter(condition).label(name)
+                for name, condition in conditions(r, escalation_levels).items()
+            ],
+            *[
+                figure
+                for name, column in times.items()
+                for figure in (
+                    func.avg(getattr(r, column)).label(f"{name}_mean"),
+                    p90(column).label(f"{name}_p90"),
+                )
+            ],
+        )
+        .select_from(source)
+        .where(where)
+        .group_by(key)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # The percentiles' sorts fit in memory instead of spilling.
         session.execute(text("SET LOCAL work_mem = '64MB'"))
     result = session.execute(query).mappings().all()
     names = group_names(session, group_by)

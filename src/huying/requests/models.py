@@ -15,6 +15,7 @@ class Request(Base):
         UniqueConstraint("idempotency_scope", "idempotency_key"),
         Index("ix_requests_lead_department_code_created_at", "lead_department_code", "created_at"),
         Index("ix_requests_state_created_at", "state", "created_at"),
+        Index("ix_requests_created_at", "created_at"),  # a report's period
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -60,6 +61,13 @@ class Request(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the reports count, recorded when it happens (huying.requests.service._apply): the
+    # signing (the sign deadline that ended met or missed) and the first reply round. Working
+    # seconds on the business calendar: from dispatch to signing, from signing to first reply.
+    sign_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    sign_working_seconds: Mapped[int | None] = mapped_column(Integer)
+    first_reply_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    first_reply_working_seconds: Mapped[int | None] = mapped_column(Integer)
 
     co_departments: Mapped[list[RequestCoDepartment]] = relationship(
         cascade="all, delete-orphan",

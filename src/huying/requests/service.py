@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from huying.alerts.models import Event
 from huying.auth.service import Principal
+from huying.calendar import BusinessCalendar
 from huying.deadlines.models import Deadline
 from huying.deadlines.service import DeadlinePlanner
 from huying.directory import repository as directory
@@ -113,6 +114,7 @@ def _apply(
             data=dict(t.data),
         )
     )
+    stopped: list[Deadline] = []
     still_open = planner(rt).apply(
         session,
         request=req,
@@ -120,7 +122,9 @@ def _apply(
         now=now,
         overrides=dict(overrides or {}),
         current=deadlines,
+        finished=stopped,
     )
+    record_facts(req, stopped, rt.calendar)
     req.overdue = any(d.status == "missed" for d in still_open)
     for draft in outcome.events:
         session.add(
@@ -133,6 +137,23 @@ def _apply(
             )
         )
     return still_open
+
+
+def record_facts(req: Request, stopped: list[Deadline], calendar: BusinessCalendar) -> None:
+    """The reports' per-request facts, from the deadlines an action just stopped: the signing
+    (the sign deadline ending met or missed; a return or merge cancels it instead) and the first
+    reply round (the first reply deadline to end met or missed; a reopen starts later rounds).
+    `huying.reports.facts.backfill` derives the same facts from stored deadlines."""
+    for d in stopped:
+        if d.status not in ("met", "missed") or d.completed_at is None:
+            continue
+        seconds = round(calendar.working_seconds_between(d.started_at, d.completed_at))
+        if d.kind == "sign" and req.sign_on_time is None:
+            req.sign_on_time = d.status == "met"
+            req.sign_working_seconds = seconds
+        elif d.kind == "reply" and req.first_reply_on_time is None:
+            req.first_reply_on_time = d.status == "met"
+            req.first_reply_working_seconds = seconds
 
 
 def submit(

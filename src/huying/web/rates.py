@@ -64,11 +64,9 @@ def department_rates(
     figures of `GET /api/v1/reports/rates`, from the same service and definitions."""
     rows = reports.rates(
         session=session,
-        calendar=rt.calendar,
         escalation_levels=[rung.level for rung in rt.settings.escalation],
         span=reports.Period(start, end),
         group_by="department",
-        now=rt.now(),
     )
     return sorted(
         (
