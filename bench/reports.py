@@ -169,6 +169,23 @@ def time_reports(rt: Runtime, runs: int, year_groups: list[GroupBy], what: str) 
                 lambda s=start, e=end, g=group_by: run_report(rt, s, e, g), runs
             )
             line(f"report, {label}", group_by, sum(r.received for r in rows), med, lo, hi)
+    # The same statement again and again, as a long-running server sends it: psycopg prepares
+    # it after 5 executions and PostgreSQL would then switch to a generic plan after 5 more.
+    start, end = PERIODS["year 2026"]
+    times, received = [], 0
+    for _ in range(15):
+        t = time.perf_counter()
+        received = sum(r.received for r in run_report(rt, start, end, "department"))
+        times.append(time.perf_counter() - t)
+    late = times[10:]
+    line(
+        "report, year 2026, runs 11–15 in a row (prepared)",
+        "department",
+        received,
+        statistics.median(late),
+        min(late),
+        max(late),
+    )
 
 
 def main() -> int:

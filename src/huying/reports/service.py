@@ -223,8 +223,11 @@ def rates(
         .group_by(key)
     )
     if session.get_bind().dialect.name == "postgresql":
-        # The percentiles' sorts fit in memory instead of spilling.
+        # The percentiles' sorts fit in memory instead of spilling. And a plan for this period:
+        # once psycopg has prepared the statement, PostgreSQL would switch to a generic plan,
+        # which cannot know how much of the table the period holds (a year: ~1.7× slower).
         session.execute(text("SET LOCAL work_mem = '64MB'"))
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     result = session.execute(query).mappings().all()
     names = group_names(session, group_by)
     rows = [row_from(m, group_by, names, escalation_levels) for m in result]
