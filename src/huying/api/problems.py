@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,11 @@ STATUS: dict[type[errors.HuyingError], tuple[int, str]] = {
     errors.Unavailable: (503, "Service unavailable"),
 }
 PROBLEM = "application/problem+json"
+
+
+# A JSON escape \u0000: "u0000" after an odd number of backslashes. After an even number the
+# backslashes escape each other and the text merely spells the escape ("\\u0000").
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -55,7 +61,7 @@ def install(app: FastAPI) -> None:
             return problem(422, "Invalid input", "the query holds a NUL character (%00)")
         if request.method in ("POST", "PUT", "PATCH"):
             body = await request.body()
-            if b"\\u0000" in body:
+            if _JSON_NUL.search(body):
                 return problem(422, "Invalid input", "the body holds a NUL character (\\u0000)")
         return await call_next(request)
 

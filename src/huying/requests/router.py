@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
@@ -8,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from huying.api.deps import Auth, IfMatch, Rt
+from huying.api.types import Instant
 from huying.errors import InvalidInput
 from huying.requests import repository as repo
 from huying.requests import service
@@ -91,13 +91,19 @@ def list_requests(
     chain: Annotated[str | None, Query(max_length=64)] = None,
     overdue: bool | None = None,
     created_from: Annotated[
-        datetime | None, Query(alias="from", description="created at or after")
+        Instant | None, Query(alias="from", description="created at or after")
     ] = None,
-    created_to: Annotated[datetime | None, Query(alias="to", description="created before")] = None,
+    created_to: Annotated[Instant | None, Query(alias="to", description="created before")] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RequestPage:
     """Requests the caller may see, newest first. A department sees those it leads or co-handles."""
+    unknown = sorted(set(state or ()) - rt.workflows.state_names())
+    if unknown:
+        raise InvalidInput(
+            f"state: no state {', '.join(map(repr, unknown))}; "
+            f"one of {', '.join(sorted(rt.workflows.state_names()))}"
+        )
     for name, moment in (("from", created_from), ("to", created_to)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(f"{name}: give an offset, e.g. 2026-11-01T00:00:00+08:00")

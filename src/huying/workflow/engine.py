@@ -132,6 +132,10 @@ class Engine:
     def spec(self, name: str, version: int) -> WorkflowSpec:
         return self._compiled(name, version).spec
 
+    def state_names(self) -> frozenset[str]:
+        """Every state of every loaded workflow (a request of any version may be in one)."""
+        return frozenset(state for c in self.workflows.values() for state in c.spec.states)
+
     def _compiled(self, name: str, version: int) -> CompiledWorkflow:
         try:
             return self.workflows[(name, version)]
