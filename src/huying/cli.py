@@ -205,6 +205,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reports_facts(args: argparse.Namespace) -> int:
+    """Derive every request's report facts again from its deadlines (safe to repeat)."""
+    from huying.reports import facts
+
+    rt = _runtime(args)
+    with rt.db.begin() as conn:
+        count = facts.backfill(conn, rt.calendar)
+    print(f"report facts derived from the deadlines: {count} (signings and first replies)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="huying", description="Huying (呼应): service requests, answered in time."
@@ -278,8 +289,16 @@ def build_parser() -> argparse.ArgumentParser:
     cdays.set_defaults(func=cmd_calendar_days)
     cdays.add_argument("start", metavar="FROM")
     cdays.add_argument("end", metavar="TO")
+    rep = add("reports", lambda a: 2, "the rates report's data")
+    rsub = rep.add_subparsers(dest="reports_command", required=True)
+    rf = rsub.add_parser(
+        "facts",
+        help="derive each request's signing and first reply facts again from its deadlines, "
+        "e.g. after old servers ran beside a migrated database",
+    )
+    rf.set_defaults(func=cmd_reports_facts)
     # `--config` may also follow the nested commands (huying keys create --config …)
-    for nested in (kc, uc, wc, wd, cd, cdays):
+    for nested in (kc, uc, wc, wd, cd, cdays, rf):
         nested.add_argument("--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
     return p
 

@@ -4,6 +4,7 @@ wrong, and nothing written (every table has as many rows after as before)."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -683,6 +684,18 @@ def test_lone_surrogate_is_422(client: TestClient, world: World, rt: Runtime, te
             headers=world.h("admin", **{"Content-Type": "application/json"}),
         )
         assert_problem(r, 422, "name")
+
+
+def test_a_json_body_in_utf16_is_400(client: TestClient, world: World, rt: Runtime) -> None:
+    """UTF-16 would slip a NUL past the check on the raw body, and RFC 8259 asks for UTF-8."""
+    body = json.dumps(submit_body(title="a\x00b")).encode("utf-16")
+    with nothing_written(rt):
+        r = client.post(
+            API,
+            content=body,
+            headers=world.h("integration", **{"Content-Type": "application/json"}),
+        )
+        assert_problem(r, 400, "UTF-8")
 
 
 def test_text_spelling_the_nul_escape_is_accepted(client: TestClient, world: World) -> None:

@@ -3,13 +3,18 @@ from the stored deadlines by `huying.reports.facts.backfill` (what the migration
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from sqlalchemy import select, update
 
+from huying.cli import main
 from huying.reports import facts
 from huying.requests.models import Request
 from huying.runtime import Runtime
+from tests.conftest import ROOT
 from tests.reports.conftest import Scenario
 
 HOUR = 3600
@@ -58,3 +63,27 @@ def test_the_backfill_derives_what_the_actions_recorded(scenario: Scenario) -> N
 def test_the_backfill_of_no_deadlines_is_nothing(rt: Runtime) -> None:
     with rt.db.begin() as conn:
         assert facts.backfill(conn, rt.calendar) == 0
+
+
+def test_the_command_line_derives_them_again(
+    scenario: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`huying reports facts`, e.g. after servers of the old version ran beside the migrated
+    database and signed without recording."""
+    rt = scenario.rt
+    recorded = facts_of(rt)
+    with rt.db.begin() as conn:
+        conn.execute(update(Request).values({c: None for c in COLUMNS}))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": {"url": rt.settings.database_url},
+                "workflows": {"path": str(ROOT / "workflows")},
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "reports", "facts"]) == 0
+    assert "report facts derived from the deadlines: 14" in capsys.readouterr().out
+    assert facts_of(rt) == recorded

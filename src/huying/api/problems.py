@@ -33,6 +33,14 @@ PROBLEM = "application/problem+json"
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
+def _utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {**extra, "type": "about:blank", "title": title, "status": status, "detail": detail}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -61,6 +69,10 @@ def install(app: FastAPI) -> None:
             return problem(422, "Invalid input", "the query holds a NUL character (%00)")
         if request.method in ("POST", "PUT", "PATCH"):
             body = await request.body()
+            if "json" in request.headers.get("content-type", "") and not _utf8(body):
+                # RFC 8259: JSON between systems is UTF-8. Starlette would also decode UTF-16
+                # and UTF-32, which the NUL check below cannot read.
+                return problem(400, "Bad request", "body: JSON must be encoded in UTF-8")
             if _JSON_NUL.search(body):
                 return problem(422, "Invalid input", "the body holds a NUL character (\\u0000)")
         return await call_next(request)

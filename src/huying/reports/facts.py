@@ -4,21 +4,23 @@
 requests that are already stored (the migration that added the columns runs it). Both read
 the same deadlines the same way:
 
-- the signing is the sign deadline that ended `met` or `missed` (a return or a merge cancels
-  it instead, and a signed request is never dispatched again, so there is at most one);
+- the signing is the first sign deadline to end `met` or `missed` (a return or a merge cancels
+  it instead; in workflow v1 a signed request is never dispatched again, so there is one);
 - the first reply round is the first reply deadline to end `met` or `missed` (the smallest
   id: a reopen starts a later round, after the earlier one ended);
 
 and the working seconds between its start and its end, on the business calendar, rounded to
-the second. Working time is counted in SQL with `huying.reports.worktime`'s day table, so a
+the second half up (`seconds_rounded`). SQLite keeps instants to about a millisecond in this
+arithmetic, so there a back-filled figure can differ from the recorded one by a second. Working time is counted in SQL with `huying.reports.worktime`'s day table, so a
 million requests take one UPDATE per fact rather than a million round trips.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, cast, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
 from huying.calendar import BusinessCalendar
 from huying.deadlines.models import Deadline
@@ -26,6 +28,11 @@ from huying.reports import worktime
 from huying.requests.models import Request
 
 ENDED = ("met", "missed")
+
+
+def seconds_rounded(seconds: float) -> int:
+    """Working seconds as stored: to the nearest second, halves up (as the SQL does)."""
+    return math.floor(seconds + 0.5)
 
 
 def backfill(conn: Connection, calendar: BusinessCalendar) -> int:
@@ -38,36 +45,29 @@ def backfill(conn: Connection, calendar: BusinessCalendar) -> int:
     if lo is None or hi is None:
         return 0
     days = worktime.build_day_table(calendar, lo, max(lo, hi)).as_values().cte("workdays")
-    first_reply = (
-        select(func.min(Deadline.id))
-        .where(Deadline.kind == "reply", Deadline.status.in_(ENDED))
-        .group_by(Deadline.request_id)
-    )
-    for kind, on_time, seconds, only in (
-        ("sign", Request.sign_on_time, Request.sign_working_seconds, None),
-        ("reply", Request.first_reply_on_time, Request.first_reply_working_seconds, first_reply),
+    for kind, on_time, seconds in (
+        ("sign", Request.sign_on_time, Request.sign_working_seconds),
+        ("reply", Request.first_reply_on_time, Request.first_reply_working_seconds),
     ):
+        finished = (Deadline.kind == kind, Deadline.status.in_(ENDED))
+        first = (
+            select(func.min(Deadline.id))
+            .where(*finished, Deadline.completed_at.is_not(None))
+            .group_by(Deadline.request_id)
+        )
         a, b = days.alias("w_start"), days.alias("w_end")
+        working = worktime.working_seconds_sql(
+            b, Deadline.completed_at
+        ) - worktime.working_seconds_sql(a, Deadline.started_at)
         ended_here = (
             select(
                 Deadline.request_id.label("request_id"),
                 (Deadline.status == "met").label("on_time"),
-                cast(
-                    func.round(
-                        worktime.working_seconds_sql(b, Deadline.completed_at)
-                        - worktime.working_seconds_sql(a, Deadline.started_at)
-                    ),
-                    Integer,
-                ).label("seconds"),
+                worktime.floor_int(working + 0.5).label("seconds"),  # as `seconds_rounded`
             )
             .join(a, a.c.day == worktime.day_of(Deadline.started_at))
             .join(b, b.c.day == worktime.day_of(Deadline.completed_at))
-            .where(
-                Deadline.kind == kind,
-                Deadline.status.in_(ENDED),
-                Deadline.completed_at.is_not(None),
-                *([Deadline.id.in_(only)] if only is not None else []),
-            )
+            .where(Deadline.id.in_(first))
             .subquery("ended")
         )
         values: dict[Any, Any] = {on_time: ended_here.c.on_time, seconds: ended_here.c.seconds}

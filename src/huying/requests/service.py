@@ -23,6 +23,7 @@ from huying.deadlines.service import DeadlinePlanner
 from huying.directory import repository as directory
 from huying.directory import service as directory_service
 from huying.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from huying.reports.facts import seconds_rounded
 from huying.requests import repository as repo
 from huying.requests.models import Request, RequestCoDepartment, TimelineEntry
 from huying.requests.schemas import ACTION_BODIES, NoteBody, SubmitIn
@@ -144,10 +145,11 @@ def record_facts(req: Request, stopped: list[Deadline], calendar: BusinessCalend
     (the sign deadline ending met or missed; a return or merge cancels it instead) and the first
     reply round (the first reply deadline to end met or missed; a reopen starts later rounds).
     `huying.reports.facts.backfill` derives the same facts from stored deadlines."""
+
     for d in stopped:
         if d.status not in ("met", "missed") or d.completed_at is None:
             continue
-        seconds = round(calendar.working_seconds_between(d.started_at, d.completed_at))
+        seconds = seconds_rounded(calendar.working_seconds_between(d.started_at, d.completed_at))
         if d.kind == "sign" and req.sign_on_time is None:
             req.sign_on_time = d.status == "met"
             req.sign_working_seconds = seconds
