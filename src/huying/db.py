@@ -21,6 +21,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+# Rows per multi-row INSERT on PostgreSQL (SQLAlchemy's "insertmanyvalues"; its default is
+# 1,000). psycopg parses each statement's text to turn its placeholders into $n, and that
+# costs more per character the longer the text: when 10,000 deadlines fall due at once, the
+# 40,000 timeline and event rows took 2.1 s of parsing in pages of 1,000 rows and 1.0 s in
+# pages of 100, for 300 more statements (BENCHMARKS.md, "Deadlines").
+INSERT_PAGE_ROWS = 100
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -79,6 +86,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     return create_engine(
         url,
         echo=echo,
+        insertmanyvalues_page_size=INSERT_PAGE_ROWS,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

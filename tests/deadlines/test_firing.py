@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select, update
+from sqlalchemy.orm.exc import StaleDataError
 
 from huying.alerts.models import Event
 from huying.clock import FrozenClock
-from huying.deadlines.firing import fire_due
+from huying.deadlines.firing import fire_due, write_requests
+from huying.requests.models import Request
 from huying.runtime import Runtime
 from tests.conftest import World, submit_body
 
@@ -182,3 +185,47 @@ def test_two_claims_of_the_same_step_change_nothing(
     first = fire_due(rt, now=clock.now())
     second = fire_due(rt, now=clock.now())
     assert first.fired == 3 and second.fired == 0
+
+
+def test_a_batch_writes_each_request_once_and_its_version_moves_once(
+    client: TestClient, world: World, rt: Runtime, clock: FrozenClock
+) -> None:
+    """The worker writes a batch's requests with one UPDATE per set of changed columns, not
+    one per request; the ETag moves as a unit-of-work flush would move it."""
+    ids = [submit(client, world)["id"] for _ in range(3)]
+    before = {i: get(client, world, i)["version"] for i in ids}
+    updates: list[tuple[str, bool]] = []
+
+    def count(_c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, many: bool) -> None:
+        if statement.startswith("UPDATE requests"):
+            updates.append((statement, many))
+
+    event.listen(rt.db, "before_cursor_execute", count)
+    try:
+        clock.set(at("2026-11-19T17:30:00+08:00"))  # warning, overdue and rung 1 of each
+        assert fire_due(rt, now=clock.now()).fired == 9
+    finally:
+        event.remove(rt.db, "before_cursor_execute", count)
+    assert len(updates) == 1 and updates[0][1] is True, updates  # one executemany
+    for i in ids:
+        now = get(client, world, i)
+        assert (now["escalation_level"], now["overdue"]) == (1, True)
+        assert now["version"] == before[i] + 1
+        assert [e["action"] for e in now["timeline"]][-3:] == ["warn", "overdue", "escalate"]
+
+
+def test_a_request_changed_under_a_claimed_batch_fails_the_batch(
+    client: TestClient, world: World, rt: Runtime
+) -> None:
+    rid = submit(client, world)["id"]
+    with pytest.raises(StaleDataError), rt.transaction() as s:
+        req = s.get(Request, rid)
+        assert req is not None
+        req.escalation_level = 2
+        # another writer, which the claim's row lock keeps out on PostgreSQL
+        table = Request.__table__
+        s.connection().execute(
+            update(table).where(table.c.id == rid).values(version=table.c.version + 1)
+        )
+        write_requests(s, [req])
+    assert get(client, world, rid)["escalation_level"] == 0  # nothing written

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from huying.deadlines.models import Deadline
 from huying.deadlines.service import next_fire_at
@@ -176,6 +178,53 @@ def fire_one(
     return fired
 
 
+def write_requests(session: Session, reqs: list[Request]) -> None:
+    """UPDATE the batch's changed requests in one executemany per set of changed columns.
+
+    The unit of work would send one UPDATE per request, because `version` is a version
+    counter and each row's count of matches must be checked on its own: 10,000 round trips
+    when 10,000 deadlines fall due at once. Here the claim holds every one of these rows
+    locked (FOR UPDATE), so nothing can have changed them; the UPDATE still names the version
+    it read, and a total count of matches short of the batch fails the whole transaction as
+    the unit of work would. The values then become the rows' committed state, and the flush
+    that follows has no request left to write."""
+    groups: dict[tuple[str, ...], list[tuple[Request, dict[str, Any]]]] = {}
+    for req in dict.fromkeys(reqs):  # each once, in order
+        state = inspect(req)
+        # committed_state: the attributes changed since load, with their loaded values
+        changed = {
+            key: state.dict.get(key)
+            for key, before in state.committed_state.items()
+            if key in _COLUMNS and state.dict.get(key) != before
+        }
+        if changed:
+            groups.setdefault(tuple(sorted(changed)), []).append((req, changed))
+    table = cast(Table, Request.__table__)
+    connection = session.connection()  # this transaction; no autoflush
+    for columns, members in groups.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_read"))
+            .values({c: bindparam(c) for c in columns} | {"version": bindparam("_version")})
+        )
+        rows = [
+            {**changed, "_id": req.id, "_read": req.version, "_version": req.version + 1}
+            for req, changed in members
+        ]
+        matched = connection.execute(statement, rows).rowcount
+        if matched != len(rows):
+            raise StaleDataError(
+                f"UPDATE requests matched {matched} of {len(rows)} rows of a claimed batch"
+            )
+        for req, changed in members:
+            for key, value in changed.items():
+                set_committed_value(req, key, value)
+            set_committed_value(req, "version", req.version + 1)
+
+
+_COLUMNS = frozenset(c.key for c in Request.__mapper__.column_attrs) - {"id", "version"}
+
+
 def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireResult:
     """Claim and fire due deadlines in batches until none is due.
 
@@ -193,6 +242,7 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
                 except HuyingError as exc:  # the workflow refused: log, look again later
                     log.error("deadline %s of request %s not fired: %s", d.id, req.id, exc.detail)
                     d.next_fire_at = now + RETRY_LATER
+            write_requests(session, [req for _, req in rows])
             result.claimed += len(rows)
         if len(rows) < size:
             return result
