@@ -7,7 +7,7 @@ file and the environment, and raises `ConfigError` naming the key that is wrong.
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -115,6 +115,34 @@ class WorkerSettings(_Strict):
     _check = field_validator("tick")(classmethod(lambda cls, v: _check_duration(v)))
 
 
+class WebhookSettings(_Strict):
+    """Webhook delivery. A round claims `batch` due deliveries, POSTs them `concurrency` at a
+    time, each with `timeout`, and records the outcomes. A claimed delivery stays taken for
+    `lease`: the longest a round can take plus 30 s. A worker killed mid-round holds its
+    deliveries (and the later events of their requests) that long before another sends them."""
+
+    timeout: str = "10 seconds"
+    batch: int = Field(default=100, ge=1, le=1000)
+    concurrency: int = Field(default=8, ge=1, le=64)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
+        d = parse_duration(value)
+        if d.kind != "calendar" or not 0 < d.seconds <= 300:
+            raise ValueError(f"{value!r}: from 1 second to 5 minutes of clock time, please")
+        return value
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout).seconds
+
+    @property
+    def lease(self) -> timedelta:
+        waves = -(-self.batch // self.concurrency)  # ceil
+        return timedelta(seconds=waves * self.timeout_seconds + 30)
+
+
 class AuthSettings(_Strict):
     session_hours: float = Field(default=12, gt=0, le=24 * 30)
 
@@ -152,6 +180,7 @@ class Settings(_Strict):
     )
     workflow_rules: WorkflowRules = WorkflowRules()
     worker: WorkerSettings = WorkerSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     auth: AuthSettings = AuthSettings()
     logging: LoggingSettings = LoggingSettings()
     # Folder the config file lives in; relative paths are resolved against it.

@@ -14,6 +14,7 @@ from huying.alerts import delivery, fanout, repository, service
 from huying.alerts.delivery import SCHEDULE, backoff
 from huying.clock import FrozenClock
 from huying.runtime import Runtime
+from huying.settings import ConfigError, WebhookSettings, settings_from_mapping
 from tests.alerts.conftest import deliveries, emit, new_requests, run_worker, subscribe
 from tests.alerts.receivers import Call, Receiver
 from tests.conftest import T0, World
@@ -292,6 +293,19 @@ def test_a_receiver_down_for_a_while_gets_everything_in_order_when_back(
     assert {c.at - T0 for c in receiver.calls if c.status == 200} == {timedelta(minutes=44)}
 
 
+def test_the_lease_covers_a_round_and_follows_the_settings() -> None:
+    # ceil(100 / 8) = 13 waves of POSTs of at most 10 s each, and 30 s to record them
+    assert WebhookSettings().lease == timedelta(seconds=160)
+    small = WebhookSettings(batch=16, concurrency=8, timeout="5 seconds")
+    assert small.lease == timedelta(seconds=40)
+
+
+@pytest.mark.parametrize("timeout", ["2 working hours", "0 seconds", "10 minutes", "soon"])
+def test_a_bad_webhook_timeout_is_named(timeout: str) -> None:
+    with pytest.raises(ConfigError, match=r"webhooks\.timeout"):
+        settings_from_mapping({"webhooks": {"timeout": timeout}})
+
+
 def test_a_worker_lost_mid_send_is_covered_by_the_lease(rt: Runtime, clock: FrozenClock) -> None:
     sub = subscribe(rt, "*")
     uid = emit(rt, "request.dispatched")
@@ -302,7 +316,7 @@ def test_a_worker_lost_mid_send_is_covered_by_the_lease(rt: Runtime, clock: Froz
 
     receiver = Receiver(clock, {URL: sub.secret})
     with receiver.client() as http:
-        clock.advance(delivery.LEASE - timedelta(seconds=1))
+        clock.advance(rt.settings.webhooks.lease - timedelta(seconds=1))
         assert delivery.deliver_due(rt, client=http, now=clock.now()) == 0  # still leased
         clock.advance(timedelta(seconds=1))
         assert delivery.deliver_due(rt, client=http, now=clock.now()) == 1
@@ -316,7 +330,7 @@ def test_a_late_result_does_not_overwrite_a_newer_attempt(rt: Runtime, clock: Fr
     emit(rt, "request.dispatched")
     fanout.fan_out(rt, now=clock.now())
     _, (first,) = delivery.claim(rt, now=clock.now(), batch=10, max_attempts=8)
-    clock.advance(delivery.LEASE)
+    clock.advance(rt.settings.webhooks.lease)
     _, (second,) = delivery.claim(rt, now=clock.now(), batch=10, max_attempts=8)
     assert (first.attempt, second.attempt) == (1, 2)
     ok = delivery.Outcome(second.delivery_id, 2, 200, None)
@@ -424,7 +438,7 @@ def test_a_lost_last_attempt_ends_dead_without_another_send(
     fanout.fan_out(rt, now=clock.now())
     delivery.claim(rt, now=clock.now(), batch=10, max_attempts=1)  # then the worker dies
     receiver = Receiver(clock, {URL: sub.secret})
-    clock.advance(delivery.LEASE)
+    clock.advance(rt.settings.webhooks.lease)
     with receiver.client() as http:
         assert delivery.deliver_due(rt, client=http, now=clock.now(), max_attempts=1) == 0
     assert receiver.calls == []

@@ -7,8 +7,8 @@ has reached every receiver, in order per request.
 Time: the requests are submitted with an injected clock an hour in the past, so every step
 of every sign deadline (warning, overdue, rungs 1-3) is due when the workers start; no test
 sleeps for a deadline. The only real waits are bounded polls, the receiver's downtime and
-the 5 s first retry step of webhook delivery. A delivery lease lasts 5 minutes and cannot
-be configured, so the leases a SIGKILLed worker leaves behind are made to run out once
+the 5 s first retry step of webhook delivery. A delivery lease lasts 160 s with the default
+`webhooks` settings, so the leases a SIGKILLed worker leaves behind are made to run out once
 delivery has stalled on them (see `expire_orphaned_leases`).
 """
 
@@ -175,8 +175,8 @@ def progress(rt: Runtime) -> Progress:
 
 
 def expire_orphaned_leases(rt: Runtime, *, killed_at: datetime) -> int:
-    """Stand in for the 5 minutes a delivery lease lasts (huying.alerts.delivery.LEASE, not
-    configurable): the leases taken before the last SIGKILL run out now. Called once
+    """Stand in for the 160 s a delivery lease lasts (`webhooks.lease` of the default
+    settings): the leases taken before the last SIGKILL run out now. Called once
     delivery has stalled on them; were a live worker's attempt among them still in flight,
     its message would at worst arrive twice, which at-least-once delivery allows (and
     `check_no_more_calls_than_attempts` bounds)."""

@@ -26,13 +26,9 @@ from huying.runtime import Runtime
 
 log = logging.getLogger("huying.alerts")
 
-TIMEOUT = 10.0  # seconds, per POST
 MAX_ATTEMPTS = 8
-CONCURRENCY = 8
 FAN_OUT_BATCH, FAN_OUT_BATCHES = 500, 20
 ROUNDS = 10  # a round frees each line's next delivery; bounded so a tick stays short
-# Longer than a round can take: ceil(batch / CONCURRENCY) * TIMEOUT = 130 s by default.
-LEASE = timedelta(minutes=5)
 SCHEDULE = tuple(timedelta(seconds=s) for s in (5, 30, 120, 600, 1800, 3600, 2 * 3600, 4 * 3600))
 MAX_DELAY = timedelta(hours=24)
 ERROR_LENGTH = 500
@@ -49,7 +45,7 @@ def backoff(attempt: int) -> timedelta:
 
 def make_client() -> httpx.Client:
     """The client a worker keeps for its lifetime (close it on shutdown)."""
-    return httpx.Client(timeout=TIMEOUT, follow_redirects=False, headers={"user-agent": USER_AGENT})
+    return httpx.Client(follow_redirects=False, headers={"user-agent": USER_AGENT})
 
 
 def body(event: Event) -> bytes:
@@ -90,9 +86,7 @@ def _scrub(text: str, secret: str) -> str:
     return text[:ERROR_LENGTH]
 
 
-def send(
-    client: httpx.Client, out: Outgoing, *, now: datetime, timeout: float = TIMEOUT
-) -> Outcome:
+def send(client: httpx.Client, out: Outgoing, *, now: datetime, timeout: float) -> Outcome:
     """One POST; never raises. Only a 2xx counts as delivered (redirects are not followed)."""
     headers = signing.headers(out.secret, out.msg_id, int(now.timestamp()), out.body)
     try:
@@ -112,8 +106,10 @@ def send(
 def claim(
     rt: Runtime, *, now: datetime, batch: int, max_attempts: int
 ) -> tuple[int, list[Outgoing]]:
-    """Take due deliveries, each for one more attempt, in one short transaction.
-    Returns how many were taken and those to send (the rest were given up)."""
+    """Take due deliveries, each for one more attempt and for the lease of the settings
+    (`webhooks.lease`), in one short transaction. Returns how many were taken and those to
+    send (the rest were given up)."""
+    lease = rt.settings.webhooks.lease
     outgoing: list[Outgoing] = []
     with rt.transaction() as s:
         due = repo.claim_due(s, now=now, batch=batch)
@@ -128,7 +124,7 @@ def claim(
                 continue
             d.attempts += 1
             d.last_attempt_at = now
-            d.next_attempt_at = now + LEASE
+            d.next_attempt_at = now + lease
             outgoing.append(Outgoing(d.id, d.attempts, sub.url, sub.secret, event.uid, body(event)))
     return len(due), outgoing
 
@@ -152,12 +148,13 @@ def deliver_due(
     *,
     client: httpx.Client,
     now: datetime,
-    batch: int = 100,
+    batch: int | None = None,
     max_attempts: int = MAX_ATTEMPTS,
-    timeout: float = TIMEOUT,
-    concurrency: int = CONCURRENCY,
 ) -> int:
     """Send what is due, round after round while rounds free more. Returns attempts made."""
+    config = rt.settings.webhooks
+    batch = batch or config.batch
+    timeout = config.timeout_seconds
     attempted = 0
     for _ in range(ROUNDS):
         taken, outgoing = claim(rt, now=now, batch=batch, max_attempts=max_attempts)
@@ -165,7 +162,7 @@ def deliver_due(
             break
         if not outgoing:
             continue
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(outgoing))) as pool:
+        with ThreadPoolExecutor(max_workers=min(config.concurrency, len(outgoing))) as pool:
             outcomes = list(pool.map(lambda o: send(client, o, now=now, timeout=timeout), outgoing))
         store(rt, outcomes, now=now, max_attempts=max_attempts)
         attempted += len(outgoing)
