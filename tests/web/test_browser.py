@@ -1,13 +1,14 @@
 """The console end to end in a real headless Chromium (Debian's /usr/bin/chromium driven by
 Playwright), served by uvicorn on loopback against the test runtime and its frozen clock.
 
-Each scenario saves screenshots of the pages it walks through to docs/screenshots/, the
-pictures the README shows.
+Each scenario takes screenshots of the pages it walks through, into a temporary folder; with
+HUYING_SCREENSHOTS=docs they replace docs/screenshots/, the pictures the README shows.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,11 @@ from tests.web.conftest import GRID, PASSWORD, act, console_app, state_of, submi
 from tests.web.live import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("HUYING_SCREENSHOTS") == "docs"
+    else Path(tempfile.gettempdir()) / "huying-screenshots"
+)
 FLAGS = [
     "--headless",
     "--no-sandbox",
