@@ -65,7 +65,9 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, connect_timeout: int = 5, echo: bool = False
+) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -87,6 +89,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         url,
         echo=echo,
         insertmanyvalues_page_size=INSERT_PAGE_ROWS,
+        connect_args={"connect_timeout": connect_timeout},
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

@@ -80,7 +80,10 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         )
     rules = settings.workflow_rules.model_dump()
     db = make_engine(
-        settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
+        settings.database_url,
+        pool_size=settings.database.pool_size,
+        connect_timeout=settings.database.connect_timeout,
+        echo=settings.database.echo,
     )
     return Runtime(
         settings=settings,

@@ -36,6 +36,9 @@ def _check_duration(value: str) -> str:
 class DatabaseSettings(_Strict):
     url: str = "sqlite:///var/huying.db"
     pool_size: int = Field(default=10, ge=1, le=200)
+    # Seconds to wait for a PostgreSQL connection: a server that does not answer at all
+    # (a dropped route, not a refused connection) makes callers wait this long, then 503.
+    connect_timeout: int = Field(default=5, ge=1, le=300)
     echo: bool = False
 
 

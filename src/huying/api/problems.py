@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -47,6 +47,25 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     if status == 503:
         headers = {"Retry-After": "5"}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+_UNAVAILABLE_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>暂时无法服务 · 呼应</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="10"></head>
+<body style="font-family: sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem">
+<h1>暂时无法服务</h1>
+<p>数据库暂时无法连接，已办理的内容不会丢失。本页每 10 秒自动刷新，请稍后重试。</p>
+</body></html>"""
+
+
+def _unavailable(request: Request, detail: str) -> Response:
+    """503: a problem document for the API, a page in Chinese for the console's browsers."""
+    if not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    ):
+        return HTMLResponse(_UNAVAILABLE_PAGE, status_code=503, headers={"Retry-After": "5"})
+    return problem(503, "Service unavailable", detail)
 
 
 def _validation_detail(errs: list[dict[str, Any]]) -> str:
@@ -103,9 +122,9 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(OperationalError)
-    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _operational(request: Request, exc: OperationalError) -> Response:
         log.warning("database unavailable: %s", exc.orig.__class__.__name__)
-        return problem(503, "Service unavailable", "the database is unavailable; retry shortly")
+        return _unavailable(request, "the database is unavailable; retry shortly")
 
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError) -> JSONResponse:
@@ -114,11 +133,9 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DBAPIError)
-    async def _dbapi(_: Request, exc: DBAPIError) -> JSONResponse:
+    async def _dbapi(request: Request, exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
-            return problem(
-                503, "Service unavailable", "the database connection was lost; retry shortly"
-            )
+            return _unavailable(request, "the database connection was lost; retry shortly")
         log.exception("database error")
         return problem(500, "Internal error", "an unexpected database error occurred")
 
