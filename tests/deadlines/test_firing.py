@@ -12,7 +12,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from huying.alerts.models import Event
 from huying.clock import FrozenClock
-from huying.deadlines.firing import fire_due, write_requests
+from huying.deadlines.firing import RETRY_LATER, fire_due, write_requests
+from huying.errors import Conflict
 from huying.requests.models import Request
 from huying.runtime import Runtime
 from tests.conftest import World, submit_body
@@ -229,3 +230,33 @@ def test_a_request_changed_under_a_claimed_batch_fails_the_batch(
         )
         write_requests(s, [req])
     assert get(client, world, rid)["escalation_level"] == 0  # nothing written
+
+
+def test_a_refused_step_is_left_to_do_and_fired_later(
+    client: TestClient,
+    world: World,
+    rt: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rid = submit(client, world)["id"]
+    real_fire = rt.workflows.fire
+
+    def refuse_overdue(*args: Any, **kwargs: Any) -> Any:
+        if args[3] == "overdue":
+            raise Conflict("refused for the test")
+        return real_fire(*args, **kwargs)
+
+    monkeypatch.setattr(rt.workflows, "fire", refuse_overdue)
+    clock.set(at("2026-11-19T17:30:00+08:00"))  # warning, overdue and rung 1 are due
+    fire_due(rt, now=clock.now())  # the warning fires; the overdue step is refused
+    after = get(client, world, rid)
+    assert after["overdue"] is False and after["deadlines"][0]["status"] == "running"
+    assert [e["action"] for e in after["timeline"]][-1] == "warn"
+
+    monkeypatch.setattr(rt.workflows, "fire", real_fire)
+    clock.advance(RETRY_LATER)
+    assert fire_due(rt, now=clock.now()).fired == 2  # overdue, then rung 1: nothing skipped
+    after = get(client, world, rid)
+    assert (after["overdue"], after["escalation_level"]) == (True, 1)
+    assert [e["action"] for e in after["timeline"]][-3:] == ["warn", "overdue", "escalate"]

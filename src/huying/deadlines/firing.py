@@ -123,18 +123,24 @@ def _step(
     """Fire the one step that `next_fire_at` points at."""
     base = {"deadline": d.kind, "due_at": d.due_at.isoformat()}
 
+    before = (d.warned_at, d.missed_at, d.status, d.rungs_fired)
+
     def fire(action: str, payload: dict[str, Any]) -> None:
         # the planner appends the deadlines it starts to this same list
-        requests.system_fire(
-            rt=rt,
-            session=session,
-            req=req,
-            action=action,
-            payload=payload,
-            now=due,
-            overrides=batch.overrides.get(req.category_code, {}),
-            deadlines=batch.deadlines.setdefault(req.id, []),
-        )
+        try:
+            requests.system_fire(
+                rt=rt,
+                session=session,
+                req=req,
+                action=action,
+                payload=payload,
+                now=due,
+                overrides=batch.overrides.get(req.category_code, {}),
+                deadlines=batch.deadlines.setdefault(req.id, []),
+            )
+        except HuyingError:  # refused before anything was written: the step stays to do
+            d.warned_at, d.missed_at, d.status, d.rungs_fired = before
+            raise
 
     if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
         d.warned_at = due
