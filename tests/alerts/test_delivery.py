@@ -4,7 +4,7 @@ injected and jumped from one due time to the next; receivers are httpx.MockTrans
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -304,6 +304,30 @@ def test_the_lease_covers_a_round_and_follows_the_settings() -> None:
 def test_a_bad_webhook_timeout_is_named(timeout: str) -> None:
     with pytest.raises(ConfigError, match=r"webhooks\.timeout"):
         settings_from_mapping({"webhooks": {"timeout": timeout}})
+
+
+def test_the_lease_runs_from_the_claim_not_from_the_start_of_the_tick(
+    rt: Runtime, clock: FrozenClock
+) -> None:
+    """A tick that spent a while firing deadlines passes its own, earlier `now`."""
+    subscribe(rt, "*")
+    emit(rt, "request.dispatched")
+    fanout.fan_out(rt, now=clock.now())
+    tick_started = clock.now()
+    clock.advance(timedelta(seconds=90))  # a burst of deadlines fired meanwhile
+    seen: list[datetime] = []
+
+    def handler(_request: httpx.Request) -> httpx.Response:
+        (d,) = deliveries(rt)
+        assert d.next_attempt_at is not None
+        seen.append(d.next_attempt_at)
+        return httpx.Response(500)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        assert delivery.deliver_due(rt, client=http, now=tick_started) == 1
+    assert seen == [clock.now() + rt.settings.webhooks.lease]  # leased from the claim
+    (d,) = deliveries(rt)
+    assert d.next_attempt_at == clock.now() + backoff(1)  # retried from the outcome
 
 
 def test_a_worker_lost_mid_send_is_covered_by_the_lease(rt: Runtime, clock: FrozenClock) -> None:

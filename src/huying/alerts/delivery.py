@@ -157,14 +157,18 @@ def deliver_due(
     timeout = config.timeout_seconds
     attempted = 0
     for _ in range(ROUNDS):
-        taken, outgoing = claim(rt, now=now, batch=batch, max_attempts=max_attempts)
+        # A lease runs from its claim: the tick's own `now` may be a burst of firing ago.
+        at = max(now, rt.now())
+        taken, outgoing = claim(rt, now=at, batch=batch, max_attempts=max_attempts)
         if not taken:
             break
         if not outgoing:
             continue
         with ThreadPoolExecutor(max_workers=min(config.concurrency, len(outgoing))) as pool:
-            outcomes = list(pool.map(lambda o: send(client, o, now=now, timeout=timeout), outgoing))
-        store(rt, outcomes, now=now, max_attempts=max_attempts)
+            outcomes = list(
+                pool.map(lambda o, at=at: send(client, o, now=at, timeout=timeout), outgoing)
+            )
+        store(rt, outcomes, now=max(at, rt.now()), max_attempts=max_attempts)
         attempted += len(outgoing)
         failed = sum(not o.ok for o in outcomes)
         if failed:
