@@ -5,28 +5,35 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 from types import TracebackType
+from typing import Literal
+
+Mode = Literal["up", "down", "silent"]
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` to `target`. `cut()` drops every open connection and
-    refuses new ones (connection refused); `restore()` accepts again on the same port."""
+    """Forwards 127.0.0.1:`port` to `target`. `cut()` drops every open connection and resets
+    new ones; `black_hole()` drops them and takes new ones without ever answering (a route
+    that drops packets); `restore()` forwards again. One listener for the proxy's lifetime,
+    so no other socket can take its port in between."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
+        self.mode: Mode = "up"
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
-        self._listener: socket.socket | None = None
         self._stop = threading.Event()
-        self._silent = False
-        self._acceptor: threading.Thread | None = None
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
 
     def __enter__(self) -> TcpProxy:
-        self.restore()
+        self._acceptor.start()
         return self
 
     def __exit__(
@@ -35,74 +42,66 @@ class TcpProxy:
         _exc: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
-        self.cut()
-
-    def restore(self, *, silent: bool = False) -> None:
-        self._silent = silent
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        listener.settimeout(0.05)
-        self._stop = threading.Event()
-        self._listener = listener
-        self._acceptor = threading.Thread(
-            target=self._accept, args=(listener, self._stop), daemon=True
-        )
-        self._acceptor.start()
+        self._stop.set()
+        self._acceptor.join()
+        self._listener.close()
+        self._drop_all()
 
     def cut(self) -> None:
-        self._stop.set()
-        if self._acceptor is not None:
-            self._acceptor.join()  # its accept() returns within its 50 ms timeout
-            self._acceptor = None
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        self.mode = "down"
+        self._drop_all()
+
+    def black_hole(self) -> None:
+        self.mode = "silent"
+        self._drop_all()
+
+    def restore(self) -> None:
+        self.mode = "up"
+
+    def _drop_all(self) -> None:
         with self._lock:
             doomed, self._open = self._open, set()
         for s in doomed:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
+            _reset(s)
 
-    def black_hole(self) -> None:
-        """Drop every open connection, and take new ones without ever answering (a route
-        that drops packets: the client waits for its own timeout)."""
-        self.cut()
-        self.restore(silent=True)
-
-    def _accept(self, listener: socket.socket, stop: threading.Event) -> None:
-        while not stop.is_set():
+    def _accept(self) -> None:
+        while not self._stop.is_set():
             try:
-                client, _ = listener.accept()
+                client, _ = self._listener.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
-            if self._silent:
-                with self._lock:
-                    self._open.add(client)  # held open, never read: closed by cut()
+            if self.mode == "down":
+                _reset(client)
                 continue
+            with self._lock:
+                self._open.add(client)
+            if self.mode == "silent":
+                continue  # held open, never read: reset by the next cut or at the end
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
-                client.close()
+                _reset(client)
                 continue
             client.settimeout(None)
             upstream.settimeout(None)
             with self._lock:
-                self._open |= {client, upstream}
+                self._open.add(upstream)
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+def _reset(s: socket.socket) -> None:
+    """Close with an RST, as a host that lost the connection would answer."""
+    with contextlib.suppress(OSError):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()

@@ -89,7 +89,17 @@ def make_engine(
         url,
         echo=echo,
         insertmanyvalues_page_size=INSERT_PAGE_ROWS,
-        connect_args={"connect_timeout": connect_timeout},
+        connect_args={
+            "connect_timeout": connect_timeout,
+            # An established connection whose peer vanished (a dropped route, not a closed
+            # socket) fails once its unacknowledged data has waited this long, and an idle
+            # one is probed, instead of waiting for the kernel's retransmissions (~15 min).
+            "tcp_user_timeout": connect_timeout * 2000,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

@@ -30,7 +30,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = (
     Path(__file__).resolve().parents[2] / "docs" / "screenshots"
     if os.environ.get("HUYING_SCREENSHOTS") == "docs"
-    else Path(tempfile.gettempdir()) / "huying-screenshots"
+    else Path(tempfile.mkdtemp(prefix="huying-screenshots-"))
 )
 FLAGS = [
     "--headless",
