@@ -81,6 +81,8 @@ def configure(settings: LoggingSettings, *, stream: IO[str] | None = None) -> lo
     handler.setFormatter(JsonFormatter() if settings.json_ else logging.Formatter(PLAIN_FORMAT))
     root.addHandler(handler)
     root.setLevel(settings.level)
+    # Alembic lists each autogenerate plugin it sets up at INFO on every migration run.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return handler
 
 
