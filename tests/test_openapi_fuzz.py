@@ -115,17 +115,9 @@ def errors_are_problems(ctx: Any, response: Any, case: Any) -> None:
 
 def _known_lax(case: Any) -> bool:
     """Where a 2xx for schema-violating input is no finding of this run."""
-    if case.method.upper() == "GET":
-        # Query strings: an unknown parameter is ignored (as HTTP APIs do), and schemathesis
-        # negates `null` into an object or array that goes on the wire as a valid string.
-        # (GET /requests `from`/`to` also take epoch numbers: strict xfail
-        # tests/api/test_bad_input.py::test_lax_coercion_of_datetimes.)
-        return True
-    if case.operation.label == "POST /api/v1/routing-rules":
-        # `priority: false` is taken as 0 (strict xfail:
-        # tests/api/test_bad_input.py::test_lax_coercion_of_booleans_to_integers).
-        return isinstance(case.body, dict) and isinstance(case.body.get("priority"), bool)
-    return False
+    # Query strings: an unknown parameter is ignored (as HTTP APIs do), and schemathesis
+    # negates `null` into an object or array that goes on the wire as a valid string.
+    return bool(case.method.upper() == "GET")
 
 
 def rejects_schema_violations(ctx: Any, response: Any, case: Any) -> None:
