@@ -10,7 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huying import errors
 
@@ -84,21 +86,64 @@ def _validation_detail(errs: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+class RefuseNul:
+    """No text may hold a NUL character (PostgreSQL cannot store one), and JSON comes in
+    UTF-8: refused with a problem before any route runs. A plain ASGI middleware: it reads
+    the body once and hands the same bytes on (a `@app.middleware("http")` function cost
+    2.3 ms of CPU per request, a third of a submit's)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("query_string", b""):
+            refusal = problem(422, "Invalid input", "the query holds a NUL character (%00)")
+            await refusal(scope, receive, send)
+            return
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        content_type = Headers(scope=scope).get("content-type", "")
+        if "json" in content_type and not _utf8(body):
+            # RFC 8259: JSON between systems is UTF-8. Starlette would also decode UTF-16
+            # and UTF-32, which the NUL check below cannot read.
+            refusal = problem(400, "Bad request", "body: JSON must be encoded in UTF-8")
+        elif _JSON_NUL.search(body):
+            refusal = problem(422, "Invalid input", "the body holds a NUL character (\\u0000)")
+        else:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        await refusal(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body read already, then whatever the client sends next (its disconnect)."""
+    given = False
+
+    async def again() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
+
+
 def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _refuse_nul(request: Request, call_next: Any) -> Any:
-        """No text field may hold a NUL character (PostgreSQL cannot store one)."""
-        if "%00" in request.url.query:
-            return problem(422, "Invalid input", "the query holds a NUL character (%00)")
-        if request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()
-            if "json" in request.headers.get("content-type", "") and not _utf8(body):
-                # RFC 8259: JSON between systems is UTF-8. Starlette would also decode UTF-16
-                # and UTF-32, which the NUL check below cannot read.
-                return problem(400, "Bad request", "body: JSON must be encoded in UTF-8")
-            if _JSON_NUL.search(body):
-                return problem(422, "Invalid input", "the body holds a NUL character (\\u0000)")
-        return await call_next(request)
+    app.add_middleware(RefuseNul)
 
     @app.exception_handler(errors.HuyingError)
     async def _huying(_: Request, exc: errors.HuyingError) -> JSONResponse:
