@@ -25,8 +25,8 @@ calendar time (13% late against a 32-hour limit), the first reply 0–9 days (a 
 the rating 0–3 days. A request with a missed deadline has escalation level 1–3. The instants are
 calendar arithmetic, not the business calendar: the report counts working time itself.
 
-Each request also gets its timeline rows (one per action, `data` empty); outbox events are
-not generated, since the report does not read them.
+Each request also gets its timeline rows (one per action, `data` empty) and, if returned, its
+`request_returns` row; outbox events are not generated, since the report does not read them.
 """
 
 from __future__ import annotations
@@ -275,6 +275,16 @@ WHERE x.action IS NOT NULL
 """
 
 
+# Returns: the department that returned the request (the category's lead: it was dispatched
+# there first), as `requests.service._apply` records a return.
+_RETURNS_SQL = """
+INSERT INTO request_returns (request_id, department_code, at)
+SELECT l.i, c.lead_department_code, l.t_return
+FROM gen_life l JOIN requests r ON r.id = l.i JOIN categories c ON c.code = r.category_code
+WHERE l.returned
+"""
+
+
 def generate(engine: Engine, *, n: int, seed: float = 0.42, progress: bool = True) -> float:
     """Fill an empty, migrated PostgreSQL database; returns the seconds it took."""
     if engine.dialect.name != "postgresql":
@@ -301,6 +311,7 @@ def generate(engine: Engine, *, n: int, seed: float = 0.42, progress: bool = Tru
         ";\n".join(f"INSERT INTO deadlines ({_DEADLINE_COLUMNS}) {q}" for q in _DEADLINES),
     )
     step("timeline", _TIMELINE_SQL)
+    step("returns", _RETURNS_SQL)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE gen_life")
         conn.exec_driver_sql(

@@ -5,7 +5,7 @@ from huying.auth.models import ApiKey, StaffSession, User
 from huying.db import Base
 from huying.deadlines.models import Deadline, WorkerHeartbeat
 from huying.directory.models import Category, Chain, Department, Enterprise, RoutingRule
-from huying.requests.models import Request, RequestCoDepartment, TimelineEntry
+from huying.requests.models import Request, RequestCoDepartment, RequestReturn, TimelineEntry
 
 __all__ = [
     "ApiKey",
@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "Request",
     "RequestCoDepartment",
+    "RequestReturn",
     "RoutingRule",
     "StaffSession",
     "TimelineEntry",

@@ -6,7 +6,7 @@ The requests received in November, and what became of them by Thursday 26th 12:0
 |---|---|---|---|---|---|---|---|
 | R1 | GXJ | display | 440112012 | on time, 0.5 | on time, 6.5 | closed, resolved, very satisfied | 0 |
 | R2 | GXJ | display | 440112012 | late, 13.5 | on time, 7.5 | closed, resolved, satisfied | 1 |
-| R3 | RSJ (GXJ returned it) | display | 440112013 | on time, 0.5 | late, 40.5 | closed, resolved, satisfied | 1 |
+| R3 | RSJ (GXJ returned it: GXJ's return) | display | 440112013 | on time, 0.5 | late, 40.5 | closed, resolved, satisfied | 1 |
 | R4 | GXJ | — | 440112014 | on time, 0.5 | on time, 6.5 | auto-closed unrated, unresolved | 0 |
 | R5 | GXJ | display | 440112012 | on time, 0.5 | on time, 10.5 | reopened once, closed, resolved, basically satisfied | 0 |
 | R6 | RSJ | laser | 440112013 | never: overdue now | — | dispatched | 3 |
@@ -81,6 +81,7 @@ BY_DEPARTMENT = [
             rated=3,  # R4 unrated
             satisfied=3,  # R5's last rating: basically satisfied
             reopened=1,
+            returned=1,  # R3: GXJ returned it (RSJ holds it now); by department, who returned
             escalations={"1": 1, "2": 0, "3": 0},  # R2, signed before rung 2
             sign_hours_mean=3.75,  # (0.5 + 13.5 + 0.5 + 0.5) / 4
             sign_hours_p90=13.5,
@@ -107,7 +108,6 @@ BY_DEPARTMENT = [
             resolved=1,
             rated=1,
             satisfied=1,
-            returned=1,  # R3, returned by GXJ, counted where it is now
             overdue_now=1,  # R6
             escalations={"1": 2, "2": 1, "3": 1},  # R3 level 1, R6 level 3
             sign_hours_mean=0.5,
@@ -334,3 +334,36 @@ def test_p90_is_the_nearest_rank(client: TestClient, world: World, clock: Frozen
     assert gxj["sign_hours_p90"] == round(100 / 60, 2)  # 1.67
     assert gxj["reply_hours_p90"] is None
     assert gxj["response_rate"] == 1.0
+
+
+def test_by_department_a_return_counts_for_the_department_that_made_it(
+    client: TestClient, world: World
+) -> None:
+    """GXJ returns a request twice over (after it came back to it), then STREET takes it:
+    GXJ has a row for its return though it holds none of the month's requests now, and the
+    request counts once there; STREET, which holds it, returned nothing."""
+    rid = client.post(f"{API}/requests", json=submit_body(), headers=world.h("integration")).json()[
+        "id"
+    ]
+    url = f"{API}/requests/{rid}/actions"
+    for _ in range(2):
+        r = client.post(f"{url}/return", json={"reason": "非本部门职责"}, headers=world.h("gxj"))
+        assert r.status_code == 200, r.text
+        lead = "GXJ" if _ == 0 else "STREET"
+        r = client.post(
+            f"{url}/dispatch", json={"lead_department": lead}, headers=world.h("dispatcher")
+        )
+        assert r.status_code == 200, r.text
+    rows = client.get(
+        f"{API}/reports/rates", params={"month": "2026-11"}, headers=world.h("supervisor")
+    ).json()["rows"]
+    by_key = {row["key"]: row for row in rows}
+    assert set(by_key) == {"GXJ", "STREET"}
+    assert by_key["GXJ"] == {"key": "GXJ", "name": "区工信局", **row(returned=1)}
+    assert (by_key["STREET"]["received"], by_key["STREET"]["returned"]) == (1, 0)
+    [by_chain] = client.get(
+        f"{API}/reports/rates",
+        params={"month": "2026-11", "group_by": "chain"},
+        headers=world.h("supervisor"),
+    ).json()["rows"]
+    assert by_chain["returned"] == 1  # other groupings: returned at least once

@@ -2,14 +2,16 @@
 
 A request belongs to the period in which it was received (`created_at` in [from, to), found
 by `ix_requests_created_at`); every figure of a row is about those requests as they stand when
-the report runs. One SQL statement over `requests` alone, grouped by the chosen key:
+the report runs. One SQL statement over `requests`, grouped by the chosen key:
 
 - each count is `count(*) FILTER (WHERE …)` over the request's own columns (`conditions`):
   lead department, state, rating, resolved, reopen and return counts, overdue, escalation
   level, and the facts `huying.requests.service.record_facts` wrote when the request was signed
   and first replied to (on time or not, and the working seconds it took on the calendar);
 - the mean and the 90th percentile by nearest rank of those working seconds: `percentile_disc`
-  on PostgreSQL, the rank from window functions on SQLite (the same value).
+  on PostgreSQL, the rank from window functions on SQLite (the same value);
+- by department, `returned` comes from a second aggregation over `request_returns`: the
+  requests each department returned, whoever holds them now.
 
 Python sees one row per group: names are looked up, rates divided and rounded.
 """
@@ -21,14 +23,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import SQLColumnExpression, and_, case, func, or_, select, text, true
+from sqlalchemy import SQLColumnExpression, and_, case, distinct, func, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from huying.directory import repository as directory
 from huying.errors import InvalidInput
 from huying.reports.schemas import GroupBy, RatesRow
-from huying.requests.models import Request
+from huying.requests.models import Request, RequestReturn
 from huying.workflow.library import SATISFIED
 
 REACH = timedelta(days=3700)  # how far back a period may start: about ten years
@@ -228,10 +230,44 @@ def rates(
         # which cannot know how much of the table the period holds (a year: ~1.7× slower).
         session.execute(text("SET LOCAL work_mem = '64MB'"))
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    result = session.execute(query).mappings().all()
+    result: list[dict[str, Any]] = [dict(m) for m in session.execute(query).mappings()]
+    if group_by == "department":
+        result = _returns_by_who_returned(session, result, in_span, escalation_levels)
     names = group_names(session, group_by)
     rows = [row_from(m, group_by, names, escalation_levels) for m in result]
     return sorted(rows, key=lambda r: (r.key is None, r.key or ""))
+
+
+def _returns_by_who_returned(
+    session: Session,
+    result: list[dict[str, Any]],
+    in_span: ColumnElement[bool],
+    escalation_levels: Sequence[int],
+) -> list[dict[str, Any]]:
+    """By department, `returned` counts the requests each department returned (its 退单),
+    not those the department holding them now once got back from another: a second
+    aggregation, over `request_returns`, merged by department."""
+    by_department = dict(
+        session.execute(
+            select(RequestReturn.department_code, func.count(distinct(RequestReturn.request_id)))
+            .join(Request, Request.id == RequestReturn.request_id)
+            .where(in_span)
+            .group_by(RequestReturn.department_code)
+        )
+        .tuples()
+        .all()
+    )
+    rows = {m["key"]: m | {"returned": by_department.get(m["key"], 0)} for m in result}
+    for code, n in by_department.items():
+        if code not in rows:  # returned some, holds none of the period's requests now
+            rows[code] = _empty(code, escalation_levels) | {"returned": n}
+    return list(rows.values())
+
+
+def _empty(key: str, escalation_levels: Sequence[int]) -> dict[str, Any]:
+    counts = {name: 0 for name in COUNTS} | {f"escalated_{n}": 0 for n in escalation_levels}
+    times = {f"{t}_{f}": None for t in ("sign", "reply") for f in ("mean", "p90")}
+    return {"key": key, **counts, **times}
 
 
 def group_names(session: Session, group_by: GroupBy) -> dict[str, str]:

@@ -98,6 +98,22 @@ class RequestCoDepartment(Base):
     )
 
 
+class RequestReturn(Base):
+    """A return (退单): which department handed a request back, and when. The reports count
+    returns under the department that made them (a request may be returned by several)."""
+
+    __tablename__ = "request_returns"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    department_code: Mapped[str] = mapped_column(
+        String(64), ForeignKey("departments.code", ondelete="RESTRICT"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class TimelineEntry(Base):
     """One row per action; append-only (no API updates or deletes it)."""
 

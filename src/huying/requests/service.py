@@ -25,7 +25,7 @@ from huying.directory import service as directory_service
 from huying.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from huying.reports.facts import seconds_rounded
 from huying.requests import repository as repo
-from huying.requests.models import Request, RequestCoDepartment, TimelineEntry
+from huying.requests.models import Request, RequestCoDepartment, RequestReturn, TimelineEntry
 from huying.requests.schemas import ACTION_BODIES, NoteBody, SubmitIn
 from huying.runtime import Runtime
 from huying.workflow.context import SYSTEM, Actor, Outcome, Snapshot
@@ -116,6 +116,8 @@ def _apply(
         )
     )
     stopped: list[Deadline] = []
+    if returned_by := t.data.get("returned_by"):  # the record_return action
+        session.add(RequestReturn(request_id=req.id, department_code=returned_by, at=now))
     still_open = planner(rt).apply(
         session,
         request=req,
