@@ -278,8 +278,8 @@ WHERE x.action IS NOT NULL
 # Returns: the department that returned the request (the category's lead: it was dispatched
 # there first), as `requests.service._apply` records a return.
 _RETURNS_SQL = """
-INSERT INTO request_returns (request_id, department_code, at)
-SELECT l.i, c.lead_department_code, l.t_return
+INSERT INTO request_returns (request_id, department_code, at, received_at)
+SELECT l.i, c.lead_department_code, l.t_return, l.created
 FROM gen_life l JOIN requests r ON r.id = l.i JOIN categories c ON c.code = r.category_code
 WHERE l.returned
 """

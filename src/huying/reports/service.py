@@ -232,7 +232,7 @@ def rates(
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     result: list[dict[str, Any]] = [dict(m) for m in session.execute(query).mappings()]
     if group_by == "department":
-        result = _returns_by_who_returned(session, result, in_span, escalation_levels)
+        result = _returns_by_who_returned(session, result, span, escalation_levels)
     names = group_names(session, group_by)
     rows = [row_from(m, group_by, names, escalation_levels) for m in result]
     return sorted(rows, key=lambda r: (r.key is None, r.key or ""))
@@ -241,17 +241,17 @@ def rates(
 def _returns_by_who_returned(
     session: Session,
     result: list[dict[str, Any]],
-    in_span: ColumnElement[bool],
+    span: Period,
     escalation_levels: Sequence[int],
 ) -> list[dict[str, Any]]:
     """By department, `returned` counts the requests each department returned (its 退单),
     not those the department holding them now once got back from another: a second
     aggregation, over `request_returns`, merged by department."""
+    received = RequestReturn.received_at
     by_department = dict(
         session.execute(
             select(RequestReturn.department_code, func.count(distinct(RequestReturn.request_id)))
-            .join(Request, Request.id == RequestReturn.request_id)
-            .where(in_span)
+            .where(received >= span.start, received < span.end)
             .group_by(RequestReturn.department_code)
         )
         .tuples()

@@ -112,6 +112,8 @@ class RequestReturn(Base):
         String(64), ForeignKey("departments.code", ondelete="RESTRICT"), index=True
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The request's created_at: a report's period finds its returns without the requests.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class TimelineEntry(Base):

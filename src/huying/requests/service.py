@@ -117,7 +117,11 @@ def _apply(
     )
     stopped: list[Deadline] = []
     if returned_by := t.data.get("returned_by"):  # the record_return action
-        session.add(RequestReturn(request_id=req.id, department_code=returned_by, at=now))
+        session.add(
+            RequestReturn(
+                request_id=req.id, department_code=returned_by, at=now, received_at=req.created_at
+            )
+        )
     still_open = planner(rt).apply(
         session,
         request=req,
