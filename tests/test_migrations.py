@@ -105,19 +105,30 @@ def test_the_facts_migration_derives_the_facts_of_stored_requests(stored: Stored
 
 
 def test_the_returns_migration_finds_the_returns_in_the_timeline(stored: Stored) -> None:
-    rt = stored.rt
-    url = stored.submit()
-    stored.clock.set(T0 + timedelta(minutes=30))
+    rt, clock, gxj = stored.rt, stored.clock, stored.world.h("gxj")
     body = {"reason": "非本部门职责"}
-    r = stored.client.post(f"{url}/return", json=body, headers=stored.world.h("gxj"))
-    assert r.status_code == 200, r.text
-    columns = (RequestReturn.request_id, RequestReturn.department_code, RequestReturn.at)
+    first = stored.submit()
+    clock.set(T0 + timedelta(hours=1))
+    second = stored.submit()  # received an hour later, returned first
+    for url, minutes in ((second, 90), (first, 120)):
+        clock.set(T0 + timedelta(minutes=minutes))
+        r = stored.client.post(f"{url}/return", json=body, headers=gxj)
+        assert r.status_code == 200, r.text
+    columns = (
+        RequestReturn.request_id,
+        RequestReturn.department_code,
+        RequestReturn.at,
+        RequestReturn.received_at,
+    )
     with rt.db.connect() as conn:
-        recorded = conn.execute(select(*columns)).all()
-    assert [(d, at) for _, d, at in recorded] == [("GXJ", T0 + timedelta(minutes=30))]
+        recorded = conn.execute(select(*columns).order_by(RequestReturn.at)).all()
+    assert [tuple(row)[1:] for row in recorded] == [
+        ("GXJ", T0 + timedelta(minutes=90), T0 + timedelta(hours=1)),
+        ("GXJ", T0 + timedelta(minutes=120), T0),
+    ]
 
     migrate.downgrade(rt.db, BEFORE_RETURNS)
     assert "request_returns" not in inspect(rt.db).get_table_names()
     migrate.upgrade(rt.db, calendar=rt.calendar)
     with rt.db.connect() as conn:
-        assert conn.execute(select(*columns)).all() == recorded
+        assert conn.execute(select(*columns).order_by(RequestReturn.at)).all() == recorded

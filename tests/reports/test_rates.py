@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 
 from huying.clock import FrozenClock
 from tests.conftest import World, submit_body
-from tests.reports.conftest import API, Scenario
+from tests.reports.conftest import API, Scenario, at
 
 NOVEMBER = {"from": "2026-11-01", "to": "2026-12-01"}
 ZERO_ESC = {"1": 0, "2": 0, "3": 0}
@@ -337,11 +337,24 @@ def test_p90_is_the_nearest_rank(client: TestClient, world: World, clock: Frozen
 
 
 def test_by_department_a_return_counts_for_the_department_that_made_it(
-    client: TestClient, world: World
+    client: TestClient, world: World, clock: FrozenClock
 ) -> None:
     """GXJ returns a request twice over (after it came back to it), then STREET takes it:
     GXJ has a row for its return though it holds none of the month's requests now, and the
-    request counts once there; STREET, which holds it, returned nothing."""
+    request counts once there; STREET, which holds it, returned nothing. A request received
+    in October and returned in November is October's."""
+    november = clock.now()
+    clock.set(at("2026-10-30T10:00:00+08:00"))
+    october = client.post(
+        f"{API}/requests", json=submit_body(), headers=world.h("integration")
+    ).json()["id"]
+    clock.set(november)
+    r = client.post(
+        f"{API}/requests/{october}/actions/return",
+        json={"reason": "非本部门职责"},
+        headers=world.h("gxj"),
+    )
+    assert r.status_code == 200, r.text
     rid = client.post(f"{API}/requests", json=submit_body(), headers=world.h("integration")).json()[
         "id"
     ]

@@ -204,6 +204,20 @@ def test_the_three_rates_per_department(rt: Runtime, staff: dict[str, Principal]
 # --- charts and the diagram ----------------------------------------------------------------
 
 
+def test_a_department_with_only_returns_is_not_on_the_board(
+    rt: Runtime, staff: dict[str, Principal]
+) -> None:
+    """The report gives RSJ a row for its return; the board, which shows no returns, does not."""
+    rid = submit(rt, category="HIRE", enterprise_uscc="91440101711615159C")  # to RSJ
+    act(rt, staff["rsj"], rid, "return", reason="非本部门职责")
+    act(rt, staff["dispatcher"], rid, "dispatch", lead_department="STREET")
+    start, end = rates.month_of(T0, CAL.tz)
+    with rt.transaction() as s:
+        assert [r.code for r in rates.department_rates(s, rt=rt, start=start, end=end)] == [
+            "STREET"
+        ]
+
+
 def test_the_rates_chart_draws_one_bar_per_rate_and_department() -> None:
     rows = [
         rates.DepartmentRates(

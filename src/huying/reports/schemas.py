@@ -32,7 +32,10 @@ class RatesRow(BaseModel):
     rated: int = Field(description="评价数: rated by the enterprise")
     satisfied: int = Field(description="满意数: last rating in the top three levels")
     reopened: int = Field(description="重办数: reopened at least once")
-    returned: int = Field(description="退单数: returned at least once")
+    returned: int = Field(
+        description="退单数: by department, the requests this department returned; by any "
+        "other grouping, the requests returned at least once"
+    )
     overdue_now: int = Field(description="当前超期数: marked overdue now")
     escalations: dict[str, int] = Field(
         description="升级数 by level: requests whose escalation level has reached each level"

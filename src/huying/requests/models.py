@@ -115,6 +115,8 @@ class RequestReturn(Base):
     # The request's created_at: a report's period finds its returns without the requests.
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
+    request: Mapped[Request] = relationship(lazy="raise")  # flushed after its request
+
 
 class TimelineEntry(Base):
     """One row per action; append-only (no API updates or deletes it)."""

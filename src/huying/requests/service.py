@@ -119,7 +119,7 @@ def _apply(
     if returned_by := t.data.get("returned_by"):  # the record_return action
         session.add(
             RequestReturn(
-                request_id=req.id, department_code=returned_by, at=now, received_at=req.created_at
+                request=req, department_code=returned_by, at=now, received_at=req.created_at
             )
         )
     still_open = planner(rt).apply(

@@ -79,7 +79,9 @@ def department_rates(
                 satisfaction=Rate(r.satisfied, r.rated),
             )
             for r in rows
-            if r.key is not None
+            # not the 未派单 row, nor a department that only returned requests (its row in
+            # the report carries its returns, which the board does not show)
+            if r.key is not None and r.received
         ),
         key=lambda d: d.name,
     )
