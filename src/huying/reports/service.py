@@ -253,9 +253,7 @@ def _returns_by_who_returned(
             select(RequestReturn.department_code, func.count(distinct(RequestReturn.request_id)))
             .where(received >= span.start, received < span.end)
             .group_by(RequestReturn.department_code)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     rows = {m["key"]: m | {"returned": by_department.get(m["key"], 0)} for m in result}
     for code, n in by_department.items():
