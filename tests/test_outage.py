@@ -45,7 +45,7 @@ def cut_off(rt: Runtime, proxy: TcpProxy, clock: FrozenClock) -> Iterator[Runtim
     url = make_url(rt.settings.database_url).set(host="127.0.0.1", port=proxy.port)
     settings = make_settings(
         url.render_as_string(hide_password=False),
-        database={"url": url.render_as_string(hide_password=False), "connect_timeout": 1},
+        database={"url": url.render_as_string(hide_password=False), "connect_timeout": 2},
     )
     runtime = build_runtime(settings, clock=clock)
     yield runtime
@@ -117,7 +117,7 @@ def test_a_database_that_does_not_answer_is_a_503_after_the_connect_timeout(
     rt: Runtime, world: World, proxy: TcpProxy, cut_off: Runtime
 ) -> None:
     """Packets dropped rather than refused: a request waits for `database.connect_timeout`
-    (1 s here; libpq waits at least 2 s an attempt, and may try with and without TLS), not
+    (2 s here, libpq's least; it may try with and without TLS), not
     the operating system's minutes, then gets its 503."""
     with TestClient(create_app(cut_off), raise_server_exceptions=False) as client:
         h = world.h("integration")

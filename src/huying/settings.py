@@ -38,7 +38,7 @@ class DatabaseSettings(_Strict):
     pool_size: int = Field(default=10, ge=1, le=200)
     # Seconds to wait for a PostgreSQL connection: a server that does not answer at all
     # (a dropped route, not a refused connection) makes callers wait this long, then 503.
-    connect_timeout: int = Field(default=5, ge=1, le=300)
+    connect_timeout: int = Field(default=5, ge=2, le=300)  # libpq treats 1 as 2
     echo: bool = False
 
 

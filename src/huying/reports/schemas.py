@@ -26,7 +26,9 @@ class RatesRow(BaseModel):
     signed: int = Field(description="签收数: signed for by the lead department")
     signed_on_time: int = Field(description="按时签收数: signed by the sign deadline")
     replied: int = Field(description="答复数: replied to at least once")
-    replied_on_time: int = Field(description="按期答复数: replied, and no reply deadline missed")
+    replied_on_time: int = Field(
+        description="按期答复数: the first reply came by the first reply deadline"
+    )
     closed: int = Field(description="办结数: closed")
     resolved: int = Field(description="解决数: closed as resolved")
     rated: int = Field(description="评价数: rated by the enterprise")
