@@ -220,6 +220,42 @@ def test_serve_warns_escalates_and_survives_a_restart(tmp_path: Path, database_u
     print(f"\nserve e2e on {database_url.split(':')[0]}: {timings}")
 
 
+def test_serve_with_no_worker_leaves_the_deadlines_to_a_worker_beside_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The deployment past one machine: `huying serve --no-worker` replicas and a separate
+    `huying worker`. /healthz lists only the worker process's heartbeat."""
+    port = free_port()
+    config = write_config(tmp_path, database_url, port=port, tick="0.2 seconds")
+
+    def workers() -> list[dict[str, Any]]:
+        body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+        result: list[dict[str, Any]] = body["workers"]
+        return result
+
+    with processes(tmp_path) as procs:
+        server = procs.start(
+            "serve", "serve", "--config", str(config), "--port", str(port), "--no-worker"
+        )
+
+        def healthy() -> bool:
+            assert server.alive(), procs.logs()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).is_success
+            except httpx.TransportError:
+                return False
+
+        wait_until("serve to answer /healthz", healthy, timeout=45, interval=0.1)
+        time.sleep(1.0)  # five ticks of 0.2 s, had serve run its worker: nothing to wait for
+        assert workers() == [], procs.logs()
+        worker = procs.start("worker", "worker", "--config", str(config))
+        wait_until("the worker's first tick", workers, timeout=45, interval=0.1)
+        [beat] = workers()
+        assert beat["name"].endswith(f":{worker.pid}"), beat
+        procs.terminate(worker)
+        procs.terminate(server)
+
+
 def test_config_option_after_a_nested_command(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'huying.db'}")
     token = run_cli("keys", "create", "--role", "admin", "--config", str(config))
