@@ -51,26 +51,23 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-_UNAVAILABLE_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>暂时无法服务 · 呼应</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">{refresh}</head>
-<body style="font-family: sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem">
-<h1>暂时无法服务</h1><p>{message}</p><p><a href="/">返回首页</a></p>
-</body></html>"""
-
-
 def _unavailable(request: Request, detail: str) -> Response:
     """503: a problem document for the API, a page in Chinese for the console's browsers.
     A page reloads itself; a form that was posted is not sent again."""
     if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
         return problem(503, "Service unavailable", detail)
+    # the console's own error page (imported here: huying.web.labels imports this module)
+    from huying.web.templating import render
+
+    context: dict[str, Any] = {"title": "暂时无法服务", "nav": ""}
     if request.method == "GET":
-        refresh = '<meta http-equiv="refresh" content="10">'
-        message = "数据库暂时无法连接。本页每 10 秒自动刷新，恢复后即可继续使用。"
+        context |= {
+            "refresh_seconds": 10,
+            "message": "数据库暂时无法连接。本页每 10 秒自动刷新，恢复后即可继续使用。",
+        }
     else:
-        refresh = ""
-        message = "数据库暂时无法连接，本次操作没有保存。请稍后返回重试。"
-    page = _UNAVAILABLE_PAGE.format(refresh=refresh, message=message)
+        context["message"] = "数据库暂时无法连接，本次操作没有保存。请稍后返回重试。"
+    page = render("error.html", context)
     return HTMLResponse(page, status_code=503, headers={"Retry-After": "5"})
 
 
