@@ -66,6 +66,24 @@ def test_csv_enterprises_bad_row_line_numbers(rt: Runtime, tmp_path: Path) -> No
     assert _count(rt, Enterprise) == 0
 
 
+def test_a_nul_character_is_a_bad_row_in_csv_and_yaml(rt: Runtime, tmp_path: Path) -> None:
+    """The rule of the API and the console holds for `huying load` too: PostgreSQL cannot
+    store a NUL, and SQLite would have stored it."""
+    csv_path = tmp_path / "ents.csv"
+    csv_path.write_text(
+        "uscc,name,chain,grid_code\n91110000600037341L,甲\x00公司,,440112012001001\n",
+        encoding="utf-8",
+    )
+    yaml_path = tmp_path / "depts.yaml"
+    yaml_path.write_text('departments:\n  - {code: A, name: "甲\\0局"}\n', encoding="utf-8")
+    for path in (csv_path, yaml_path):
+        with pytest.raises(LoadError) as caught, rt.transaction() as s:
+            load_file(session=s, path=path, urgencies=rt.settings.urgencies, now=rt.now())
+        [problem] = caught.value.problems
+        assert problem.startswith("line 2:") and "NUL" in problem, problem
+    assert _count(rt, Enterprise) == _count(rt, Department) == 0
+
+
 def test_demo_directory_loads_and_reloads(rt: Runtime) -> None:
     for _ in range(2):  # loading is an upsert: running it twice changes nothing
         with rt.transaction() as s:

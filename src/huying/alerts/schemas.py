@@ -4,10 +4,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from huying.alerts.patterns import pattern_problem
 from huying.alerts.signing import secret_problem
+from huying.inputs import Input
 
 Status = Literal["pending", "delivered", "dead"]
 
@@ -54,9 +55,7 @@ Secret = Annotated[
 ]
 
 
-class WebhookIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookIn(Input):
     url: Url
     event_types: Annotated[
         list[EventPattern], Field(min_length=1, max_length=50), AfterValidator(_unique)

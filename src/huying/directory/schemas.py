@@ -5,7 +5,6 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     StrictInt,
     StringConstraints,
@@ -14,6 +13,7 @@ from pydantic import (
 
 from huying.directory.uscc import uscc_problem
 from huying.durations import parse_duration
+from huying.inputs import Input
 
 Code = Annotated[
     str,
@@ -41,11 +41,7 @@ def _uscc(value: str) -> str:
 USCC = Annotated[str, StringConstraints(max_length=40), AfterValidator(_uscc)]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Leader(_In):
+class Leader(Input):
     name: Name
     title: str = Field(default="", max_length=100)
     role: str = Field(
@@ -57,7 +53,7 @@ class Leader(_In):
     phone: str = Field(default="", max_length=50)
 
 
-class DepartmentIn(_In):
+class DepartmentIn(Input):
     code: Code
     name: Name
     parent_code: Code | None = None
@@ -71,7 +67,7 @@ class DepartmentOut(BaseModel):
     leaders: list[Leader]
 
 
-class ChainIn(_In):
+class ChainIn(Input):
     code: Code
     name: Name
     leader_uscc: USCC | None = None
@@ -93,7 +89,7 @@ def _time_limits(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-class CategoryIn(_In):
+class CategoryIn(Input):
     code: Code
     name: Name
     group: str = Field(default="", max_length=100)
@@ -119,7 +115,7 @@ class CategoryOut(BaseModel):
     description: str
 
 
-class EnterpriseIn(_In):
+class EnterpriseIn(Input):
     uscc: USCC
     name: Name
     chain: Code | None = None
@@ -139,7 +135,7 @@ class EnterpriseOut(BaseModel):
     contact_phone: str
 
 
-class RoutingRuleIn(_In):
+class RoutingRuleIn(Input):
     category: Code | None = None
     grid_prefix: GridCode | None = None
     chain: Code | None = None

@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstraints
 
 from huying.directory.schemas import USCC, Code, GridCode
 from huying.durations import parse_duration
+from huying.inputs import Input
 from huying.workflow.library import RATINGS
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -26,16 +27,12 @@ DurationText = Annotated[
 ]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Contact(_In):
+class Contact(Input):
     name: str = Field(default="", max_length=100)
     phone: str = Field(default="", max_length=50)
 
 
-class SubmitIn(_In):
+class SubmitIn(Input):
     enterprise_uscc: USCC
     category: Code
     title: Text200
@@ -54,32 +51,32 @@ class SubmitIn(_In):
 # --- action bodies: one model per action, fields as the design names them ------
 
 
-class NoteBody(_In):
+class NoteBody(Input):
     note: Note | None = None
 
 
-class DispatchBody(_In):
+class DispatchBody(Input):
     lead_department: Code
     co_departments: list[Code] = Field(default_factory=list, max_length=20)
     note: Note | None = None
 
 
-class ReasonBody(_In):
+class ReasonBody(Input):
     reason: Note
     note: Note | None = None
 
 
-class MergeBody(_In):
+class MergeBody(Input):
     target_id: StrictInt = Field(ge=1, le=2**62, description="the request this one duplicates")
     note: Note | None = None
 
 
-class ExtensionRequestBody(_In):
+class ExtensionRequestBody(Input):
     extend_by: DurationText = Field(description='how much more time, e.g. "3 working days"')
     reason: Note
 
 
-class ExtensionDecisionBody(_In):
+class ExtensionDecisionBody(Input):
     approved: bool
     extend_by: DurationText | None = Field(
         default=None, description="grant a different length than was asked for"
@@ -87,24 +84,24 @@ class ExtensionDecisionBody(_In):
     note: Note | None = None
 
 
-class ReplyBody(_In):
+class ReplyBody(Input):
     content: Text4000
     resolved: bool
 
 
-class RateBody(_In):
+class RateBody(Input):
     rating: Rating
     note: Note | None = Field(default=None, description="the enterprise's comment")
 
 
-class SuperviseBody(_In):
+class SuperviseBody(Input):
     note: Note | None = None
     level: StrictInt | None = Field(
         default=None, ge=1, le=9, description="raise to at least this level"
     )
 
 
-ACTION_BODIES: dict[str, type[_In]] = {
+ACTION_BODIES: dict[str, type[Input]] = {
     "dispatch": DispatchBody,
     "reject": ReasonBody,
     "merge": MergeBody,
