@@ -41,3 +41,15 @@ class PreconditionFailed(HuyingError):
 
 class Unavailable(HuyingError):
     """A dependency (the database) is unreachable for now (503)."""
+
+
+class TooLarge(HuyingError):
+    """The request body is larger than allowed (413); nothing past the limit was read."""
+
+
+class TooManyRequests(HuyingError):
+    """Too many attempts for now (429); `retry_after` says in how many seconds to try again."""
+
+    def __init__(self, detail: str, *, retry_after: int, **extra: object) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after

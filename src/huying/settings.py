@@ -39,12 +39,19 @@ class DatabaseSettings(_Strict):
     # Seconds to wait for a PostgreSQL connection: a server that does not answer at all
     # (a dropped route, not a refused connection) makes callers wait this long, then 503.
     connect_timeout: int = Field(default=5, ge=2, le=300)  # libpq treats 1 as 2
+    # Seconds a call waits for a free pooled connection before it answers 503.
+    pool_timeout: float = Field(default=5, gt=0, le=300)
+    # Seconds one SQL statement may run (PostgreSQL statement_timeout; SQLite's busy wait).
+    # Together with connect_timeout this bounds how long any call waits on the database.
+    statement_timeout: float = Field(default=30, gt=0, le=3600)
     echo: bool = False
 
 
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Largest request body in bytes (JSON and forms); past it 413, and nothing more is read.
+    max_body: int = Field(default=1_048_576, ge=1024, le=1 << 30)
 
 
 class WorkflowSettings(_Strict):
@@ -127,6 +134,9 @@ class WebhookSettings(_Strict):
     timeout: str = "10 seconds"
     batch: int = Field(default=100, ge=1, le=1000)
     concurrency: int = Field(default=8, ge=1, le=64)
+    # Hosts (names or addresses) that webhook URLs may name although they are loopback,
+    # link-local or unspecified; private ranges are always allowed.
+    allow_hosts: tuple[str, ...] = ()
 
     @field_validator("timeout")
     @classmethod
@@ -148,6 +158,40 @@ class WebhookSettings(_Strict):
 
 class AuthSettings(_Strict):
     session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    # Wrong passwords allowed per username and per address within `failure_window`; past
+    # that, logins are refused with 429 and Retry-After until the window has moved on.
+    max_failures: int = Field(default=5, ge=1, le=1000)
+    failure_window: str = "15 minutes"
+
+    @field_validator("failure_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        d = parse_duration(value)
+        if d.kind != "calendar" or d.seconds <= 0:
+            raise ValueError(f"{value!r}: a positive clock-time duration, please")
+        return value
+
+
+class MetricsSettings(_Strict):
+    # false: GET /metrics needs a key or session of role admin or monitor
+    public: bool = False
+
+
+class DirectorySettings(_Strict):
+    # What a grid code must look like (a regular expression matched in full); the default is
+    # Beijing's 15 digits: district 6 + street 3 + community 3 + cell 3.
+    grid_code_pattern: str = r"\d{15}"
+
+    @field_validator("grid_code_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
 
 
 class LoggingSettings(_Strict):
@@ -185,6 +229,8 @@ class Settings(_Strict):
     worker: WorkerSettings = WorkerSettings()
     webhooks: WebhookSettings = WebhookSettings()
     auth: AuthSettings = AuthSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    directory: DirectorySettings = DirectorySettings()
     logging: LoggingSettings = LoggingSettings()
     # Folder the config file lives in; relative paths are resolved against it.
     base_dir: Path = Field(default=DEFAULT_CONFIG.parent, exclude=True)
