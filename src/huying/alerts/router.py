@@ -8,9 +8,10 @@ from huying.alerts import repository as repo
 from huying.alerts import service
 from huying.alerts.schemas import DeliveryOut, Status, WebhookCreated, WebhookIn, WebhookOut
 from huying.api.deps import Auth, Rt
+from huying.api.gate import GatedRoute, allow
 
-router = APIRouter(tags=["webhooks"])
-ADMIN = ("admin",)
+# Webhooks and their deliveries are the admin's alone.
+router = APIRouter(tags=["webhooks"], route_class=GatedRoute, dependencies=[allow("admin")])
 Id = Annotated[int, Path(ge=1, le=2**62)]
 
 
@@ -18,8 +19,8 @@ Id = Annotated[int, Path(ge=1, le=2**62)]
 def create_webhook(body: WebhookIn, rt: Rt, auth: Auth) -> WebhookCreated:
     """Subscribe a URL. The response holds the signing secret; it is never shown again."""
     with rt.transaction() as s:
-        auth.principal(s, rt, ADMIN)
-        return service.subscribe(session=s, data=body, now=rt.now())
+        auth.principal(s, rt)
+        return service.subscribe(rt=rt, session=s, data=body, now=rt.now())
 
 
 @router.get("/webhooks", response_model=list[WebhookOut])
@@ -29,7 +30,7 @@ def list_webhooks(
     active: Annotated[bool, Query(description="only the active ones")] = False,
 ) -> list[WebhookOut]:
     with rt.transaction() as s:
-        auth.principal(s, rt, ADMIN)
+        auth.principal(s, rt)
         return [service.subscription_out(w) for w in repo.subscriptions(s, active_only=active)]
 
 
@@ -37,7 +38,7 @@ def list_webhooks(
 def deactivate_webhook(webhook_id: Id, rt: Rt, auth: Auth) -> WebhookOut:
     """Deactivate: nothing more is sent; pending deliveries become dead; history stays."""
     with rt.transaction() as s:
-        auth.principal(s, rt, ADMIN)
+        auth.principal(s, rt)
         return service.deactivate(session=s, subscription_id=webhook_id, now=rt.now())
 
 
@@ -53,7 +54,7 @@ def list_deliveries(
 ) -> list[DeliveryOut]:
     """Newest first. Page on with `before` = the last id seen."""
     with rt.transaction() as s:
-        auth.principal(s, rt, ADMIN)
+        auth.principal(s, rt)
         rows = repo.deliveries(
             s,
             status=status,
@@ -69,5 +70,5 @@ def list_deliveries(
 def redeliver(delivery_id: Id, rt: Rt, auth: Auth) -> DeliveryOut:
     """A dead or delivered message goes back to pending, attempts from zero (409 if pending)."""
     with rt.transaction() as s:
-        auth.principal(s, rt, ADMIN)
+        auth.principal(s, rt)
         return service.redeliver(session=s, delivery_id=delivery_id, now=rt.now())

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import Match, Mount
 
 from huying import errors
 
@@ -26,21 +24,10 @@ STATUS: dict[type[errors.HuyingError], tuple[int, str]] = {
     errors.Conflict: (409, "Conflict"),
     errors.PreconditionFailed: (412, "Precondition failed"),
     errors.Unavailable: (503, "Service unavailable"),
+    errors.TooLarge: (413, "Content too large"),
+    errors.TooManyRequests: (429, "Too many requests"),
 }
 PROBLEM = "application/problem+json"
-
-
-# A JSON escape \u0000: "u0000" after an odd number of backslashes. After an even number the
-# backslashes escape each other and the text merely spells the escape ("\\u0000").
-_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-
-
-def _utf8(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -49,6 +36,25 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     if status == 503:
         headers = {"Retry-After": "5"}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def answer(exc: errors.HuyingError) -> JSONResponse:
+    """The problem document for one of Huying's errors, with the status STATUS gives it."""
+    status, title = STATUS.get(type(exc), (400, "Bad request"))
+    response = problem(status, title, exc.detail, **exc.extra)
+    if isinstance(exc, errors.TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+class Refused(StarletteHTTPException):
+    """One of Huying's errors raised while the body is read (from `receive`, by
+    `huying.api.body`). FastAPI answers anything raised there with a bare 400 unless it is
+    an HTTPException; this one is answered as its `error`."""
+
+    def __init__(self, error: errors.HuyingError) -> None:
+        super().__init__(STATUS.get(type(error), (400, ""))[0], error.detail)
+        self.error = error
 
 
 def _unavailable(request: Request, detail: str) -> Response:
@@ -83,69 +89,51 @@ def _validation_detail(errs: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-class RefuseNul:
-    """No text may hold a NUL character (PostgreSQL cannot store one), and JSON comes in
-    UTF-8: refused with a problem before any route runs. A plain ASGI middleware: it reads
-    the body once and hands the same bytes on (a `@app.middleware("http")` function cost
-    2.3 ms of CPU per request, a third of a submit's)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if b"%00" in scope.get("query_string", b""):
-            refusal = problem(422, "Invalid input", "the query holds a NUL character (%00)")
-            await refusal(scope, receive, send)
-            return
-        if scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        content_type = Headers(scope=scope).get("content-type", "")
-        if "json" in content_type and not _utf8(body):
-            # RFC 8259: JSON between systems is UTF-8. Starlette would also decode UTF-16
-            # and UTF-32, which the NUL check below cannot read.
-            refusal = problem(400, "Bad request", "body: JSON must be encoded in UTF-8")
-        elif _JSON_NUL.search(body):
-            refusal = problem(422, "Invalid input", "the body holds a NUL character (\\u0000)")
-        else:
-            await self.app(scope, _replay(body, receive), send)
-            return
-        await refusal(scope, receive, send)
+# The methods a 405's Allow header is worked out from (OPTIONS is answered on every path).
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body read already, then whatever the client sends next (its disconnect)."""
-    given = False
+def _allowed(request: Request, given: str | None) -> list[str]:
+    """Every method some route takes on this path. Starlette's 405 names only the methods of
+    the first route whose path matched (POST for /api/v1/requests, which GET serves too).
+    A mount takes any method and refuses some itself: what it said (`given`) stands."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    found = {m.strip().upper() for m in (given or "").split(",") if m.strip()}
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in routes):
+            found.add(method)
+    return [m for m in (*_METHODS, "OPTIONS") if m in found | {"OPTIONS"}]
 
-    async def again() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
 
-    return again
+def _not_allowed(request: Request, exc: StarletteHTTPException) -> Response:
+    """OPTIONS: 204 with the complete Allow header, as RFC 9110 section 9.3.7 has a server
+    describe a resource, and as clients probing what a URL takes expect (a 405 would say
+    the method OPTIONS is unknown here). Any other method: 405 with the complete Allow
+    header, which RFC 9110 section 15.5.6 requires."""
+    allow = ", ".join(_allowed(request, (exc.headers or {}).get("Allow")))
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers={"Allow": allow})
+    response = problem(
+        405, "Method not allowed", f"{request.method} is not allowed here; allowed: {allow}"
+    )
+    response.headers["Allow"] = allow
+    return response
 
 
 def install(app: FastAPI) -> None:
-    app.add_middleware(RefuseNul)
-
     @app.exception_handler(errors.HuyingError)
     async def _huying(_: Request, exc: errors.HuyingError) -> JSONResponse:
-        status, title = STATUS.get(type(exc), (400, "Bad request"))
-        return problem(status, title, exc.detail, **exc.extra)
+        return answer(exc)
+
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> JSONResponse:
+        return answer(exc.error)
+
+    @app.exception_handler(errors.Unavailable)
+    async def _pool(request: Request, exc: errors.Unavailable) -> Response:
+        log.warning("database unavailable: %s", exc.detail)
+        return _unavailable(request, exc.detail)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -153,7 +141,9 @@ def install(app: FastAPI) -> None:
         return problem(422, "Invalid input", _validation_detail(errs), errors=errs)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            return _not_allowed(request, exc)
         detail = exc.detail if isinstance(exc.detail, str) else "error"
         response = problem(exc.status_code, detail, detail)
         for k, v in (exc.headers or {}).items():

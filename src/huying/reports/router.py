@@ -7,16 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from huying.api.deps import Auth, Rt
+from huying.api.gate import GatedRoute, allow
 from huying.reports import export, service
 from huying.reports.schemas import Format, GroupBy, RatesReport
 
-router = APIRouter(prefix="/reports", tags=["reports"])
-READERS = ("supervisor", "admin")
+router = APIRouter(prefix="/reports", tags=["reports"], route_class=GatedRoute)
 
 
 @router.get(
     "/rates",
     response_model=RatesReport,
+    dependencies=[allow("supervisor", "admin")],
     responses={
         200: {
             "description": "the table; as CSV or XLSX with Chinese headers when `format` says so",
@@ -61,7 +62,7 @@ def rates(
     stand now. Supervisors and admins only."""
     now = rt.now()
     with rt.transaction() as s:
-        auth.principal(s, rt, READERS)
+        auth.principal(s, rt)
         span = service.period(tz=rt.calendar.tz, now=now, start=start, end=end, month=month)
         rows = service.rates(
             session=s,

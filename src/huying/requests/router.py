@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from huying.api.deps import Auth, IfMatch, Rt
+from huying.api.gate import GatedRoute, allow
 from huying.api.types import Instant
 from huying.errors import InvalidInput
 from huying.requests import repository as repo
@@ -14,9 +15,9 @@ from huying.requests import service
 from huying.requests.presenters import present
 from huying.requests.schemas import ActionsOut, RequestOut, RequestPage, SubmitIn
 
-router = APIRouter(prefix="/requests", tags=["requests"])
+router = APIRouter(prefix="/requests", tags=["requests"], route_class=GatedRoute)
 RequestId = Annotated[int, Path(ge=1, le=2**62, description="the request's id")]
-STAFF = ("admin", "dispatcher", "supervisor", "department", "integration")
+STAFF = allow("admin", "dispatcher", "supervisor", "department", "integration")
 
 
 def _etag(response: Response, version: int) -> None:
@@ -27,6 +28,7 @@ def _etag(response: Response, version: int) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=RequestOut,
+    dependencies=[allow(*service.SUBMIT_ROLES, doing="submit requests")],
     responses={
         200: {
             "model": RequestOut,
@@ -75,7 +77,7 @@ def submit(
     )
 
 
-@router.get("", response_model=RequestPage)
+@router.get("", response_model=RequestPage, dependencies=[STAFF])
 def list_requests(
     rt: Rt,
     auth: Auth,
@@ -115,7 +117,7 @@ def list_requests(
         if after is None:
             raise InvalidInput("cursor: not a cursor this API returned")
     with rt.transaction() as s:
-        who = auth.principal(s, rt, STAFF)
+        who = auth.principal(s, rt)
         scope = who.department if who.role == "department" else None
         filters = repo.Filters(
             states=state or (),
@@ -135,22 +137,22 @@ def list_requests(
     )
 
 
-@router.get("/{request_id}", response_model=RequestOut)
+@router.get("/{request_id}", response_model=RequestOut, dependencies=[STAFF])
 def get_request(request_id: RequestId, rt: Rt, auth: Auth, response: Response) -> RequestOut:
     """One request with its deadlines and its whole timeline. ETag carries its version."""
     with rt.transaction() as s:
-        who = auth.principal(s, rt, STAFF)
+        who = auth.principal(s, rt)
         req = service.visible(session=s, principal=who, request_id=request_id)
         out = present(s, [req], tz=rt.calendar.tz, with_timeline=True)[0]
     _etag(response, out.version)
     return out
 
 
-@router.get("/{request_id}/actions", response_model=ActionsOut)
+@router.get("/{request_id}/actions", response_model=ActionsOut, dependencies=[STAFF])
 def get_actions(request_id: RequestId, rt: Rt, auth: Auth) -> ActionsOut:
     """The actions the caller may take on this request now."""
     with rt.transaction() as s:
-        who = auth.principal(s, rt, STAFF)
+        who = auth.principal(s, rt)
         req = service.visible(session=s, principal=who, request_id=request_id)
         return ActionsOut(
             state=req.state,
@@ -159,7 +161,7 @@ def get_actions(request_id: RequestId, rt: Rt, auth: Auth) -> ActionsOut:
         )
 
 
-@router.post("/{request_id}/actions/{action}", response_model=RequestOut)
+@router.post("/{request_id}/actions/{action}", response_model=RequestOut, dependencies=[STAFF])
 def take_action(
     request_id: RequestId,
     action: Annotated[str, Path(max_length=64, pattern=r"^[a-z_]+$")],
@@ -174,7 +176,7 @@ def take_action(
     """Take an action: sign, return, dispatch, reply, rate … Conflicts answer 409 with the
     allowed actions; a stale If-Match answers 412."""
     with rt.transaction() as s:
-        who = auth.principal(s, rt, STAFF)
+        who = auth.principal(s, rt)
         req = service.act(
             rt=rt,
             session=s,

@@ -1,7 +1,8 @@
 """Who is looking at the console: the staff session cookie, and CSRF tokens for every form.
 
 - The session is `auth.service.login`'s token (`hys_…`) in an HttpOnly, SameSite=Lax cookie
-  named `huying_session`, the cookie `api.deps.credentials` also accepts.
+  named `huying_session`. The JSON API accepts it for GET only (`api.deps.token_of`): an
+  unsafe method there needs `Authorization`, which no page of another site can send.
 - Forms of a signed-in user carry a per-session token: HMAC-SHA256 keyed with the session
   token, which a page of another site can neither read nor compute. It needs no server
   secret, so every replica checks it alike.
