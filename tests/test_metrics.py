@@ -1,5 +1,5 @@
-"""Operational output: `/metrics` (parsed with prometheus-client's own parser) and the logs
-(JSON lines with the request id)."""
+"""Operational output: `/metrics` (parsed with prometheus-client's own parser; only for an
+admin or monitor key unless metrics.public) and the logs (JSON lines with the request id)."""
 
 from __future__ import annotations
 
@@ -15,19 +15,24 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, event, func, select, update
 
 from huying import __version__, logs, metrics
 from huying.alerts.fanout import fan_out
 from huying.alerts.models import Delivery, Event
 from huying.app import create_app
+from huying.auth.models import ApiKey
+from huying.auth.service import create_key, create_user
 from huying.clock import FrozenClock
+from huying.db import make_engine, make_sessionmaker
 from huying.runtime import Runtime, build_runtime
 from huying.settings import LoggingSettings
 from huying.worker import Worker
+from tests.api.support import assert_problem
 from tests.conftest import World, make_settings, submit_body
 
 API = "/api/v1/requests"
+NOWHERE = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"  # connection refused at once
 
 
 def instrumented(rt: Runtime) -> FastAPI:
@@ -43,9 +48,21 @@ def client(rt: Runtime) -> Iterator[TestClient]:
         yield c
 
 
-def scrape(client: TestClient) -> dict[str, Any]:
-    r = client.get("/metrics")
-    assert r.status_code == 200
+@pytest.fixture
+def monitor(rt: Runtime) -> dict[str, str]:
+    """The headers of a Prometheus scraper: a key of role monitor."""
+    return {"Authorization": f"Bearer {new_key(rt, 'monitor')}"}
+
+
+def new_key(rt: Runtime, role: str, department: str | None = None) -> str:
+    with rt.transaction() as s:
+        _, token = create_key(session=s, role=role, department=department, name=role, now=rt.now())
+    return token
+
+
+def scrape(client: TestClient, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    r = client.get("/metrics", headers=headers)
+    assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     return {f.name: f for f in text_string_to_metric_families(r.text)}
 
@@ -71,7 +88,7 @@ def at(text: str) -> datetime:
 
 
 def test_the_state_of_the_system(
-    client: TestClient, world: World, rt: Runtime, clock: FrozenClock
+    client: TestClient, world: World, rt: Runtime, clock: FrozenClock, monitor: dict[str, str]
 ) -> None:
     # Wednesday 18 November 10:00: A and B go to GXJ, C (OTHER) to the dispatchers' queue
     ids = {}
@@ -103,7 +120,7 @@ def test_the_state_of_the_system(
     Worker(rt, name="test-worker").tick(clock.now())
     clock.advance(timedelta(seconds=42))
 
-    families = scrape(client)
+    families = scrape(client, monitor)
     assert value(families, "huying_database_up") == 1
     states = {s.labels["state"]: s.value for s in families["huying_requests"].samples}
     assert states == {
@@ -136,7 +153,9 @@ def test_the_state_of_the_system(
     assert value(families, "huying_deliveries_dead") == 1
 
 
-def test_http_latency_by_route_template_and_status(client: TestClient, world: World) -> None:
+def test_http_latency_by_route_template_and_status(
+    client: TestClient, world: World, monitor: dict[str, str]
+) -> None:
     rid = client.post(API, json=submit_body(), headers=world.h("integration")).json()["id"]
     for _ in range(2):
         assert client.get(f"{API}/{rid}", headers=world.h("admin")).status_code == 200
@@ -144,7 +163,7 @@ def test_http_latency_by_route_template_and_status(client: TestClient, world: Wo
     assert client.get("/no/such/page").status_code == 404
     assert client.get(API).status_code == 401
 
-    families = scrape(client)
+    families = scrape(client, monitor)
     h = "huying_http_request_duration_seconds"
     one = {"method": "GET", "route": "/api/v1/requests/{request_id}"}
     assert sample(families, h, f"{h}_count", **one, status="200") == 2
@@ -164,20 +183,123 @@ def test_http_latency_by_route_template_and_status(client: TestClient, world: Wo
     assert not any(re.search(r"/\d+(/|$)", route) for route in routes), routes
 
 
-def test_each_app_has_its_own_registry(rt: Runtime) -> None:
+def test_each_app_has_its_own_registry(rt: Runtime, monitor: dict[str, str]) -> None:
     with TestClient(instrumented(rt)) as a, TestClient(instrumented(rt)) as b:
         for _ in range(3):
             a.get("/healthz")
         b.get("/healthz")
         h = "huying_http_request_duration_seconds"
         count = {"method": "GET", "route": "/healthz", "status": "200"}
-        assert sample(scrape(a), h, f"{h}_count", **count) == 3
-        assert sample(scrape(b), h, f"{h}_count", **count) == 1
+        assert sample(scrape(a, monitor), h, f"{h}_count", **count) == 3
+        assert sample(scrape(b, monitor), h, f"{h}_count", **count) == 1
 
 
-def test_a_scrape_without_the_database_still_answers() -> None:
-    settings = make_settings("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
-    down = build_runtime(settings)
+# --- who may scrape ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def statements(rt: Runtime) -> Iterator[list[str]]:
+    """The SQL the runtime's engine runs, as it runs it."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(rt.db, "before_cursor_execute", record)
+    yield seen
+    event.remove(rt.db, "before_cursor_execute", record)
+
+
+def aggregates(seen: list[str]) -> list[str]:
+    """The statements of the collector: every one of them counts rows."""
+    return [sql for sql in seen if "count(" in sql.lower() or "max(" in sql.lower()]
+
+
+def test_without_credentials_a_scrape_is_401_and_queries_nothing(
+    client: TestClient, statements: list[str]
+) -> None:
+    for headers in ({}, {"Authorization": "Bearer hyk_not-a-key"}):
+        statements.clear()
+        r = client.get("/metrics", headers=headers)
+        assert_problem(r, 401)
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert aggregates(statements) == []
+        assert "huying_requests" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("role", "department"),
+    [("integration", None), ("dispatcher", None), ("supervisor", None), ("department", "GXJ")],
+)
+def test_a_key_of_another_role_is_403_and_runs_no_aggregate(
+    client: TestClient,
+    rt: Runtime,
+    world: World,
+    statements: list[str],
+    role: str,
+    department: str | None,
+) -> None:
+    token = new_key(rt, role, department)
+    statements.clear()
+    r = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert_problem(r, 403, "admin, monitor")
+    assert aggregates(statements) == []
+    assert statements, "the key itself was looked up"
+
+
+def test_admin_and_monitor_keys_and_an_admin_session_may_scrape(
+    client: TestClient, rt: Runtime, world: World, monitor: dict[str, str]
+) -> None:
+    assert value(scrape(client, monitor), "huying_database_up") == 1
+    assert value(scrape(client, world.h("admin")), "huying_database_up") == 1
+    with rt.transaction() as s:
+        create_user(
+            session=s,
+            username="ops",
+            password="运维-password-1",
+            role="admin",
+            department=None,
+            now=rt.now(),
+        )
+    login = client.post(
+        "/api/v1/auth/login", json={"username": "ops", "password": "运维-password-1"}
+    )
+    assert login.status_code == 200, login.text
+    session = {"Authorization": f"Bearer {login.json()['token']}"}
+    assert value(scrape(client, session), "huying_database_up") == 1
+
+
+def test_a_revoked_monitor_key_is_401(
+    client: TestClient, rt: Runtime, monitor: dict[str, str]
+) -> None:
+    scrape(client, monitor)
+    with rt.transaction() as s:
+        s.execute(update(ApiKey).where(ApiKey.role == "monitor").values(revoked_at=rt.now()))
+    assert_problem(client.get("/metrics", headers=monitor), 401, "revoked")
+
+
+def test_public_metrics_need_no_credentials(migrated: str, clock: FrozenClock) -> None:
+    public = build_runtime(make_settings(migrated, metrics={"public": True}), clock=clock)
+    try:
+        with TestClient(instrumented(public)) as c:
+            families = scrape(c)
+    finally:
+        public.close()
+    assert value(families, "huying_database_up") == 1
+
+
+# --- the database down ---------------------------------------------------------------------
+
+
+def unplug(rt: Runtime) -> Engine:
+    """Point the runtime at a database server that is not there, as in an outage."""
+    dead = make_engine(NOWHERE)
+    rt.sessions = make_sessionmaker(dead)
+    return dead
+
+
+def test_a_public_scrape_without_the_database_still_answers(clock: FrozenClock) -> None:
+    down = build_runtime(make_settings(NOWHERE, metrics={"public": True}), clock=clock)
     try:
         with TestClient(instrumented(down), raise_server_exceptions=False) as c:
             families = scrape(c)
@@ -186,6 +308,30 @@ def test_a_scrape_without_the_database_still_answers() -> None:
     assert value(families, "huying_database_up") == 0
     assert "huying_requests" not in families
     assert value(families, "huying_info", version=__version__) == 1
+
+
+def test_a_key_that_passed_lately_still_scrapes_while_the_database_is_down(
+    rt: Runtime, clock: FrozenClock, world: World, monitor: dict[str, str]
+) -> None:
+    """The outage shows as huying_database_up 0, not as a failed scrape; for an hour."""
+    app = instrumented(rt)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert value(scrape(c, monitor), "huying_database_up") == 1
+        live = rt.sessions
+        dead = unplug(rt)
+        try:
+            clock.advance(timedelta(minutes=59))
+            families = scrape(c, monitor)
+            assert value(families, "huying_database_up") == 0
+            assert "huying_requests" not in families
+            # a key this process never accepted cannot be checked: 503, nothing shown
+            r = c.get("/metrics", headers=world.h("admin"))
+            assert_problem(r, 503)
+            clock.advance(timedelta(minutes=2))  # an hour and a minute since it last passed
+            assert_problem(c.get("/metrics", headers=monitor), 503)
+        finally:
+            rt.sessions = live
+            dead.dispose()
 
 
 # --- logs ----------------------------------------------------------------------------

@@ -11,8 +11,18 @@ apps in one process do not collide. Two kinds of figures:
   events, the worker's tick lag, the outbox backlog and dead deliveries. If the database cannot
   be reached, `huying_database_up` is 0 and those figures are left out; the scrape still works.
 
-`/metrics` asks for no credentials, as Prometheus expects; expose it on the internal network
-only (or filter it at the reverse proxy).
+`/metrics` needs credentials, checked before any query runs: `Authorization: Bearer <key>` (or
+a staff session) of role `admin` or `monitor`, else 401 without credentials and 403 for another
+role, as problem+json. Each scrape costs a handful of aggregate queries, and the figures tell
+an outsider how busy and how late the district is. Make a key for Prometheus with `huying keys
+create --role monitor` and give it as `authorization: credentials:` in the scrape config.
+`metrics.public: true` opens it to anyone, for a scraper that cannot send a header on a network
+nobody else reaches.
+
+Checking a key needs the database. So that an outage still shows as `huying_database_up 0`
+rather than as a failed scrape, a key this process accepted within the last hour is accepted
+again while the database cannot be reached (only then: whenever it can, the key is checked,
+so a revoked key is refused, and forgotten).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -33,11 +44,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huying import __version__
 from huying.alerts.models import Delivery, Event
+from huying.api.deps import Auth, Credentials
+from huying.auth.service import token_hash
 from huying.deadlines.models import WorkerHeartbeat
+from huying.errors import HuyingError, Unavailable
 from huying.requests.models import Request as ServiceRequest
 from huying.runtime import Runtime
 
 log = logging.getLogger("huying.metrics")
+SCRAPERS = ("admin", "monitor")  # the roles that may read /metrics unless metrics.public
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "unmatched"
 
@@ -58,6 +73,36 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class ScrapeKeys:
+    """Who may scrape: a key or session of a role in SCRAPERS, checked in the database; while
+    the database is unreachable, one that passed that check within `TRUST`."""
+
+    TRUST = timedelta(hours=1)
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._passed: dict[str, datetime] = {}  # SHA-256 of the token → when it last passed
+
+    def check(self, credentials: Credentials) -> None:
+        """Return quietly or raise NotAuthenticated, Forbidden, or the database's error."""
+        now = self.rt.now()
+        digest = token_hash(credentials.token)
+        try:
+            with self.rt.transaction() as s:
+                credentials.principal(s, self.rt, SCRAPERS)
+        except (SQLAlchemyError, Unavailable):
+            passed = self._passed.get(digest)
+            if passed is None or now - passed > self.TRUST:
+                raise
+            log.warning("metrics: database unavailable; scrape key accepted from memory")
+            return
+        except HuyingError:
+            self._passed.pop(digest, None)
+            raise
+        self._passed = {d: at for d, at in self._passed.items() if now - at <= self.TRUST}
+        self._passed[digest] = now
 
 
 class DatabaseCollector(Collector):
@@ -229,9 +274,24 @@ def install(app: FastAPI, rt: Runtime) -> Metrics:
     app.state.metrics = metrics
     app.add_middleware(LatencyMiddleware, histogram=metrics.http_latency)
 
-    @app.get("/metrics", include_in_schema=False)
-    def scrape(request: Request) -> Response:
+    def exposition(request: Request) -> Response:
         found: Metrics = request.app.state.metrics
         return Response(found.exposition(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+    if rt.settings.metrics.public:
+
+        @app.get("/metrics", include_in_schema=False)
+        def scrape_public(request: Request) -> Response:
+            return exposition(request)
+
+    else:
+        keys = ScrapeKeys(rt)
+
+        @app.get("/metrics", include_in_schema=False)
+        def scrape(request: Request, auth: Auth) -> Response:
+            """401 without credentials (the Auth dependency), 403 for a role not in SCRAPERS:
+            both before the collector runs a single aggregate query."""
+            keys.check(auth)
+            return exposition(request)
 
     return metrics

@@ -1,7 +1,7 @@
 """Every ORM model, imported in one place so that metadata is complete (Alembic, tests)."""
 
 from huying.alerts.models import Event
-from huying.auth.models import ApiKey, StaffSession, User
+from huying.auth.models import ApiKey, LoginFailure, StaffSession, User
 from huying.db import Base
 from huying.deadlines.models import Deadline, WorkerHeartbeat
 from huying.directory.models import Category, Chain, Department, Enterprise, RoutingRule
@@ -16,6 +16,7 @@ __all__ = [
     "Department",
     "Enterprise",
     "Event",
+    "LoginFailure",
     "Request",
     "RequestCoDepartment",
     "RequestReturn",

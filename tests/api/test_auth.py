@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +19,7 @@ from huying.clock import FrozenClock
 from huying.db import Base
 from huying.runtime import Runtime
 from tests.api.conftest import API
-from tests.api.support import assert_problem, nothing_written
+from tests.api.support import assert_problem, nothing_written, row_counts
 from tests.conftest import World, submit_body
 
 PASSWORD = "川流不息-Chuan-2026"
@@ -52,6 +54,16 @@ def _all_cells(rt: Runtime) -> list[str]:
             for row in conn.execute(select(table)):
                 cells.extend(str(v) for v in row)
     return cells
+
+
+@contextmanager
+def only_a_failure_written(rt: Runtime) -> Iterator[None]:
+    """Assert that the block adds one row to login_failures (for throttling) and nothing else."""
+    before = row_counts(rt)
+    yield
+    after = row_counts(rt)
+    before["login_failures"] += 1
+    assert after == before
 
 
 # --- stored hashed -------------------------------------------------------------------
@@ -163,10 +175,10 @@ def test_api_key_me(client: TestClient, world: World) -> None:
     ("username", "password"),
     [("zhang.san", "not the password"), ("li.si", PASSWORD), ("ZHANG.SAN", PASSWORD)],
 )
-def test_wrong_credentials_are_401_alike_and_write_nothing(
+def test_wrong_credentials_are_401_alike_and_write_only_the_failure(
     client: TestClient, rt: Runtime, staff: str, username: str, password: str
 ) -> None:
-    with nothing_written(rt):
+    with only_a_failure_written(rt):
         r = _login(client, username, password)
         problem = assert_problem(r, 401, "wrong username or password")
     assert "token" not in problem
@@ -178,7 +190,7 @@ def test_inactive_user_cannot_log_in_and_loses_its_sessions(
     token = _login(client, staff).json()["token"]
     with rt.transaction() as s:
         s.scalars(select(User)).one().active = False
-    with nothing_written(rt):
+    with only_a_failure_written(rt):
         assert_problem(_login(client, staff), 401)
     assert_problem(client.get(ME, headers={"Authorization": f"Bearer {token}"}), 401)
 

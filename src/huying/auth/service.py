@@ -1,10 +1,19 @@
 """Who is calling: API keys and staff sessions (stored as SHA-256 of 256-bit random tokens),
-staff passwords (argon2id). No secret is logged or stored in the clear."""
+staff passwords (argon2id). No secret is logged or stored in the clear.
+
+Logins are throttled: after `auth.max_failures` failed logins for a username, or from a client
+address, within `auth.failure_window`, `login` refuses with TooManyRequests (429) until enough
+of them have left the window, even with the right password, and without computing a hash. The
+failures are rows in the database, so every replica counts the same ones. The API and the
+console both log in through `login`, the one place this is enforced.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,12 +22,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from huying.auth import repository
 from huying.auth.models import ApiKey, StaffSession, User
 from huying.directory import repository as directory
-from huying.errors import Conflict, InvalidInput, NotAuthenticated
+from huying.durations import parse_duration
+from huying.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
+from huying.runtime import Runtime
 from huying.workflow.context import Actor
 
-ROLES = ("admin", "dispatcher", "supervisor", "department", "integration")
+ROLES = ("admin", "dispatcher", "supervisor", "department", "integration", "monitor")
+# Roles for other systems: they get API keys, never a user with a password.
+SYSTEM_ROLES = ("integration", "monitor")
 KEY_PREFIX = "hyk_"
 SESSION_PREFIX = "hys_"
 _hasher = PasswordHasher()
@@ -82,8 +96,8 @@ def create_user(
     now: datetime,
     display_name: str = "",
 ) -> User:
-    if role == "integration":
-        raise InvalidInput("integration is a role for systems: give them an API key, not a user")
+    if role in SYSTEM_ROLES:
+        raise InvalidInput(f"{role} is a role for systems: give them an API key, not a user")
     _check_role(session, role, department)
     if (
         not username
@@ -110,24 +124,103 @@ def create_user(
 
 
 def login(
-    *, session: Session, username: str, password: str, now: datetime, hours: float
+    *, rt: Runtime, username: str, password: str, address: str | None
 ) -> tuple[str, User, datetime]:
-    user = session.scalar(select(User).where(User.username == username))
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        raise NotAuthenticated("wrong username or password") from None
-    if user is None or not user.active:
-        raise NotAuthenticated("wrong username or password")
-    token = SESSION_PREFIX + secrets.token_urlsafe(32)
-    expires = now + timedelta(hours=hours)
-    session.add(
-        StaffSession(
-            token_hash=token_hash(token), user_id=user.id, created_at=now, expires_at=expires
+    """A new session for a staff user's right password, or NotAuthenticated; TooManyRequests
+    while the username or the client `address` is throttled.
+
+    Each attempt is first recorded as a failure and committed, and only then counted again and
+    checked: attempts racing on several replicas see each other's rows, so no more than
+    `auth.max_failures` of them reach the password hash within a window. A success removes its
+    own row and forgives the failures of that username from that address: it proves that
+    whoever is there knows the password, not that the guesses from elsewhere were the user's.
+    The failures of other usernames from that address stay counted.
+    """
+    now = rt.now()
+    username, address = username[:64], (address or "unknown")[:64]
+    limit = rt.settings.auth.max_failures
+    window = timedelta(seconds=parse_duration(rt.settings.auth.failure_window).seconds)
+    with rt.transaction() as s:
+        wait = _throttled_for(s, username, address, now=now, limit=limit, window=window)
+        if wait is not None:
+            raise _too_many(wait)  # nothing written, no hash computed
+        repository.prune_failures(s, before=now - window)
+        attempt = repository.add_failure(s, username=username, address=address, at=now)
+    user: User | None = None
+    with rt.transaction() as s:
+        wait = _throttled_for(
+            s, username, address, now=now, limit=limit, window=window, excluding=attempt
         )
-    )
-    session.execute(delete(StaffSession).where(StaffSession.expires_at < now))
+        if wait is not None:
+            repository.delete_failure(s, attempt)  # refused, not failed: it does not count
+        else:
+            user = repository.user_by_username(s, username)
+    if wait is not None:
+        raise _too_many(wait)
+    # Outside any transaction: argon2 takes tens of milliseconds and needs no connection.
+    # An unknown user is checked against a dummy hash, so it takes as long as a known one.
+    matches = _password_matches(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not user.active or not matches:
+        raise NotAuthenticated("wrong username or password")  # the attempt stays a failure
+    token = SESSION_PREFIX + secrets.token_urlsafe(32)
+    expires = now + timedelta(hours=rt.settings.auth.session_hours)
+    with rt.transaction() as s:
+        repository.delete_failure(s, attempt)
+        repository.forgive(s, username=username, address=address)
+        s.add(
+            StaffSession(
+                token_hash=token_hash(token), user_id=user.id, created_at=now, expires_at=expires
+            )
+        )
+        s.execute(delete(StaffSession).where(StaffSession.expires_at < now))
     return token, user, expires
+
+
+def _password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _throttled_for(
+    session: Session,
+    username: str,
+    address: str,
+    *,
+    now: datetime,
+    limit: int,
+    window: timedelta,
+    excluding: int | None = None,
+) -> float | None:
+    """Seconds until both the username and the address have fewer than `limit` failures in
+    the window; None when they have already."""
+    by_user, by_address = repository.failure_times(
+        session, username=username, address=address, since=now - window, excluding=excluding
+    )
+    waits = [
+        w
+        for w in (_wait(by_user, limit, window, now), _wait(by_address, limit, window, now))
+        if w is not None
+    ]
+    return max(waits) if waits else None
+
+
+def _wait(times: Sequence[datetime], limit: int, window: timedelta, now: datetime) -> float | None:
+    """How long until fewer than `limit` of these failures (oldest first) are in the window:
+    until the one that leaves the last `limit - 1` behind has left it."""
+    if len(times) < limit:
+        return None
+    return (times[len(times) - limit] + window - now).total_seconds()
+
+
+def _too_many(seconds: float) -> TooManyRequests:
+    retry_after = max(1, math.ceil(seconds))
+    return TooManyRequests(
+        "too many failed logins for this username or from this address; "
+        f"try again in {retry_after} seconds",
+        retry_after=retry_after,
+    )
 
 
 def logout(*, session: Session, token: str) -> None:

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 from huying.api.deps import Rt
 from huying.auth import service as auth
 from huying.directory import repository as directory
-from huying.errors import HuyingError, InvalidInput, NotAuthenticated, NotFound
+from huying.errors import (
+    HuyingError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+    Unavailable,
+)
 from huying.requests import service as requests
 from huying.requests.models import Request as RequestRow
 from huying.requests.presenters import present
@@ -240,21 +247,25 @@ def login(request: Request, rt: Rt, form: PostedForm) -> Response:
     username = (form.get("username") or "").strip()[:64]
     password = form.get("password") or ""
     try:
-        with rt.transaction() as s:
-            token, user, expires = auth.login(
-                session=s,
-                username=username,
-                password=password,
-                now=rt.now(),
-                hours=rt.settings.auth.session_hours,
-            )
-            if user.role not in web.CONSOLE_ROLES:
-                auth.logout(session=s, token=token)
-                return _login_page(
-                    request, username=username, error="该账号不能登录控制台。", status=403
-                )
+        token, user, expires = auth.login(
+            rt=rt,
+            username=username,
+            password=password,
+            address=request.client.host if request.client else None,
+        )
     except NotAuthenticated:
         return _login_page(request, username=username, error="用户名或密码错误。", status=401)
+    except TooManyRequests as exc:
+        minutes = -(-exc.retry_after // 60)  # rounded up: never too early
+        page = _login_page(
+            request, username=username, error=f"尝试次数过多，请 {minutes} 分钟后再试。", status=429
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    if user.role not in web.CONSOLE_ROLES:
+        with rt.transaction() as s:
+            auth.logout(session=s, token=token)
+        return _login_page(request, username=username, error="该账号不能登录控制台。", status=403)
     target = web.local_path(form.get("next"), web.home_of(user.role))
     response = RedirectResponse(target, status_code=303)
     web.start_session(request, response, token, expires=expires, now=rt.now())
@@ -624,6 +635,8 @@ def take_action(
                 request, rt, _request_page(request, rt, request_id, failed=(exc, action, form))
             )
         return _serve(request, rt, lambda s, who: _problem(404, "找不到该诉求，或您无权查看。"))
+    except Unavailable:
+        raise  # straight to the 503 page: re-rendering the request page would ask the pool again
     except HuyingError as exc:
         return _serve(
             request, rt, _request_page(request, rt, request_id, failed=(exc, action, form))
