@@ -1,4 +1,5 @@
-"""Alerts fixtures: the app with the webhooks router, events, subscriptions, and a worker
+"""Alerts fixtures: a runtime whose `webhooks.allow_hosts` names 127.0.0.1 (where the real
+receivers listen), the app with the webhooks router, events, subscriptions, and a worker
 loop that jumps the injected clock from one due time to the next (nobody sleeps)."""
 
 from __future__ import annotations
@@ -18,8 +19,25 @@ from huying.alerts.router import router
 from huying.alerts.schemas import WebhookCreated, WebhookIn
 from huying.app import create_app
 from huying.clock import FrozenClock
-from huying.runtime import Runtime
-from tests.conftest import World, submit_body
+from huying.runtime import Runtime, build_runtime
+from tests.conftest import World, empty_tables, make_settings, submit_body
+
+
+@pytest.fixture
+def allow_hosts() -> tuple[str, ...]:
+    """`webhooks.allow_hosts` of the runtime. A test of the rule alone says so with
+    `@pytest.mark.parametrize("allow_hosts", [()])`."""
+    return ("127.0.0.1",)
+
+
+@pytest.fixture
+def rt(migrated: str, clock: FrozenClock, allow_hosts: tuple[str, ...]) -> Iterator[Runtime]:
+    """tests/conftest.py's runtime, with `allow_hosts`."""
+    settings = make_settings(migrated, webhooks={"allow_hosts": list(allow_hosts)})
+    runtime = build_runtime(settings, clock=clock)
+    yield runtime
+    empty_tables(runtime)
+    runtime.close()
 
 
 @pytest.fixture
@@ -55,7 +73,7 @@ def subscribe(
 ) -> WebhookCreated:
     data = WebhookIn(url=url, event_types=list(patterns or ("*",)), secret=secret)
     with rt.transaction() as s:
-        return service.subscribe(session=s, data=data, now=rt.now())
+        return service.subscribe(rt=rt, session=s, data=data, now=rt.now())
 
 
 def deliveries(rt: Runtime) -> list[Delivery]:

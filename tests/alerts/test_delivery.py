@@ -3,6 +3,7 @@ injected and jumped from one due time to the next; receivers are httpx.MockTrans
 
 from __future__ import annotations
 
+import errno
 import json
 from datetime import datetime, timedelta
 
@@ -92,8 +93,10 @@ def test_connection_errors_and_timeouts_are_retried(rt: Runtime, clock: FrozenCl
     emit(rt, "request.dispatched")
 
     def flaky(n: int, call: Call) -> int:
-        if n == 1:
-            raise httpx.ConnectError("connection refused")
+        if n == 1:  # as httpx raises it, over the socket's error
+            raise httpx.ConnectError("[Errno 111] Connection refused") from ConnectionRefusedError(
+                errno.ECONNREFUSED, "Connection refused"
+            )
         if n == 2:
             raise httpx.ReadTimeout("timed out")
         return 200
@@ -104,8 +107,13 @@ def test_connection_errors_and_timeouts_are_retried(rt: Runtime, clock: FrozenCl
         delivery.deliver_due(rt, client=http, now=clock.now())
         (d,) = deliveries(rt)
         assert (d.status, d.last_status_code) == ("pending", None)
-        assert d.last_error == "ConnectError: connection refused"
+        assert d.last_error == "connection refused"
         assert d.next_attempt_at == clock.now() + SCHEDULE[0]
+        clock.set(d.next_attempt_at)
+        delivery.deliver_due(rt, client=http, now=clock.now())
+        (d,) = deliveries(rt)
+        assert (d.status, d.last_status_code) == ("pending", None)
+        assert d.last_error == "timed out after 10 s"  # webhooks.timeout
         run_worker(rt, clock, http)
     (d,) = deliveries(rt)
     assert (d.status, d.attempts) == ("delivered", 3)
@@ -126,7 +134,7 @@ def test_dead_after_max_attempts_kept_and_redeliverable(rt: Runtime, clock: Froz
         assert receiver.calls[-1].at - T0 == sum(SCHEDULE[:7], timedelta())
         (d,) = deliveries(rt)
         assert (d.status, d.attempts, d.last_status_code) == ("dead", 8, 503)
-        assert d.last_error == "HTTP 503: nope" and d.next_attempt_at is None
+        assert d.last_error == "HTTP 503" and d.next_attempt_at is None  # not the body
 
         clock.advance(timedelta(days=3))  # dead stays dead
         assert run_worker(rt, clock, http) == 0
@@ -150,25 +158,38 @@ def test_max_attempts_is_a_parameter(rt: Runtime, clock: FrozenClock) -> None:
     assert [(d.status, d.attempts) for d in deliveries(rt)] == [("dead", 3)]
 
 
-def test_last_error_never_shows_the_secret(rt: Runtime, clock: FrozenClock) -> None:
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (httpx.Response(400, text="bad key {secret} " + "x" * 1000), "HTTP 400"),
+        (httpx.Response(502, text="<h1>nginx on gw-7.intranet</h1>"), "HTTP 502"),
+        (httpx.ConnectError("cannot reach {secret}"), "connection failed"),
+        # h11 quotes the bytes it got: a port that speaks SSH would tell its banner
+        (
+            httpx.RemoteProtocolError("illegal status line: bytearray(b'SSH-2.0-OpenSSH_9.6')"),
+            "the receiver did not answer with valid HTTP",
+        ),
+        (httpx.ReadError("[Errno 104] Connection reset by peer"), "the connection broke off"),
+        (RuntimeError("{secret}"), "internal error (RuntimeError); see the worker's log"),
+    ],
+)
+def test_last_error_is_the_status_or_a_reason_never_what_the_receiver_said(
+    rt: Runtime, clock: FrozenClock, answer: httpx.Response | Exception, reason: str
+) -> None:
     sub = subscribe(rt, "*")
     emit(rt, "request.dispatched")
 
-    def echo(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, text=f"bad key {sub.secret} " + "x" * 1000)
+    def handler(request: httpx.Request) -> httpx.Response:
+        if isinstance(answer, Exception):
+            raise type(answer)(str(answer).format(secret=sub.secret))
+        return httpx.Response(answer.status_code, text=answer.text.format(secret=sub.secret))
 
-    def leak(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError(f"cannot reach {sub.secret.removeprefix('whsec_')}")
-
-    for handler in (echo, leak):
-        with httpx.Client(transport=httpx.MockTransport(handler)) as http:
-            fanout.fan_out(rt, now=clock.now())
-            delivery.deliver_due(rt, client=http, now=clock.now())
-        (d,) = deliveries(rt)
-        assert d.last_error and "[secret]" in d.last_error
-        assert sub.secret.removeprefix("whsec_") not in d.last_error
-        assert len(d.last_error) <= 500
-        clock.advance(timedelta(hours=1))
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        fanout.fan_out(rt, now=clock.now())
+        delivery.deliver_due(rt, client=http, now=clock.now())
+    (d,) = deliveries(rt)
+    assert (d.status, d.last_error) == ("pending", reason)
+    assert d.last_status_code == (None if isinstance(answer, Exception) else answer.status_code)
 
 
 def test_order_per_request_and_subscription_while_an_earlier_one_fails(
@@ -358,7 +379,7 @@ def test_a_late_result_does_not_overwrite_a_newer_attempt(rt: Runtime, clock: Fr
     _, (second,) = delivery.claim(rt, now=clock.now(), batch=10, max_attempts=8)
     assert (first.attempt, second.attempt) == (1, 2)
     ok = delivery.Outcome(second.delivery_id, 2, 200, None)
-    late = delivery.Outcome(first.delivery_id, 1, 500, "HTTP 500: slow")
+    late = delivery.Outcome(first.delivery_id, 1, 500, "HTTP 500")
     delivery.store(rt, [ok, late], now=clock.now(), max_attempts=8)
     (d,) = deliveries(rt)
     assert (d.status, d.attempts, d.last_status_code) == ("delivered", 2, 200)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import ssl
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from huying import __version__
-from huying.alerts import fanout, signing
+from huying.alerts import fanout, reasons, signing
 from huying.alerts import repository as repo
 from huying.alerts.models import Event
+from huying.alerts.transport import ALLOW_HOSTS, GuardedTransport, Resolver
 from huying.runtime import Runtime
 
 log = logging.getLogger("huying.alerts")
@@ -31,7 +35,6 @@ FAN_OUT_BATCH, FAN_OUT_BATCHES = 500, 20
 ROUNDS = 10  # a round frees each line's next delivery; bounded so a tick stays short
 SCHEDULE = tuple(timedelta(seconds=s) for s in (5, 30, 120, 600, 1800, 3600, 2 * 3600, 4 * 3600))
 MAX_DELAY = timedelta(hours=24)
-ERROR_LENGTH = 500
 USER_AGENT = f"Huying-Webhooks/{__version__}"
 
 
@@ -43,9 +46,18 @@ def backoff(attempt: int) -> timedelta:
     return min(SCHEDULE[-1] * (1 << min(attempt - len(SCHEDULE), 8)), MAX_DELAY)
 
 
-def make_client() -> httpx.Client:
-    """The client a worker keeps for its lifetime (close it on shutdown)."""
-    return httpx.Client(follow_redirects=False, headers={"user-agent": USER_AGENT})
+def make_client(
+    *, resolve: Resolver = socket.getaddrinfo, verify: ssl.SSLContext | bool = True
+) -> httpx.Client:
+    """The client a worker keeps for its lifetime (close it on shutdown). Its transport
+    refuses loopback, link-local and unspecified addresses at the moment of connecting,
+    whatever a name resolves to then; `send` hands it `webhooks.allow_hosts`. `resolve`
+    (socket.getaddrinfo) and `verify` (the system's CAs) are there for tests."""
+    return httpx.Client(
+        transport=GuardedTransport(resolve, verify),
+        follow_redirects=False,
+        headers={"user-agent": USER_AGENT},
+    )
 
 
 def body(event: Event) -> bytes:
@@ -80,27 +92,33 @@ class Outcome:
         return self.error is None
 
 
-def _scrub(text: str, secret: str) -> str:
-    for needle in (secret, secret.removeprefix(signing.PREFIX)):
-        text = text.replace(needle, "[secret]")
-    return text[:ERROR_LENGTH]
-
-
-def send(client: httpx.Client, out: Outgoing, *, now: datetime, timeout: float) -> Outcome:
-    """One POST; never raises. Only a 2xx counts as delivered (redirects are not followed)."""
+def send(
+    client: httpx.Client,
+    out: Outgoing,
+    *,
+    now: datetime,
+    timeout: float,
+    allow_hosts: Sequence[str] = (),
+) -> Outcome:
+    """One POST; never raises. Only a 2xx counts as delivered (redirects are not followed).
+    A failure records the status or a reason of ours, never what the receiver answered."""
     headers = signing.headers(out.secret, out.msg_id, int(now.timestamp()), out.body)
     try:
         with client.stream(
-            "POST", out.url, content=out.body, headers=headers, timeout=timeout
+            "POST",
+            out.url,
+            content=out.body,
+            headers=headers,
+            timeout=timeout,
+            extensions={ALLOW_HOSTS: tuple(allow_hosts)},
         ) as r:
-            if 200 <= r.status_code < 300:
-                return Outcome(out.delivery_id, out.attempt, r.status_code, None)
-            start = next(r.iter_bytes(), b"")[:200].decode("utf-8", "replace").strip()
-            error = f"HTTP {r.status_code}: {start}" if start else f"HTTP {r.status_code}"
-            return Outcome(out.delivery_id, out.attempt, r.status_code, _scrub(error, out.secret))
+            ok = 200 <= r.status_code < 300
+            error = None if ok else reasons.http_status(r.status_code)
+            return Outcome(out.delivery_id, out.attempt, r.status_code, error)
     except Exception as exc:  # timeouts, refused connections, and anything else: retry
-        error = f"{type(exc).__name__}: {exc}"
-        return Outcome(out.delivery_id, out.attempt, None, _scrub(error, out.secret))
+        if not isinstance(exc, httpx.HTTPError):
+            log.exception("webhook delivery %d failed unexpectedly", out.delivery_id)
+        return Outcome(out.delivery_id, out.attempt, None, reasons.failure(exc, timeout=timeout))
 
 
 def claim(
@@ -154,7 +172,7 @@ def deliver_due(
     """Send what is due, round after round while rounds free more. Returns attempts made."""
     config = rt.settings.webhooks
     batch = batch or config.batch
-    timeout = config.timeout_seconds
+    timeout, allow_hosts = config.timeout_seconds, config.allow_hosts
     attempted = 0
     for _ in range(ROUNDS):
         # A lease runs from its claim: the tick's own `now` may be a burst of firing ago.
@@ -166,7 +184,12 @@ def deliver_due(
             continue
         with ThreadPoolExecutor(max_workers=min(config.concurrency, len(outgoing))) as pool:
             outcomes = list(
-                pool.map(lambda o, at=at: send(client, o, now=at, timeout=timeout), outgoing)
+                pool.map(
+                    lambda o, at=at: send(
+                        client, o, now=at, timeout=timeout, allow_hosts=allow_hosts
+                    ),
+                    outgoing,
+                )
             )
         store(rt, outcomes, now=max(at, rt.now()), max_attempts=max_attempts)
         attempted += len(outgoing)

@@ -32,3 +32,9 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 def matches(patterns: Iterable[str], event_type: str) -> bool:
     return any(_regex(p).fullmatch(event_type) for p in patterns)
+
+
+def unmatched(patterns: Iterable[str], event_types: Iterable[str]) -> list[str]:
+    """The patterns that match none of the event types, in the order given."""
+    known = list(event_types)
+    return [p for p in patterns if not any(_regex(p).fullmatch(t) for t in known)]

@@ -6,11 +6,16 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from huying.alerts import reasons
 from huying.alerts import repository as repo
+from huying.alerts.catalogue import event_types
 from huying.alerts.models import Delivery, WebhookSubscription
+from huying.alerts.patterns import unmatched
 from huying.alerts.schemas import DeliveryOut, WebhookCreated, WebhookIn, WebhookOut
 from huying.alerts.signing import new_secret
-from huying.errors import Conflict, NotFound
+from huying.alerts.urls import HostPolicy
+from huying.errors import Conflict, InvalidInput, NotFound
+from huying.runtime import Runtime
 
 
 def subscription_out(sub: WebhookSubscription) -> WebhookOut:
@@ -38,14 +43,28 @@ def delivery_out(d: Delivery, event_uid: str) -> DeliveryOut:
         next_attempt_at=d.next_attempt_at,
         last_attempt_at=d.last_attempt_at,
         last_status_code=d.last_status_code,
-        last_error=d.last_error,
+        last_error=reasons.shown(d.last_error),
         created_at=d.created_at,
         delivered_at=d.delivered_at,
     )
 
 
-def subscribe(*, session: Session, data: WebhookIn, now: datetime) -> WebhookCreated:
-    """Events from the next fan-out on go to the new subscription, not earlier ones."""
+def subscribe(*, rt: Runtime, session: Session, data: WebhookIn, now: datetime) -> WebhookCreated:
+    """Events from the next fan-out on go to the new subscription, not earlier ones.
+    Refused (422): a URL naming loopback, link-local or the unspecified address that
+    `webhooks.allow_hosts` does not name, and a pattern that matches no event type."""
+    policy = HostPolicy.allowing(rt.settings.webhooks.allow_hosts)
+    if refusal := policy.url_refusal(data.url):
+        raise InvalidInput(f"url: {refusal}")
+    known = event_types(rt.workflows)
+    if unknown := unmatched(data.event_types, known):
+        raise InvalidInput(
+            f"event_types: {', '.join(unknown)} "
+            f"{'matches' if len(unknown) == 1 else 'match'} no event type; "
+            f"the event types are {', '.join(known)}",
+            unknown=unknown,
+            event_types=known,
+        )
     sub = WebhookSubscription(
         url=data.url,
         event_types=data.event_types,
