@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from huying.db import make_engine
+from huying.db import make_engine, unbounded
 from huying.models import Base
 
 config = context.config
@@ -39,7 +39,8 @@ def run_migrations_online() -> None:
         return
     engine = make_engine(_url())
     try:
-        with engine.connect() as conn:
+        with engine.begin() as conn:
+            unbounded(conn)  # migrations may run longer than database.statement_timeout
             _run(conn)
     finally:
         engine.dispose()

@@ -33,7 +33,8 @@ USCC_A = "91110000600037341L"
 def make_settings(url: str, **overrides: object) -> Settings:
     """As tests/conftest.py's make_settings: the project's workflows, defaults otherwise."""
     data: dict[str, object] = {
-        "database": {"url": url},
+        # the generators' INSERT … SELECT and VACUUM over 1M rows outlast the 30 s default
+        "database": {"url": url, "statement_timeout": 3600},
         "workflows": {"path": str(ROOT / "workflows")},
     }
     data.update(overrides)

@@ -86,8 +86,8 @@ def write_config(
     port: int | None = None,
     pool_size: int = 10,
 ) -> Path:
-    """A config with second-long limits, a three-rung ladder and a calendar that is all
-    working time; returns its path."""
+    """A config with second-long limits, a three-rung ladder, a calendar that is all
+    working time and webhooks allowed to loopback; returns its path."""
     limits = {**FAST_LIMITS, **(limits or {})}
     config: dict[str, Any] = {
         "database": {"url": database_url, "pool_size": pool_size},
@@ -106,6 +106,8 @@ def write_config(
             {"after": ladder[2], "level": 3, "notify": ["district_supervision"]},
         ],
         "worker": {"tick": tick, "batch_size": batch_size},
+        # the tests' webhook receivers listen on loopback, which webhooks refuse by default
+        "webhooks": {"allow_hosts": ["127.0.0.1"]},
     }
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")

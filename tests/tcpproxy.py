@@ -10,14 +10,16 @@ import threading
 from types import TracebackType
 from typing import Literal
 
-Mode = Literal["up", "down", "silent"]
+Mode = Literal["up", "down", "silent", "paused"]
 
 
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target`. `cut()` drops every open connection and resets
     new ones; `black_hole()` drops them and takes new ones without ever answering (a route
-    that drops packets); `restore()` forwards again. One listener for the proxy's lifetime,
-    so no other socket can take its port in between."""
+    that drops packets); `pause()` keeps every connection open and holds every byte, both
+    ways (a server that hangs, or a proxy in front of a dead one: the kernel still
+    acknowledges every packet); `restore()` forwards again. One listener for the proxy's
+    lifetime, so no other socket can take its port in between."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -25,6 +27,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._stop = threading.Event()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._listener = socket.socket()
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
@@ -43,6 +47,7 @@ class TcpProxy:
         _tb: TracebackType | None,
     ) -> None:
         self._stop.set()
+        self._flowing.set()
         self._acceptor.join()
         self._listener.close()
         self._drop_all()
@@ -55,8 +60,13 @@ class TcpProxy:
         self.mode = "silent"
         self._drop_all()
 
+    def pause(self) -> None:
+        self.mode = "paused"
+        self._flowing.clear()
+
     def restore(self) -> None:
         self.mode = "up"
+        self._flowing.set()
 
     def _drop_all(self) -> None:
         with self._lock:
@@ -94,6 +104,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         for s in (source, sink):
             with contextlib.suppress(OSError):

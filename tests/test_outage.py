@@ -1,6 +1,7 @@
 """The database briefly unreachable (DESIGN.md, "Reliability"): the API answers 503 problems
 and writes nothing, the console shows a page in Chinese, `/healthz` says so, the worker skips
-its ticks; and all of them recover without a restart once the database is back.
+its ticks; and all of them recover without a restart once the database is back. No call
+waits on a database that does not answer longer than a bound, and none gets a 500.
 
 PostgreSQL only: the app reaches it through a loopback TCP proxy that the test cuts (every
 open connection dropped, new ones refused) and restores."""
@@ -9,13 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
+from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from huying.app import create_app
 from huying.auth.service import create_user, login
@@ -30,6 +35,7 @@ pytestmark = pytest.mark.skipif(
     not PG_URL, reason="needs PostgreSQL: set HUYING_TEST_DATABASE_URL (.ci/run does)"
 )
 API = "/api/v1/requests"
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -76,9 +82,7 @@ def test_503_while_the_database_is_away_then_recovery_without_a_restart(
             department="GXJ",
             now=rt.now(),
         )
-        token, _, _ = login(
-            session=s, username="clerk", password="correct-horse-42", now=rt.now(), hours=1
-        )
+    token, _, _ = login(rt=rt, username="clerk", password="correct-horse-42", address=None)
     with TestClient(create_app(cut_off), raise_server_exceptions=False) as client:
         client.cookies.set("huying_session", token)
         assert client.get("/").status_code == 200  # redirected to the department's inbox
@@ -128,3 +132,91 @@ def test_a_database_that_does_not_answer_is_a_503_after_the_connect_timeout(
         assert time.monotonic() - started < 15
         proxy.restore()
         assert client.get(API, headers=h).status_code == 200
+
+
+@pytest.fixture
+def tight(rt: Runtime, proxy: TcpProxy, clock: FrozenClock) -> Iterator[Runtime]:
+    """As `cut_off`, with a pool of 2 + 2 connections that a call waits 0.5 s for, and a
+    statement bound of 1 s."""
+    url = make_url(rt.settings.database_url).set(host="127.0.0.1", port=proxy.port)
+    text = url.render_as_string(hide_password=False)
+    database = {
+        "url": text,
+        "connect_timeout": 2,
+        "pool_size": 2,
+        "pool_timeout": 0.5,
+        "statement_timeout": 1,
+    }
+    runtime = build_runtime(make_settings(text, database=database), clock=clock)
+    yield runtime
+    runtime.close()
+
+
+def test_concurrent_calls_while_the_database_does_not_answer_get_503_never_500(
+    rt: Runtime,
+    world: World,
+    proxy: TcpProxy,
+    tight: Runtime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every new connection waits its connect_timeout (2 s) on the black hole; the calls
+    queued behind the pool's 4 connections give up after 0.5 s. Both are 503s."""
+    caplog.set_level(logging.WARNING)
+    with TestClient(create_app(tight), raise_server_exceptions=False) as client:
+        h = world.h("integration")
+        assert client.get(API, headers=h).status_code == 200
+        proxy.black_hole()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(lambda _: client.get(API, headers=h), range(16)))
+        assert [r.status_code for r in answers] == [503] * 16, [r.text for r in answers]
+        assert all(r.headers["retry-after"] == "5" for r in answers)
+        assert "database pool:" in caplog.text  # some waited for the pool, not the server
+        proxy.restore()
+        assert client.get(API, headers=h).status_code == 200
+
+
+def answered_within(seconds: float, proxy: TcpProxy, call: Callable[[], T]) -> T:
+    """`call()`'s result, or its exception, if it comes within `seconds`; else an
+    AssertionError. The proxy is restored in any case, so that a call still waiting ends."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(call).result(timeout=seconds)
+    except FutureTimeout:
+        raise AssertionError(f"no answer within {seconds} s") from None
+    finally:
+        proxy.restore()
+        pool.shutdown(wait=True)
+
+
+def test_a_database_that_stops_answering_is_a_503_not_a_hang(
+    rt: Runtime, world: World, proxy: TcpProxy, tight: Runtime
+) -> None:
+    """The server hangs with its connections open (the proxy holds every byte): no
+    statement_timeout fires and the kernel acknowledges everything. The pool's pre-ping
+    gives up after connect_timeout (2 s), the new connection after 2 s more: a 503."""
+    with TestClient(create_app(tight), raise_server_exceptions=False) as client:
+        h = world.h("integration")
+        assert client.get(API, headers=h).status_code == 200  # a pooled connection exists
+        proxy.pause()
+        answer = answered_within(30, proxy, lambda: client.get(API, headers=h))
+        assert answer.status_code == 503, answer.text
+        assert client.get(API, headers=h).status_code == 200
+
+
+def test_a_statement_whose_answer_never_comes_fails_as_a_lost_connection(
+    rt: Runtime, proxy: TcpProxy, tight: Runtime
+) -> None:
+    """Mid-transaction: the statement bound (1 s) plus connect_timeout (2 s), then the
+    connection is hung up and invalidated (what the API answers 503)."""
+
+    def stalled_transaction() -> None:
+        with tight.transaction() as s:
+            s.execute(select(1))
+            proxy.pause()
+            s.execute(select(2))
+
+    with pytest.raises(DBAPIError, match="did not answer within 3 s") as caught:
+        answered_within(30, proxy, stalled_transaction)
+    assert caught.value.connection_invalidated
+    with tight.transaction() as s:
+        assert s.scalar(select(1)) == 1

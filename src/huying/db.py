@@ -1,14 +1,33 @@
-"""Engine and session factories. The schema itself is built only by Alembic."""
+"""Engine and session factories. The schema itself is built only by Alembic.
+
+How long a call may wait on the database (DESIGN.md, "Hardening"): for a free pooled
+connection, `pool_timeout`; for a new connection, `connect_timeout`; for one statement,
+`statement_timeout`, which PostgreSQL enforces itself. A server that stops answering
+altogether (hung, or a proxy in front of a dead one) enforces nothing, and its kernel still
+acknowledges every packet, so neither TCP keepalives nor `tcp_user_timeout` notice: a
+watchdog (`_Watch`) hangs up a connection that waits longer than the statement bound plus
+`connect_timeout` for an answer, or longer than `connect_timeout` for the answer to the
+pool's pre-ping. Every such failure reaches the caller as a disconnect: a 503, never a hang.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -18,8 +37,12 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("huying.db")
+_R = TypeVar("_R")
 
 # Rows per multi-row INSERT on PostgreSQL (SQLAlchemy's "insertmanyvalues"; its default is
 # 1,000). psycopg parses each statement's text to turn its placeholders into $n, and that
@@ -66,31 +89,52 @@ class Base(DeclarativeBase):
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, connect_timeout: int = 5, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 10,
+    connect_timeout: int = 5,
+    pool_timeout: float = 5.0,
+    statement_timeout: float = 30.0,
+    echo: bool = False,
 ) -> Engine:
-    if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # One connection: every write begins IMMEDIATE, so writers are serialised anyway, and
-        # waiting in the pool's queue is fairer and faster than SQLite's sleeping busy handler.
+    """An engine whose every wait is bounded (see the module's docstring).
+
+    SQLite: one connection, and every write begins IMMEDIATE, so writers are serialised
+    anyway; waiting in the pool's queue is fairer and faster than SQLite's sleeping busy
+    handler. That queue is SQLite's lock wait, so it is bounded by `statement_timeout`, as
+    the busy handler is (another process, e.g. `huying load`, may hold the lock), and not by
+    `pool_timeout`, which would turn a burst of writers into 503s.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if path and path != ":memory:" and not parsed.query.get("uri"):
+            _create_private(Path(path))
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": statement_timeout},
             poolclass=QueuePool,
             pool_size=1,
             max_overflow=0,
-            pool_timeout=60,
+            pool_timeout=statement_timeout,
         )
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(
+    options = parsed.query.get("options")
+    engine = create_engine(
         url,
         echo=echo,
         insertmanyvalues_page_size=INSERT_PAGE_ROWS,
         connect_args={
             "connect_timeout": connect_timeout,
+            # The server cancels a statement that runs longer (its lock waits included).
+            "options": " ".join(
+                [
+                    *([options] if isinstance(options, str) else options or ()),
+                    f"-c statement_timeout={round(statement_timeout * 1000)}",
+                ]
+            ),
             # An established connection whose peer vanished (a dropped route, not a closed
             # socket) fails once its unacknowledged data has waited this long, and an idle
             # one is probed, instead of waiting for the kernel's retransmissions (~15 min).
@@ -103,15 +147,33 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        pool_timeout=10,
+        pool_timeout=pool_timeout,
     )
+    _watch_answers(
+        engine, answer_within=statement_timeout + connect_timeout, ping_within=connect_timeout
+    )
+    return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only: it holds password hashes and
+    webhook secrets. SQLite gives its -wal and -shm files the mode of the database file.
+    The folder is made 0700 when it does not exist; what exists is left as it is."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)  # an empty file is an empty SQLite database
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
     """WAL, foreign keys, and BEGIN IMMEDIATE so writers queue instead of failing late.
 
     pysqlite's own transaction handling is switched off and SQLAlchemy emits the
-    BEGIN itself (the recipe from SQLAlchemy's SQLite documentation).
+    BEGIN itself (the recipe from SQLAlchemy's SQLite documentation). The busy timeout
+    is the `timeout` connect argument.
     """
 
     @event.listens_for(engine, "connect")
@@ -121,7 +183,6 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -131,3 +192,126 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def unbounded(conn: Connection) -> None:
+    """No statement bound for the rest of `conn`'s transaction: for migrations and backfills,
+    whose statements may rightly run for minutes on a large database. PostgreSQL only; on
+    SQLite there is nothing to lift."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+    raw = conn.connection.dbapi_connection
+    if isinstance(raw, _WatchedConnection):
+        raw.unbounded = True  # until the connection goes back to the pool
+
+
+# --- the watchdog (PostgreSQL) -----------------------------------------------------------
+
+
+class _WatchedConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait for the server is watched by `_WATCH`."""
+
+    answer_within: float | None = None  # seconds a checked-out connection waits for answers
+    ping_within: float | None = None  # seconds the pool's pre-ping waits
+    idle = False  # in the pool: the next call is the pre-ping
+    unbounded = False
+    hung_up = False
+
+    def limit(self) -> float | None:
+        if self.idle:
+            return self.ping_within
+        return None if self.unbounded else self.answer_within
+
+    def commit(self) -> None:
+        _WATCH.call(self, super().commit)
+
+    def rollback(self) -> None:
+        _WATCH.call(self, super().rollback)
+
+    def hang_up(self) -> None:
+        """Shut the socket down under libpq's feet: its wait ends at once with "server closed
+        the connection unexpectedly", and SQLAlchemy invalidates the connection."""
+        self.hung_up = True
+        with contextlib.suppress(psycopg.Error, OSError):
+            sock = socket.socket(fileno=os.dup(self.pgconn.socket))
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            finally:
+                sock.close()
+
+
+class _WatchedCursor(psycopg.Cursor[Any]):
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return _WATCH.call(self.connection, super().execute, *args, **kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> None:
+        _WATCH.call(self.connection, super().executemany, *args, **kwargs)
+
+
+class _Watch:
+    """One thread per process, started with the first watched call, that hangs up the
+    connections whose answer is overdue. A call registers its deadline and removes it when
+    it returns, both under one lock, so a call that returned is never hung up. About 2 µs
+    of Python per round trip."""
+
+    PERIOD = 0.25  # seconds between looks; the bounds are seconds long
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[_WatchedConnection, tuple[float, float]] = {}
+        self._thread: threading.Thread | None = None
+
+    def call(self, conn: object, fn: Callable[..., _R], *args: Any, **kwargs: Any) -> _R:
+        """`fn(*args, **kwargs)`, a round trip on `conn`, hung up if overdue."""
+        if not isinstance(conn, _WatchedConnection) or (limit := conn.limit()) is None:
+            return fn(*args, **kwargs)
+        with self._lock:
+            self._waiting[conn] = (time.monotonic() + limit, limit)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="huying-db-watch")
+                self._thread.daemon = True
+                self._thread.start()
+        try:
+            return fn(*args, **kwargs)
+        except psycopg.OperationalError as exc:
+            if conn.hung_up:
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {limit:g} s"
+                ) from exc
+            raise
+        finally:
+            with self._lock:
+                self._waiting.pop(conn, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.PERIOD)
+            now = time.monotonic()
+            with self._lock:
+                late = [(c, limit) for c, (at, limit) in self._waiting.items() if at <= now]
+                for conn, limit in late:
+                    del self._waiting[conn]
+                    log.warning("the database did not answer within %g s: hanging up", limit)
+                    conn.hang_up()
+
+
+_WATCH = _Watch()
+
+
+def _watch_answers(engine: Engine, *, answer_within: float, ping_within: float) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        conn = _WatchedConnection.connect(*cargs, **{**cparams, "cursor_factory": _WatchedCursor})
+        conn.answer_within, conn.ping_within = answer_within, ping_within
+        return conn
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, _WatchedConnection):
+            dbapi_connection.idle, dbapi_connection.unbounded = True, False
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if isinstance(dbapi_connection, _WatchedConnection):
+            dbapi_connection.idle = False

@@ -9,6 +9,7 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 from huying.calendar import BusinessCalendar
+from huying.db import unbounded
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,9 +27,11 @@ def upgrade(
     engine: Engine, revision: str = "head", *, calendar: BusinessCalendar | None = None
 ) -> None:
     """Upgrade to `revision`. A migration that derives working time from stored rows uses
-    `calendar`, or builds the one of the settings when none is given."""
+    `calendar`, or builds the one of the settings when none is given. A migration's
+    statements may run for minutes on a large database: no statement bound applies."""
     cfg = alembic_config()
     with engine.begin() as conn:
+        unbounded(conn)
         cfg.attributes["connection"] = conn
         if calendar is not None:
             cfg.attributes["calendar"] = calendar
@@ -38,5 +41,6 @@ def upgrade(
 def downgrade(engine: Engine, revision: str = "base") -> None:
     cfg = alembic_config()
     with engine.begin() as conn:
+        unbounded(conn)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)

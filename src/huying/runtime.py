@@ -3,21 +3,26 @@ never at import time; tests build their own with their own settings and clock.""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from huying.calendar import BusinessCalendar
 from huying.clock import Clock, SystemClock
 from huying.db import make_engine, make_sessionmaker
+from huying.errors import Unavailable
 from huying.settings import Settings
 from huying.workflow.definition import WorkflowInvalid, WorkflowSpec, load_dir
 from huying.workflow.engine import Engine as WorkflowEngine
 from huying.workflow.library import REGISTRY
+
+log = logging.getLogger("huying.db")
 
 
 def load_workflows(
@@ -48,9 +53,18 @@ class Runtime:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commit at the end, roll back on any error."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """One unit of work: commit at the end, roll back on any error.
+
+        Raises Unavailable (503) when no pooled connection comes free in time: every
+        connection is busy, or stuck connecting to a database that does not answer."""
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        except PoolTimeout as exc:
+            log.warning("database pool: %s", exc.args[0] if exc.args else "timed out")
+            raise Unavailable(
+                "the database is unavailable: no connection came free in time; retry shortly"
+            ) from exc
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -83,6 +97,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         settings.database_url,
         pool_size=settings.database.pool_size,
         connect_timeout=settings.database.connect_timeout,
+        pool_timeout=settings.database.pool_timeout,
+        statement_timeout=settings.database.statement_timeout,
         echo=settings.database.echo,
     )
     return Runtime(

@@ -1,5 +1,14 @@
 """The worker: APScheduler (in-memory job store) ticks; the database rows are the schedule.
 
+Two jobs on two schedules (DESIGN.md, part two: "Deadline firing and webhook delivery run
+on separate schedules"), each at most once at a time:
+
+- `deadlines`: fires what is due and records the heartbeat that /healthz shows;
+- `alerts`: fans new events out to the subscriptions and sends the deliveries due.
+
+A receiver that takes each POST to its timeout can hold the alerts job for minutes; the
+deadline job keeps its own pace meanwhile, on a thread of its own.
+
 `huying worker` runs it alone; `huying serve` runs it in-process unless --no-worker.
 Any number of workers may run on PostgreSQL; on SQLite, one.
 """
@@ -10,12 +19,13 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,9 +33,13 @@ from huying.alerts import delivery as alerts
 from huying.deadlines.firing import fire_due
 from huying.deadlines.models import WorkerHeartbeat
 from huying.durations import parse_duration
+from huying.errors import Unavailable
 from huying.runtime import Runtime
 
 log = logging.getLogger("huying.worker")
+
+# The database is away (or its pool is exhausted): the job logs it and tries next tick.
+DATABASE_AWAY = (SQLAlchemyError, Unavailable)
 
 
 @dataclass
@@ -33,23 +47,33 @@ class Worker:
     rt: Runtime
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     started_at: datetime | None = None
-    jobs: list[Callable[[datetime], int]] = field(default_factory=list)  # extra per-tick jobs
+    # The webhook client, kept for the worker's lifetime; `deliver` needs one.
+    http: httpx.Client | None = None
 
     def tick(self, now: datetime | None = None) -> int:
-        """One pass: fire what is due, run the extra jobs, record the heartbeat."""
+        """The deadline job: fire what is due, record the heartbeat. Returns steps fired."""
         now = now or self.rt.now()
         self.started_at = self.started_at or now
         try:
             fired = fire_due(self.rt, now=now).fired
-            for job in self.jobs:
-                fired += job(now)
             self._heartbeat(now, fired)
-        except SQLAlchemyError as exc:  # the database is away: the next tick tries again
+        except DATABASE_AWAY as exc:
             log.warning("tick failed, retrying next tick: %s", exc.__class__.__name__)
             return 0
         if fired:
             log.info("tick fired %d step(s)", fired)
         return fired
+
+    def deliver(self, now: datetime | None = None) -> int:
+        """The alerts job: fan out the new events, send the deliveries due. Returns the
+        attempts made."""
+        if self.http is None:
+            raise RuntimeError("Worker.deliver needs a webhook client (Worker.http)")
+        try:
+            return alerts.tick(self.rt, client=self.http, now=now or self.rt.now())
+        except DATABASE_AWAY as exc:
+            log.warning("delivery failed, retrying next tick: %s", exc.__class__.__name__)
+            return 0
 
     def _heartbeat(self, now: datetime, fired: int) -> None:
         with self.rt.transaction() as s:
@@ -65,24 +89,29 @@ class Worker:
     def interval_seconds(self) -> float:
         return max(0.05, parse_duration(self.rt.settings.worker.tick).seconds)
 
+    def close(self) -> None:
+        if self.http is not None:
+            self.http.close()
 
-def _schedule(scheduler: Any, worker: Worker) -> None:
-    scheduler.add_job(
-        worker.tick,
-        "interval",
-        seconds=worker.interval_seconds(),
-        id="tick",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=None,
-        next_run_time=datetime.now(worker.rt.calendar.tz),
-    )
+
+def _schedule(scheduler: BaseScheduler, worker: Worker) -> None:
+    """The two jobs, every tick each; a job still running when its next run comes skips
+    that run (max_instances=1), and a late one runs once, not once per missed tick."""
+    for job_id, job in (("deadlines", worker.tick), ("alerts", worker.deliver)):
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=worker.interval_seconds(),
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(worker.rt.calendar.tz),
+        )
 
 
 def build_worker(rt: Runtime) -> Worker:
-    """Deadlines, then alert fan-out and webhook delivery, each tick."""
-    http = alerts.make_client()
-    return Worker(rt, jobs=[lambda now: alerts.tick(rt, client=http, now=now)])
+    return Worker(rt, http=alerts.make_client())
 
 
 def start_background(rt: Runtime) -> BackgroundScheduler:
@@ -100,10 +129,13 @@ def run_forever(rt: Runtime) -> None:
     _schedule(scheduler, worker)
 
     def stop(signum: int, _frame: Any) -> None:
-        log.info("signal %d: stopping after the current tick", signum)
+        log.info("signal %d: stopping after the current ticks", signum)
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("worker %s ticking every %ss", worker.name, worker.interval_seconds())
-    scheduler.start()
+    try:
+        scheduler.start()
+    finally:
+        worker.close()

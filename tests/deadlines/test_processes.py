@@ -101,6 +101,7 @@ def _fill(rt: Runtime, *, requests: int, receivers: list[Receiver]) -> Runtime:
         who = authenticate(session=s, token=world.tokens["integration"], now=rt.now())
         for r in receivers:
             alerts_service.subscribe(
+                rt=rt,
                 session=s,
                 data=WebhookIn(url=r.url, event_types=["*"], secret=r.secret),
                 now=rt.now(),

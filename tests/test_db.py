@@ -1,0 +1,133 @@
+"""The engine's bounds and files (DESIGN.md, "Hardening"): a pool with no free connection
+answers 503, never 500; PostgreSQL cancels a statement past `database.statement_timeout`
+except in migrations; the SQLite file holding the secrets is its owner's only."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import OperationalError
+
+from huying.app import create_app
+from huying.clock import FrozenClock
+from huying.db import make_engine, unbounded
+from huying.errors import Unavailable
+from huying.runtime import Runtime, build_runtime
+from tests.conftest import PG_URL, World, make_settings
+
+needs_postgresql = pytest.mark.skipif(not PG_URL, reason="PostgreSQL's statement_timeout")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def tight(rt: Runtime, clock: FrozenClock) -> Iterator[Runtime]:
+    """A runtime on the tests' database with the smallest pool and short waits: a call
+    waits 0.3 s for a connection (on SQLite, whose one connection is the writers' queue,
+    that wait is `statement_timeout`); on PostgreSQL a statement runs 0.3 s at most, and
+    the watchdog hangs up after 0.3 + 2 s without an answer."""
+    settings = make_settings(
+        rt.settings.database_url,
+        database={
+            "url": rt.settings.database_url,
+            "pool_size": 1,
+            "connect_timeout": 2,
+            "pool_timeout": 0.3,
+            "statement_timeout": 0.3,
+        },
+    )
+    runtime = build_runtime(settings, clock=clock)
+    yield runtime
+    runtime.close()
+
+
+def hold_every_connection(rt: Runtime, stack: ExitStack) -> list[Connection]:
+    """Check out every connection the pool may hand out (1 on SQLite; 1 + 1 overflow on
+    PostgreSQL) and keep them until `stack` closes."""
+    size = 1 if rt.db.dialect.name == "sqlite" else 2
+    return [stack.enter_context(rt.db.connect()) for _ in range(size)]
+
+
+def test_no_free_connection_is_unavailable_not_a_pool_timeout(
+    tight: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    with ExitStack() as stack:
+        hold_every_connection(tight, stack)
+        with (
+            pytest.raises(Unavailable, match="no connection came free"),
+            tight.transaction() as s,
+        ):
+            s.execute(select(1))
+    assert "database pool:" in caplog.text
+    with tight.transaction() as s:  # and once one is free again, it is used
+        assert s.scalar(select(1)) == 1
+
+
+def test_no_free_connection_is_a_503_problem_with_retry_after(tight: Runtime, world: World) -> None:
+    with TestClient(create_app(tight), raise_server_exceptions=False) as client:
+        h = world.h("integration")
+        assert client.get("/api/v1/requests", headers=h).status_code == 200
+        with ExitStack() as stack:
+            hold_every_connection(tight, stack)
+            r = client.get("/api/v1/requests", headers=h)
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.headers["retry-after"] == "5"
+        assert "database" in r.json()["detail"]
+        assert client.get("/api/v1/requests", headers=h).status_code == 200
+
+
+@needs_postgresql
+def test_postgresql_cancels_a_statement_past_the_statement_timeout(tight: Runtime) -> None:
+    with tight.db.connect() as conn:
+        assert conn.execute(text("SHOW statement_timeout")).scalar() == "300ms"
+        with pytest.raises(OperationalError, match="statement timeout"):
+            conn.execute(text("SELECT pg_sleep(3)"))
+
+
+@needs_postgresql
+def test_migrations_and_backfills_run_unbounded(tight: Runtime) -> None:
+    with tight.db.begin() as conn:
+        unbounded(conn)
+        assert conn.execute(text("SHOW statement_timeout")).scalar() == "0"
+        conn.execute(text("SELECT pg_sleep(3)"))  # past the bound, and past the watchdog's
+    with tight.db.connect() as conn:  # the next transaction is bounded again
+        assert conn.execute(text("SHOW statement_timeout")).scalar() == "300ms"
+
+
+def test_the_sqlite_file_and_its_folder_are_the_owners_only(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "huying.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:  # a write: WAL and shared-memory files appear
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+            assert wal.exists() and shm.exists()
+            assert (mode(path), mode(wal), mode(shm)) == (0o600, 0o600, 0o600)
+    finally:
+        engine.dispose()
+    assert mode(path.parent) == 0o700
+
+
+def test_an_existing_sqlite_file_and_folder_keep_their_modes(tmp_path: Path) -> None:
+    """Huying creates private files; it does not change what an operator chose."""
+    path = tmp_path / "huying.db"
+    path.touch()
+    path.chmod(0o640)
+    folder = mode(tmp_path)
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+    assert (mode(path), mode(tmp_path)) == (0o640, folder)
