@@ -7,12 +7,41 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from huying.calendar import BusinessCalendar
+from huying.calendar import BusinessCalendar, ChineseHolidays, HolidayTable, Official
 from huying.durations import Duration, DurationKind, parse_duration
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
-CN = BusinessCalendar()
+
+
+def _span(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+# The State Council's holiday arrangement for 2026, written out so that these tests
+# do not depend on the years the installed chinese_calendar knows; a test below checks it
+# against the package, which knows 2026 for good.
+HOLIDAYS_2026 = HolidayTable(
+    years=[2026],
+    holidays=[
+        *_span(date(2026, 1, 1), date(2026, 1, 3)),  # New Year's Day
+        *_span(date(2026, 2, 15), date(2026, 2, 23)),  # Spring Festival
+        *_span(date(2026, 4, 4), date(2026, 4, 6)),  # Tomb-sweeping Day
+        *_span(date(2026, 5, 1), date(2026, 5, 5)),  # Labour Day
+        *_span(date(2026, 6, 19), date(2026, 6, 21)),  # Dragon Boat Festival
+        *_span(date(2026, 9, 25), date(2026, 9, 27)),  # Mid-autumn Festival
+        *_span(date(2026, 10, 1), date(2026, 10, 7)),  # National Day
+    ],
+    workdays=[
+        date(2026, 1, 4),
+        date(2026, 2, 14),
+        date(2026, 2, 28),
+        date(2026, 5, 9),
+        date(2026, 9, 20),
+        date(2026, 10, 10),
+    ],
+)
+CN = BusinessCalendar(holidays=HOLIDAYS_2026)
 
 
 def cst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -23,10 +52,10 @@ def due(start: datetime, text: str, calendar: BusinessCalendar = CN) -> datetime
     return calendar.add(start, parse_duration(text))
 
 
-# Working days and the package's holidays
+# Working days and the source's holidays
 
 
-def test_is_workday_follows_chinese_calendar() -> None:
+def test_is_workday_follows_the_holiday_source() -> None:
     assert CN.is_workday(date(2026, 9, 30))  # Wednesday
     assert not CN.is_workday(date(2026, 10, 1))  # National Day
     assert CN.is_workday(date(2026, 10, 10))  # make-up Saturday
@@ -49,9 +78,11 @@ def test_holidays_none_is_monday_to_friday() -> None:
     assert not calendar.is_workday(date(2026, 10, 10))  # Saturday
 
 
-def test_extra_holidays_and_workdays_win_over_the_package() -> None:
+def test_extra_holidays_and_workdays_win_over_the_source() -> None:
     calendar = BusinessCalendar(
-        extra_holidays=[date(2026, 9, 30)], extra_workdays=[date(2026, 10, 1)]
+        holidays=HOLIDAYS_2026,
+        extra_holidays=[date(2026, 9, 30)],
+        extra_workdays=[date(2026, 10, 1)],
     )
     assert not calendar.is_workday(date(2026, 9, 30))
     assert calendar.is_workday(date(2026, 10, 1))
@@ -176,29 +207,64 @@ def test_dst_calendar_time_is_elapsed_time() -> None:
     assert due(saturday_noon, "1 day", berlin) == datetime(2026, 3, 29, 13, tzinfo=BERLIN)
 
 
-# Years the package does not know
+# Years the source does not know
 
 
-def test_year_missing_from_the_package_falls_back_with_one_warning(
+def test_year_missing_from_the_source_falls_back_with_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    calendar = BusinessCalendar(extra_holidays=[date(2027, 1, 1)])
+    calendar = BusinessCalendar(holidays=HOLIDAYS_2026, extra_holidays=[date(2027, 1, 1)])
     with caplog.at_level(logging.WARNING, logger="huying.calendar"):
         # Thursday Dec 31: 30 minutes; Jan 1 (extra holiday), the weekend; Monday Jan 4: 90 minutes
         assert due(cst(2026, 12, 31, 17), "2 working hours", calendar) == cst(2027, 1, 4, 10, 30)
         assert due(cst(2026, 12, 31, 17), "3 working days", calendar) == cst(2027, 1, 6, 17, 30)
         assert calendar.is_workday(date(2027, 1, 8))  # Friday, by the Monday-Friday fallback
         assert not calendar.is_workday(date(2027, 1, 9))
-    warnings = [r for r in caplog.records if r.name == "huying.calendar"]
-    assert len(warnings) == 1
-    assert "2027" in warnings[0].getMessage()
-    assert calendar.missing_years == {2027}
+        assert calendar.is_workday(date(2028, 1, 3))  # a second missing year: a second warning
+    warnings = [r.getMessage() for r in caplog.records if r.name == "huying.calendar"]
+    assert len(warnings) == 2
+    assert "2027" in warnings[0] and "2028" in warnings[1]
+    assert calendar.missing_years == {2027, 2028}
 
 
 def test_known_years_are_not_missing() -> None:
-    calendar = BusinessCalendar()
-    calendar.is_workday(date(2026, 1, 1))
+    calendar = BusinessCalendar(holidays=HOLIDAYS_2026)
+    assert not calendar.is_workday(date(2026, 1, 1))
     assert calendar.missing_years == frozenset()
+
+
+def test_holidays_none_misses_no_year() -> None:
+    calendar = BusinessCalendar(holidays="none")
+    assert calendar.is_workday(date(2031, 1, 1))  # a Wednesday
+    assert calendar.missing_years == frozenset()
+
+
+def test_the_written_2026_matches_chinese_calendar() -> None:
+    package = ChineseHolidays()
+    for day in _span(date(2026, 1, 1), date(2026, 12, 31)):
+        assert HOLIDAYS_2026.official(day) == package.official(day), day
+
+
+def test_chinese_calendar_reports_the_years_it_lacks() -> None:
+    """Whatever release is installed: the year after its last is unknown, and the calendar
+    built on it falls back instead of failing."""
+    package = ChineseHolidays()
+    assert 2026 in package.years
+    beyond = max(package.years) + 1
+    assert package.official(date(beyond, 5, 1)) is Official.UNKNOWN_YEAR
+    assert package.official(date(min(package.years) - 1, 5, 1)) is Official.UNKNOWN_YEAR
+    calendar = BusinessCalendar(holidays="cn")
+    monday = date(beyond, 1, 1) + timedelta(days=(7 - date(beyond, 1, 1).weekday()) % 7)
+    assert calendar.is_workday(monday + timedelta(days=7))
+    assert not calendar.is_workday(monday + timedelta(days=12))  # Saturday
+    assert calendar.missing_years == {beyond}
+
+
+def test_holiday_table_refuses_contradictions() -> None:
+    with pytest.raises(ValueError, match="both"):
+        HolidayTable(years=[2026], holidays=[date(2026, 1, 1)], workdays=[date(2026, 1, 1)])
+    with pytest.raises(ValueError, match="outside"):
+        HolidayTable(years=[2026], holidays=[date(2027, 1, 1)])
 
 
 # Configuration
@@ -236,7 +302,7 @@ def test_constructor_rejects_bad_configuration() -> None:
 
 
 def test_custom_working_hours() -> None:
-    calendar = BusinessCalendar(working_hours=[(time(8), time(20))])
+    calendar = BusinessCalendar(holidays=HOLIDAYS_2026, working_hours=[(time(8), time(20))])
     assert due(cst(2026, 9, 29, 19), "2 working hours", calendar) == cst(2026, 9, 30, 9)
     assert due(cst(2026, 9, 29, 19), "1 working day", calendar) == cst(2026, 9, 30, 20)
 
@@ -323,7 +389,7 @@ def test_resume_adds_back_working_days_spent_suspended() -> None:
 # Round trip between working_seconds_between and add_working_seconds
 
 starts = st.datetimes(
-    min_value=datetime(2025, 1, 1), max_value=datetime(2026, 10, 31), timezones=st.just(SHANGHAI)
+    min_value=datetime(2026, 1, 1), max_value=datetime(2026, 10, 31), timezones=st.just(SHANGHAI)
 )
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import socket
+import stat
 from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import func, select
 
 from huying.cli import main
-from huying.runtime import Runtime
+from huying.deadlines.models import WorkerHeartbeat
+from huying.runtime import Runtime, build_runtime
+from huying.settings import load_settings
 from tests.conftest import ROOT
 
 
@@ -104,6 +109,43 @@ def test_serve_refuses_to_start_on_an_invalid_workflow(
     assert "guard 'os.system' is not registered" in err
 
 
+def test_serve_on_a_taken_port_says_so_and_starts_nothing(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before anything starts: no worker ticks, so no heartbeat is left in /healthz."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--config", config, "serve", "--host", "127.0.0.1", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"port {port} is already in use" in err
+    assert "huying serve --port" in err and "./dev run --port" in err
+    rt = build_runtime(load_settings(config, environ={}))
+    try:
+        with rt.transaction() as s:
+            assert s.scalar(select(func.count()).select_from(WorkerHeartbeat)) == 0
+    finally:
+        rt.close()
+
+
+def test_the_demo_files_are_readable_by_their_owner_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SQLite file (password hashes, webhook secrets) and the demo credentials, in a
+    var/ folder that Huying creates: as `./dev run` does on a fresh checkout."""
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    cfg["database"]["url"] = "sqlite:///var/huying.db"  # beside the config file
+    cfg["workflows"]["path"] = str(ROOT / "workflows")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    assert main(["--config", str(config), "demo"]) == 0
+    var = tmp_path / "var"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [var, *var.iterdir()]}
+    assert modes.keys() >= {"var", "huying.db", "demo-credentials.txt"}, modes
+    assert modes == {name: 0o700 if name == "var" else 0o600 for name in modes}, modes
+
+
 def test_a_staff_user_cannot_have_the_integration_role(rt: Runtime) -> None:
     from huying.auth.service import create_user
     from huying.errors import InvalidInput
@@ -117,3 +159,52 @@ def test_a_staff_user_cannot_have_the_integration_role(rt: Runtime) -> None:
             department=None,
             now=rt.now(),
         )
+
+
+def test_keys_create_makes_a_monitor_key(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", config, "keys", "create", "--role", "monitor", "--name", "prom"]) == 0
+    assert capsys.readouterr().out.startswith("hyk_")
+    with pytest.raises(SystemExit):  # a monitor is a system, never a staff user
+        main(["--config", config, "users", "create", "--username", "m", "--role", "monitor"])
+
+
+def test_load_keeps_what_a_missing_column_does_not_name_and_counts_each_outcome(
+    config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", config, "load", str(ROOT / "demo" / "directory.yaml")]) == 0
+    first = tmp_path / "first.csv"
+    first.write_text("uscc,name,grid_code\n91110000600037341L,甲公司,440112012001001\n", "utf-8")
+    second = tmp_path / "second.csv"
+    second.write_text("uscc,name\n91110000600037341L,甲公司\n91440101711615159C,乙公司\n", "utf-8")
+    capsys.readouterr()
+    assert main(["--config", config, "load", str(first)]) == 0
+    assert "enterprises: 1 created, 0 updated, 0 unchanged" in capsys.readouterr().out
+    assert main(["--config", config, "load", str(second)]) == 0
+    assert "enterprises: 1 created, 0 updated, 1 unchanged" in capsys.readouterr().out
+    rt = build_runtime(load_settings(config))
+    try:
+        with rt.transaction() as s:
+            from huying.directory.models import Enterprise
+
+            kept = s.scalar(select(Enterprise).where(Enterprise.uscc == "91110000600037341L"))
+            assert kept is not None and kept.grid_code == "440112012001001"
+    finally:
+        rt.close()
+
+
+def test_load_checks_grid_codes_against_the_configured_pattern(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    cfg["database"]["url"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    cfg["workflows"]["path"] = str(ROOT / "workflows")
+    cfg["directory"] = {"grid_code_pattern": r"GZ\d{4}"}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    good = tmp_path / "good.csv"
+    good.write_text("uscc,name,grid_code\n91110000600037341L,甲公司,GZ0001\n", "utf-8")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("uscc,name,grid_code\n91440101711615159C,乙公司,440112012001001\n", "utf-8")
+    assert main(["--config", str(config), "load", str(good)]) == 0
+    assert main(["--config", str(config), "load", str(bad)]) == 1
+    assert "line 2: grid_code" in capsys.readouterr().err

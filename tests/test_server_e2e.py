@@ -137,7 +137,7 @@ def test_serve_warns_escalates_and_survives_a_restart(tmp_path: Path, database_u
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as api,
     ):
         loaded = run_cli("load", str(world), "--config", str(config))
-        assert "4 departments" in loaded and "2 enterprises" in loaded, loaded
+        assert "departments: 4 created" in loaded and "enterprises: 2 created" in loaded, loaded
         admin = run_cli("--config", str(config), "keys", "create", "--role", "admin").strip()
         grid = run_cli("--config", str(config), "keys", "create", "--role", "integration").strip()
         assert admin.startswith("hyk_") and grid.startswith("hyk_") and "\n" not in admin

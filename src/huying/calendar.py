@@ -1,9 +1,11 @@
 """Working days and working hours: when a time limit falls due.
 
-Working days are Monday to Friday, minus Chinese statutory holidays, plus make-up working days
-(调休), from `chinese_calendar`; configured extra holidays and workdays win over the package.
-Working hours are wall-clock spans in the calendar's time zone. Every datetime in or out is
-timezone-aware; results are in UTC.
+Working days are Monday to Friday, minus statutory holidays, plus make-up working days (调休),
+from a holiday source: in production `ChineseHolidays` (the `chinese_calendar` package), in
+tests a `HolidayTable` written by hand. Configured extra holidays and workdays win over the
+source. A year the source does not know falls back to Monday to Friday plus those extras, with
+one warning and a note in `missing_years` (shown by /healthz). Working hours are wall-clock spans
+in the calendar's time zone. Every datetime in or out is timezone-aware; results are in UTC.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from enum import Enum
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -26,6 +29,87 @@ _SPAN = re.compile(r"\s*(\d\d:\d\d)\s*-\s*(\d\d:\d\d)\s*")
 Span = tuple[datetime, datetime]
 
 
+class Official(Enum):
+    """What a holiday source says about a day."""
+
+    HOLIDAY = "holiday"  # a statutory day off, whatever its weekday
+    MAKE_UP_WORKDAY = "make_up_workday"  # a weekend day worked in exchange (调休)
+    ORDINARY = "ordinary"  # neither: Monday to Friday are worked
+    UNKNOWN_YEAR = "unknown_year"  # the source has no data for the day's year
+
+
+class HolidaySource(Protocol):
+    """Where statutory holidays and make-up working days come from, year by year."""
+
+    @property
+    def years(self) -> frozenset[int]:
+        """The years this source has official data for."""
+        ...
+
+    def official(self, day: date) -> Official: ...
+
+
+class ChineseHolidays:
+    """The State Council's holidays as the installed `chinese_calendar` package knows them.
+
+    The package learns a year only in a release after its publication, so the years it knows
+    are read from its own tables rather than assumed.
+    """
+
+    def __init__(self) -> None:
+        holidays: dict[date, object] = chinese_calendar.holidays
+        workdays: dict[date, object] = chinese_calendar.workdays
+        self._holidays = frozenset(holidays)
+        self._workdays = frozenset(workdays)
+        # The package answers for every year between its first and its last (its own rule).
+        first, last = min(self._holidays).year, max(self._holidays).year
+        self._years = frozenset(range(first, last + 1))
+
+    @property
+    def years(self) -> frozenset[int]:
+        return self._years
+
+    def official(self, day: date) -> Official:
+        return _classify(day, self._years, self._holidays, self._workdays)
+
+
+class HolidayTable:
+    """Holidays and make-up working days written out by hand, for the years named.
+
+    Tests use it so that their expectations do not move when `chinese_calendar` learns a year.
+    """
+
+    def __init__(
+        self, *, years: Iterable[int], holidays: Iterable[date] = (), workdays: Iterable[date] = ()
+    ) -> None:
+        self._years = frozenset(years)
+        self._holidays = frozenset(holidays)
+        self._workdays = frozenset(workdays)
+        if both := self._holidays & self._workdays:
+            raise ValueError(f"days both holiday and workday: {sorted(both)}")
+        if stray := {d for d in self._holidays | self._workdays if d.year not in self._years}:
+            raise ValueError(f"days outside the years of the table: {sorted(stray)}")
+
+    @property
+    def years(self) -> frozenset[int]:
+        return self._years
+
+    def official(self, day: date) -> Official:
+        return _classify(day, self._years, self._holidays, self._workdays)
+
+
+def _classify(
+    day: date, years: frozenset[int], holidays: frozenset[date], workdays: frozenset[date]
+) -> Official:
+    if day.year not in years:
+        return Official.UNKNOWN_YEAR
+    if day in holidays:
+        return Official.HOLIDAY
+    if day in workdays:
+        return Official.MAKE_UP_WORKDAY
+    return Official.ORDINARY
+
+
 class BusinessCalendar:
     def __init__(
         self,
@@ -35,16 +119,25 @@ class BusinessCalendar:
             (time(9), time(12)),
             (time(13, 30), time(17, 30)),
         ),
-        holidays: Literal["cn", "none"] = "cn",
+        holidays: Literal["cn", "none"] | HolidaySource = "cn",
         extra_holidays: Iterable[date] = (),
         extra_workdays: Iterable[date] = (),
     ) -> None:
-        if holidays not in ("cn", "none"):
+        """`holidays`: "cn" for `ChineseHolidays`, "none" for Monday to Friday only (no year is
+        then missing), or any other HolidaySource."""
+        source: HolidaySource | None
+        if holidays == "cn":
+            source = ChineseHolidays()
+        elif holidays == "none":
+            source = None
+        elif isinstance(holidays, str):
             raise ValueError(f"holidays must be 'cn' or 'none', not {holidays!r}")
+        else:
+            source = holidays
         _check_spans(working_hours)
         self._tz = ZoneInfo(timezone)
         self._hours = tuple(working_hours)
-        self._cn = holidays == "cn"
+        self._source = source
         self._extra_holidays = frozenset(extra_holidays)
         self._extra_workdays = frozenset(extra_workdays)
         self._missing: set[int] = set()
@@ -78,8 +171,13 @@ class BusinessCalendar:
         return self._hours
 
     @property
+    def official_years(self) -> frozenset[int]:
+        """The years the holiday source has official data for (none with holidays "none")."""
+        return frozenset() if self._source is None else self._source.years
+
+    @property
     def missing_years(self) -> frozenset[int]:
-        """Years asked about that chinese_calendar has no data for (Monday to Friday was used)."""
+        """Years asked about that the holiday source has no data for (Monday to Friday was used)."""
         return frozenset(self._missing)
 
     def is_workday(self, day: date) -> bool:
@@ -166,17 +264,18 @@ class BusinessCalendar:
             return True
         if day in self._extra_holidays:
             return False
-        if self._cn:
-            try:
-                return bool(chinese_calendar.is_workday(day))
-            except NotImplementedError:
-                if day.year not in self._missing:
-                    self._missing.add(day.year)
-                    log.warning(
-                        "chinese_calendar has no holiday data for %d; "
-                        "using Monday to Friday plus configured extras",
-                        day.year,
-                    )
+        official = Official.ORDINARY if self._source is None else self._source.official(day)
+        if official is Official.HOLIDAY:
+            return False
+        if official is Official.MAKE_UP_WORKDAY:
+            return True
+        if official is Official.UNKNOWN_YEAR and day.year not in self._missing:
+            self._missing.add(day.year)
+            log.warning(
+                "the holiday calendar has no official holidays for %d; "
+                "using Monday to Friday plus the configured extra dates",
+                day.year,
+            )
         return day.weekday() < 5
 
     def _spans(self, day: date) -> tuple[Span, ...]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import getpass
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -48,13 +52,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     host = args.host or rt.settings.server.host
     port = args.port or rt.settings.server.port
+    # Bound before anything starts: uvicorn binds only after the app's startup, which starts
+    # the worker, so a port already taken would leave a worker's heartbeat behind.
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        rt.close()
+        print(f"huying: cannot serve on {host}:{port}: {_bind_problem(exc, port)}", file=sys.stderr)
+        return 1
     app = create_app(rt, run_worker=not args.no_worker)
     print(
         f"Huying is serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)",
         flush=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, log_config=None)
-    return 0
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", access_log=False, log_config=None
+    )
+    server = uvicorn.Server(config)
+    # On Ctrl-C uvicorn stops cleanly, then raises the interrupt again: done, not a crash.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    return 0 if server.started else 1
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound as uvicorn binds it (SO_REUSEADDR, IPv6 for an address
+    with a colon)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _bind_problem(exc: OSError, port: int) -> str:
+    other = port + 1 if port < 65535 else 8000
+    choose = (
+        f"choose another port: huying serve --port {other} (./dev run --port {other}), "
+        "or server.port in the config file"
+    )
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is already in use (another Huying, or another program); {choose}"
+    if exc.errno == errno.EACCES:
+        return f"permission denied (ports below 1024 need privileges); {choose}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "this machine has no such address; choose another with --host or server.host"
+    return f"{exc.strerror or exc}; {choose}"
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -74,7 +120,11 @@ def cmd_load(args: argparse.Namespace) -> int:
         try:
             with rt.transaction() as s:
                 loaded = load_file(
-                    session=s, path=Path(name), urgencies=rt.settings.urgencies, now=rt.now()
+                    session=s,
+                    path=Path(name),
+                    urgencies=rt.settings.urgencies,
+                    now=rt.now(),
+                    grid_code_pattern=rt.settings.directory.grid_code_pattern,
                 )
         except LoadError as exc:
             print(f"{exc.path}: nothing loaded; {len(exc.problems)} problem(s):", file=sys.stderr)
@@ -82,10 +132,7 @@ def cmd_load(args: argparse.Namespace) -> int:
                 print(f"  {p}", file=sys.stderr)
             status = 1
             continue
-        counts = (
-            ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in loaded.counts.items()) or "nothing"
-        )
-        print(f"{name}: loaded {counts}")
+        print(f"{name}: {loaded.summary()}")
     return status
 
 
@@ -201,22 +248,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from huying.demo import set_up_demo
 
     rt = _runtime(args)
-    set_up_demo(rt, DEMO_DIR, out=sys.stdout)
+    # The credentials file (and var/, if this makes it) readable by the owner only.
+    umask = os.umask(0o077)
+    try:
+        set_up_demo(rt, DEMO_DIR, out=sys.stdout)
+    finally:
+        os.umask(umask)
     return 0
 
 
 def cmd_reports_facts(args: argparse.Namespace) -> int:
     """Derive every request's report facts again from its deadlines (safe to repeat)."""
+    from huying.db import unbounded
     from huying.reports import facts
 
     rt = _runtime(args)
     with rt.db.begin() as conn:
+        unbounded(conn)  # one pass over every request: minutes on a large database
         count = facts.backfill(conn, rt.calendar)
     print(f"report facts derived from the deadlines: {count} (signings and first replies)")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from huying.auth.service import ROLES, SYSTEM_ROLES
+
     p = argparse.ArgumentParser(
         prog="huying", description="Huying (呼应): service requests, answered in time."
     )
@@ -250,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument(
         "--role",
         required=True,
-        choices=["admin", "dispatcher", "supervisor", "department", "integration"],
+        choices=ROLES,
     )
     kc.add_argument("--department")
     kc.add_argument("--name")
@@ -262,9 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uc.set_defaults(func=cmd_users_create)
     uc.add_argument("--username", required=True)
-    uc.add_argument(
-        "--role", required=True, choices=["admin", "dispatcher", "supervisor", "department"]
-    )
+    uc.add_argument("--role", required=True, choices=[r for r in ROLES if r not in SYSTEM_ROLES])
     uc.add_argument("--department")
     uc.add_argument("--display-name")
 

@@ -30,9 +30,13 @@ def set_up_demo(rt: Runtime, demo_dir: Path, *, out: TextIO) -> None:
     with rt.transaction() as s:
         for name in ("directory.yaml", "enterprises.csv"):
             loaded = load_file(
-                session=s, path=demo_dir / name, urgencies=rt.settings.urgencies, now=rt.now()
+                session=s,
+                path=demo_dir / name,
+                urgencies=rt.settings.urgencies,
+                now=rt.now(),
+                grid_code_pattern=rt.settings.directory.grid_code_pattern,
             )
-            out.write(f"demo {name}: {', '.join(f'{n} {k}' for k, n in loaded.counts.items())}\n")
+            out.write(f"demo {name}: {loaded.summary()}\n")
         if s.scalar(select(User).where(User.username == "admin")) is None:
             password = "huying-" + secrets.token_hex(4)
             for username, role, dept, display in DEMO_USERS:

@@ -67,8 +67,12 @@ def healthz(rt: Rt) -> JSONResponse:
     except SQLAlchemyError as exc:
         body["status"] = "unavailable"
         body["database"] = f"unreachable: {exc.__class__.__name__}"
+    known = rt.calendar.official_years
     body["calendar"] = {
         "holidays": rt.settings.calendar.holidays,
+        # the gap shows before a deadline reaches it: a year after this one needs a new
+        # chinese-calendar release
+        "last_official_year": max(known) if known else None,
         "years_without_official_holidays": sorted(rt.calendar.missing_years),
     }
     if body["status"] == "ok":

@@ -3,13 +3,16 @@ routing rules, route a request to its department, and load the directory from fi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
 from huying.directory import repository as repo
+from huying.directory.grids import DEFAULT_GRID_CODE_PATTERN, GridCodes
 from huying.directory.models import Category, Chain, Department, Enterprise, RoutingRule
 from huying.directory.schemas import (
     CategoryIn,
@@ -92,6 +95,47 @@ def get_enterprise(*, session: Session, uscc: str) -> Enterprise:
 
 
 # --- writes --------------------------------------------------------------------
+#
+# An upsert writes only the fields its input was given (`model_fields_set`): a field left out
+# of a file, or a CSV column the file lacks, never erases what is stored. A new row takes the
+# schema's defaults for the rest. Each save says whether it created, updated or left the row
+# as it was, for `huying load`'s summary.
+
+Outcome = Literal["created", "updated", "unchanged"]
+OUTCOMES: tuple[Outcome, ...] = ("created", "updated", "unchanged")
+M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class Saved(Generic[M]):
+    item: M
+    outcome: Outcome
+
+
+@functools.lru_cache(maxsize=8)
+def grid_codes(pattern: str) -> GridCodes:
+    """The checker of `directory.grid_code_pattern`, built once per pattern."""
+    return GridCodes(pattern)
+
+
+def _save(
+    session: Session,
+    item: M,
+    *,
+    new: bool,
+    given: set[str],
+    values: dict[str, tuple[str, object]],
+) -> Saved[M]:
+    """Set `values` ({input field: (attribute, value)}) on `item`: every one on a new row,
+    only the fields the input gave on a stored one; then flush."""
+    changed = False
+    for field_name, (attribute, value) in values.items():
+        if (new or field_name in given) and getattr(item, attribute) != value:
+            setattr(item, attribute, value)
+            changed = True
+    session.add(item)
+    session.flush()
+    return Saved(item, "created" if new else "updated" if changed else "unchanged")
 
 
 def _missing_departments(session: Session, codes: Sequence[str], pending: set[str]) -> list[str]:
@@ -100,9 +144,9 @@ def _missing_departments(session: Session, codes: Sequence[str], pending: set[st
     return [c for c in wanted if c not in known]
 
 
-def upsert_department(
+def save_department(
     *, session: Session, data: DepartmentIn, now: datetime, replace: bool = True
-) -> Department:
+) -> Saved[Department]:
     if data.parent_code is not None:
         if data.parent_code == data.code:
             raise InvalidInput("parent_code: a department cannot be its own parent")
@@ -111,33 +155,51 @@ def upsert_department(
     existing = repo.department(session, data.code)
     if existing is not None and not replace:
         raise Conflict(f"department {data.code!r} already exists")
-    dept = existing or Department(code=data.code, created_at=now)
-    dept.name = data.name
-    dept.parent_code = data.parent_code
-    dept.leaders = [leader.model_dump() for leader in data.leaders]
-    session.add(dept)
-    session.flush()
-    return dept
+    return _save(
+        session,
+        existing or Department(code=data.code, created_at=now),
+        new=existing is None,
+        given=data.model_fields_set,
+        values={
+            "name": ("name", data.name),
+            "parent_code": ("parent_code", data.parent_code),
+            "leaders": ("leaders", [leader.model_dump() for leader in data.leaders]),
+        },
+    )
 
 
-def upsert_chain(*, session: Session, data: ChainIn, replace: bool = True) -> Chain:
+def upsert_department(
+    *, session: Session, data: DepartmentIn, now: datetime, replace: bool = True
+) -> Department:
+    return save_department(session=session, data=data, now=now, replace=replace).item
+
+
+def save_chain(*, session: Session, data: ChainIn, replace: bool = True) -> Saved[Chain]:
     if data.liaison_department and _missing_departments(session, [data.liaison_department], set()):
         raise InvalidInput(f"liaison_department: unknown department {data.liaison_department!r}")
     existing = repo.chain(session, data.code)
     if existing is not None and not replace:
         raise Conflict(f"chain {data.code!r} already exists")
-    chain = existing or Chain(code=data.code)
-    chain.name = data.name
-    chain.leader_uscc = data.leader_uscc
-    chain.liaison_department_code = data.liaison_department
-    session.add(chain)
-    session.flush()
-    return chain
+    return _save(
+        session,
+        existing or Chain(code=data.code),
+        new=existing is None,
+        given=data.model_fields_set,
+        values={
+            "name": ("name", data.name),
+            "leader_uscc": ("leader_uscc", data.leader_uscc),
+            "liaison_department": ("liaison_department_code", data.liaison_department),
+        },
+    )
 
 
-def upsert_category(
+def upsert_chain(*, session: Session, data: ChainIn, replace: bool = True) -> Chain:
+    return save_chain(session=session, data=data, replace=replace).item
+
+
+def save_category(
     *, session: Session, data: CategoryIn, urgencies: Sequence[str], replace: bool = True
-) -> Category:
+) -> Saved[Category]:
     if data.urgency not in urgencies:
         raise InvalidInput(f"urgency: {data.urgency!r} is not one of {', '.join(urgencies)}")
     refs = [*([data.lead_department] if data.lead_department else []), *data.co_departments]
@@ -146,48 +208,103 @@ def upsert_category(
     existing = repo.category(session, data.code)
     if existing is not None and not replace:
         raise Conflict(f"category {data.code!r} already exists")
-    cat = existing or Category(code=data.code)
-    cat.name = data.name
-    cat.group = data.group
-    cat.urgency = data.urgency
-    cat.lead_department_code = data.lead_department
-    cat.co_department_codes = [c for c in data.co_departments if c != data.lead_department]
-    cat.time_limits = dict(data.time_limits)
-    cat.description = data.description
-    cat.active = True
-    session.add(cat)
-    session.flush()
-    return cat
+    given = data.model_fields_set
+    lead = (
+        existing.lead_department_code
+        if existing is not None and "lead_department" not in given
+        else data.lead_department
+    )
+    co = (
+        list(existing.co_department_codes or [])
+        if existing is not None and "co_departments" not in given
+        else data.co_departments
+    )
+    return _save(
+        session,
+        existing or Category(code=data.code),
+        new=existing is None,
+        given=given | {"co_departments", "active"},  # co follows the lead; a load reactivates
+        values={
+            "name": ("name", data.name),
+            "group": ("group", data.group),
+            "urgency": ("urgency", data.urgency),
+            "lead_department": ("lead_department_code", data.lead_department),
+            "co_departments": ("co_department_codes", [c for c in co if c != lead]),
+            "time_limits": ("time_limits", dict(data.time_limits)),
+            "description": ("description", data.description),
+            "active": ("active", True),
+        },
+    )
 
 
-def upsert_enterprise(
-    *, session: Session, data: EnterpriseIn, now: datetime, replace: bool = True
-) -> Enterprise:
+def upsert_category(
+    *, session: Session, data: CategoryIn, urgencies: Sequence[str], replace: bool = True
+) -> Category:
+    return save_category(session=session, data=data, urgencies=urgencies, replace=replace).item
+
+
+def save_enterprise(
+    *,
+    session: Session,
+    data: EnterpriseIn,
+    now: datetime,
+    replace: bool = True,
+    grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN,
+) -> Saved[Enterprise]:
+    if data.grid_code is not None and (
+        problem := grid_codes(grid_code_pattern).code_problem(data.grid_code)
+    ):
+        raise InvalidInput(f"grid_code: {problem}")
     if data.chain is not None and repo.chain(session, data.chain) is None:
         raise InvalidInput(f"chain: unknown chain {data.chain!r}")
     existing = repo.enterprise(session, data.uscc)
     if existing is not None and not replace:
         raise Conflict(f"enterprise {data.uscc} already exists")
-    ent = existing or Enterprise(uscc=data.uscc, created_at=now)
-    ent.name = data.name
-    ent.chain_code = data.chain
-    ent.grid_code = data.grid_code
-    ent.address = data.address
-    ent.contact_name = data.contact_name
-    ent.contact_phone = data.contact_phone
-    session.add(ent)
-    session.flush()
-    return ent
+    return _save(
+        session,
+        existing or Enterprise(uscc=data.uscc, created_at=now),
+        new=existing is None,
+        given=data.model_fields_set,
+        values={
+            "name": ("name", data.name),
+            "chain": ("chain_code", data.chain),
+            "grid_code": ("grid_code", data.grid_code),
+            "address": ("address", data.address),
+            "contact_name": ("contact_name", data.contact_name),
+            "contact_phone": ("contact_phone", data.contact_phone),
+        },
+    )
 
 
-def upsert_rule(*, session: Session, data: RoutingRuleIn) -> RoutingRule:
+def upsert_enterprise(
+    *,
+    session: Session,
+    data: EnterpriseIn,
+    now: datetime,
+    replace: bool = True,
+    grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN,
+) -> Enterprise:
+    return save_enterprise(
+        session=session, data=data, now=now, replace=replace, grid_code_pattern=grid_code_pattern
+    ).item
+
+
+def save_rule(
+    *, session: Session, data: RoutingRuleIn, grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
+) -> Saved[RoutingRule]:
+    """A rule is known by its condition (category, grid prefix, chain): loading one again
+    changes its departments and priority."""
+    if data.grid_prefix is not None and (
+        problem := grid_codes(grid_code_pattern).prefix_problem(data.grid_prefix)
+    ):
+        raise InvalidInput(f"grid_prefix: {problem}")
     if data.category is not None and repo.category(session, data.category) is None:
         raise InvalidInput(f"category: unknown category {data.category!r}")
     if data.chain is not None and repo.chain(session, data.chain) is None:
         raise InvalidInput(f"chain: unknown chain {data.chain!r}")
     if missing := _missing_departments(session, [data.department, *data.co_departments], set()):
         raise InvalidInput(f"unknown department(s): {', '.join(missing)}")
-    rule = next(
+    existing = next(
         (
             r
             for r in repo.routing_rules(session)
@@ -195,15 +312,36 @@ def upsert_rule(*, session: Session, data: RoutingRuleIn) -> RoutingRule:
             == (data.category, data.grid_prefix, data.chain)
         ),
         None,
-    ) or RoutingRule(
-        category_code=data.category, grid_prefix=data.grid_prefix, chain_code=data.chain
     )
-    rule.department_code = data.department
-    rule.co_department_codes = [c for c in data.co_departments if c != data.department]
-    rule.priority = data.priority
-    session.add(rule)
-    session.flush()
-    return rule
+    given = data.model_fields_set
+    co = (
+        list(existing.co_department_codes or [])
+        if existing is not None and "co_departments" not in given
+        else data.co_departments
+    )
+    return _save(
+        session,
+        existing
+        or RoutingRule(
+            category_code=data.category, grid_prefix=data.grid_prefix, chain_code=data.chain
+        ),
+        new=existing is None,
+        given=given | {"co_departments"},  # co follows the lead department
+        values={
+            "department": ("department_code", data.department),
+            "co_departments": (
+                "co_department_codes",
+                [c for c in co if c != data.department],
+            ),
+            "priority": ("priority", data.priority),
+        },
+    )
+
+
+def upsert_rule(
+    *, session: Session, data: RoutingRuleIn, grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
+) -> RoutingRule:
+    return save_rule(session=session, data=data, grid_code_pattern=grid_code_pattern).item
 
 
 # --- routing -------------------------------------------------------------------
