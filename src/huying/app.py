@@ -11,7 +11,8 @@ from fastapi.staticfiles import StaticFiles
 
 from huying import __version__, logs, metrics
 from huying.alerts.router import router as alerts_router
-from huying.api import problems
+from huying.api import docs, problems
+from huying.api.body import BodyGuard
 from huying.auth.router import router as auth_router
 from huying.directory.router import router as directory_router
 from huying.health import router as health_router
@@ -24,7 +25,9 @@ from huying.web.routes import router as web_router
 DESCRIPTION = """Huying (呼应): enterprises order, departments serve (企业点单、部门服务).
 
 Authenticate with `Authorization: Bearer <token>`: an API key made by `huying keys create`,
-or a staff session token from `POST /api/v1/auth/login`. Errors are
+or a staff session token from `POST /api/v1/auth/login`. The console's session cookie is
+accepted for GET only. Credentials and roles are checked before the body is read (401, 403);
+a body larger than `server.max_body` (1 MiB by default) gets 413. Errors are
 `application/problem+json` (RFC 9457)."""
 
 
@@ -51,12 +54,15 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # docs.install serves /docs with Swagger UI's files from this server
         redoc_url=None,
     )
     app.state.runtime = rt
     problems.install(app)
     problems.document(app)
+    docs.install(app)  # /docs, offline: no CDN
+    # Bodies capped and checked; read only when a route asks, after the gate admitted the caller.
+    app.add_middleware(BodyGuard, max_body=rt.settings.server.max_body)
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth_router)
     api.include_router(directory_router)
