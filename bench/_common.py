@@ -35,7 +35,7 @@ def make_settings(url: str, **overrides: object) -> Settings:
     data: dict[str, object] = {
         # the generators' INSERT … SELECT and VACUUM over 1M rows outlast the 30 s default
         "database": {"url": url, "statement_timeout": 3600},
-        "workflows": {"path": str(ROOT / "workflows")},
+        "workflows": {"path": str(ROOT / "src/huying/data/workflows")},
     }
     data.update(overrides)
     return settings_from_mapping(data, base_dir=ROOT)

@@ -92,7 +92,7 @@ def write_config(
     config: dict[str, Any] = {
         "database": {"url": database_url, "pool_size": pool_size},
         "server": {"host": "127.0.0.1", "port": port or 8000},
-        "workflows": {"path": str(ROOT / "workflows")},
+        "workflows": {"path": str(ROOT / "src/huying/data/workflows")},
         "calendar": {
             "timezone": "Asia/Shanghai",
             "working_hours": ["00:00-23:59"],

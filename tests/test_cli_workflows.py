@@ -14,7 +14,7 @@ from huying.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config.yaml"
 REAL_DOC: dict[str, Any] = yaml.safe_load(
-    (ROOT / "workflows" / "service_request.yaml").read_text(encoding="utf-8")
+    (ROOT / "src/huying/data/workflows" / "service_request.yaml").read_text(encoding="utf-8")
 )
 STATES = list(REAL_DOC["states"])
 
@@ -60,7 +60,9 @@ def test_check_passes_on_the_real_folder(capsys):
 
 
 def test_check_passes_on_the_real_folder_named_by_path(capsys):
-    code, out, _ = run(capsys, "workflows", "check", "--path", str(ROOT / "workflows"))
+    code, out, _ = run(
+        capsys, "workflows", "check", "--path", str(ROOT / "src/huying/data/workflows")
+    )
     assert code == 0
     assert "ok: service_request v1" in out
 

@@ -11,12 +11,13 @@ from sqlalchemy import Engine
 from huying.calendar import BusinessCalendar
 from huying.db import unbounded
 
-ROOT = Path(__file__).resolve().parents[2]
+# The Alembic scripts, shipped in the package (alembic.ini names the same folder).
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(slug)s")
     if url:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

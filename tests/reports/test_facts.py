@@ -79,7 +79,7 @@ def test_the_command_line_derives_them_again(
         yaml.safe_dump(
             {
                 "database": {"url": rt.settings.database_url},
-                "workflows": {"path": str(ROOT / "workflows")},
+                "workflows": {"path": str(ROOT / "src/huying/data/workflows")},
             }
         ),
         encoding="utf-8",

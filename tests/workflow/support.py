@@ -18,7 +18,7 @@ from huying.workflow.engine import Engine
 from huying.workflow.library import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / "workflows"
+WORKFLOWS = ROOT / "src/huying/data/workflows"
 NAME, VERSION = "service_request", 1
 RULES = {"return_escalate_after": 2, "reopen_limit": 1}
 NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # 2026-11-18 10:00 Shanghai, a Wednesday

@@ -12,9 +12,13 @@ Create Date: 2026-11-21 00:40:00
 """
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import context, op
+
+if TYPE_CHECKING:
+    from huying.calendar import BusinessCalendar
 
 revision: str = "5b2f0c9d7e41"
 down_revision: str | None = "c87d14a1e27b"
@@ -40,9 +44,9 @@ def upgrade() -> None:
     facts.backfill(conn, _calendar())
 
 
-def _calendar():  # type: ignore[no-untyped-def]
+def _calendar() -> "BusinessCalendar":
     """The calendar `huying.migrate.upgrade` was given, or the one of the settings."""
-    calendar = context.config.attributes.get("calendar")
+    calendar: BusinessCalendar | None = context.config.attributes.get("calendar")
     if calendar is None:
         from huying.runtime import build_calendar
         from huying.settings import load_settings
