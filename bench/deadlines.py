@@ -2,7 +2,7 @@
 deadlines, and how long 10,000 deadlines falling due at one instant take to fire.
 
     .venv/bin/python bench/deadlines.py --db postgresql [--small 1000] [--large 1000000]
-        [--ticks 50] [--due 10000] [--workers 1,3] [--prototype]
+        [--ticks 50] [--due 10000] [--workers 1,3]
     .venv/bin/python bench/deadlines.py --db sqlite --large 100000 --workers 1
 
 What it does, all on 127.0.0.1:
@@ -31,10 +31,8 @@ What it does, all on 127.0.0.1:
    resetting the peak past start-up with /proc/self/clear_refs), and its CPU time in the
    ticks that fired, with the CPU time of its PostgreSQL backends.
 
-With --prototype[=cache,open,flush,index,claim], every tick (the nothing-due ticks and the worker
-processes) runs a monkeypatched `fire_due` with the changes proposed in BENCHMARKS.md, and
-`index` rebuilds ix_deadlines_next_fire_at on (next_fire_at, id) in the two bench databases;
-src/ is not changed. See `install_prototype`.
+(The --prototype option that measured the batch-wise firing before it was applied is gone:
+its parts are in src since, see BENCHMARKS.md "Deadlines".)
 
 Targets (DESIGN.md): a nothing-due tick costs the same at 1,000,000 as at 1,000 (indexed,
 O(due)); 10,000 falling due at once all fire within 10 s of their time; memory flat.
@@ -128,154 +126,13 @@ class StatementCounter:
         self.n += 1
 
 
-# --- the prototype (not src): see BENCHMARKS.md "Deadlines" ---------------------------
-
-
-PROTOTYPE_PARTS = ("cache", "open", "flush", "index", "claim")
-PROTOTYPE_INDEX = (  # the proposed migration: the claim's ORDER BY, whole, in the partial index
-    "DROP INDEX ix_deadlines_next_fire_at",
-    "CREATE INDEX ix_deadlines_next_fire_at ON deadlines (next_fire_at, id) "
-    "WHERE next_fire_at IS NOT NULL",
-)
-
-
-def install_prototype(parts: set[str]) -> None:
-    """Monkeypatch huying.deadlines.firing.fire_due with the proposed batch-wise version:
-
-    cache: directory rows (`category`, `department`) looked up once per batch, not per step;
-    open:  the open deadlines of the claimed batch's requests in one SELECT, served to every
-           `open_deadlines()` call of the batch instead of one SELECT per deadline or step;
-    flush: no SAVEPOINT per deadline (the engine refuses before anything is written, and a
-           refusal is still caught per deadline), so the batch flushes once, executemany;
-    index: (applied by the parent to the databases, see PROTOTYPE_INDEX) the partial index on
-           (next_fire_at, id) instead of (next_fire_at), so the claim reads `batch` rows in
-           order and stops, instead of joining and sorting every due row per batch;
-    claim: `claim()` picks and locks the batch's deadline ids first (a MATERIALIZED CTE on
-           deadlines alone, FOR UPDATE SKIP LOCKED), then joins and locks their requests (FOR
-           UPDATE OF requests SKIP LOCKED): only `batch` wide rows are joined and sorted even
-           when the planner's estimate of the due rows is stale (it is, at a burst).
-    """
-    from contextlib import nullcontext
-
-    from sqlalchemy import select
-
-    from huying.deadlines import firing
-    from huying.deadlines.models import Deadline
-    from huying.directory import repository as directory
-    from huying.errors import HuyingError
-
-    unknown = parts - set(PROTOTYPE_PARTS)
-    if unknown:
-        raise SystemExit(f"--prototype: unknown part(s) {sorted(unknown)}; use {PROTOTYPE_PARTS}")
-    cache: dict[tuple[str, str], Any] = {}
-    active = [False]  # cached only inside the prototype's fire_due
-    real_department, real_category = directory.department, directory.category
-
-    def department(session: Any, code: str) -> Any:
-        if not active[0]:
-            return real_department(session, code)
-        key = ("department", code)
-        if key not in cache:
-            cache[key] = real_department(session, code)
-        return cache[key]
-
-    def category(session: Any, code: str) -> Any:
-        if not active[0]:
-            return real_category(session, code)
-        key = ("category", code)
-        if key not in cache:
-            cache[key] = real_category(session, code)
-        return cache[key]
-
-    if "cache" in parts:
-        directory.department = department  # type: ignore[assignment]
-        directory.category = category  # type: ignore[assignment]
-
-    open_of: dict[int, list[Deadline]] = {}  # request id -> its open deadlines, this batch
-    from huying.deadlines import service as deadline_service
-
-    real_open = deadline_service.open_deadlines
-
-    def open_deadlines(session: Any, request_id: int) -> list[Deadline]:
-        if active[0] and request_id in open_of:
-            return open_of[request_id]  # one list per request: the planner appends to it
-        return real_open(session, request_id)
-
-    if "open" in parts:  # wherever src looks them up (the planner, and firing since 878fb07)
-        deadline_service.open_deadlines = open_deadlines  # type: ignore[assignment]
-        if hasattr(firing, "open_deadlines"):
-            firing.open_deadlines = open_deadlines  # type: ignore[attr-defined]
-
-    from huying.requests.models import Request
-
-    def claim(session: Any, *, now: datetime, batch: int) -> list[tuple[Deadline, Request]]:
-        pg = session.get_bind().dialect.name == "postgresql"
-        due = (
-            select(Deadline.id)
-            .where(Deadline.next_fire_at.is_not(None), Deadline.next_fire_at <= now)
-            .order_by(Deadline.next_fire_at, Deadline.id)
-            .limit(batch)
-        )
-        if pg:
-            due = due.with_for_update(skip_locked=True)
-        ids = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
-        query = (
-            select(Deadline, Request)
-            .join(Request, Request.id == Deadline.request_id)
-            .where(Deadline.id.in_(select(ids.c.id)))
-            .order_by(Deadline.next_fire_at, Deadline.id)
-        )
-        if pg:
-            query = query.with_for_update(of=Request, skip_locked=True)
-        return [(d, r) for d, r in session.execute(query)]
-
-    if "claim" in parts:
-        firing.claim = claim  # type: ignore[assignment]
-
-    def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> firing.FireResult:
-        size = batch or rt.settings.worker.batch_size
-        result = firing.FireResult()
-        while True:
-            cache.clear()  # directory rows: cached for one batch (one transaction) only
-            open_of.clear()
-            active[0] = True
-            try:
-                with rt.transaction() as session:
-                    rows = firing.claim(session, now=now, batch=size)
-                    if rows and "open" in parts:
-                        ids = [req.id for _, req in rows]
-                        for d in session.scalars(
-                            select(Deadline)
-                            .where(Deadline.request_id.in_(ids), Deadline.completed_at.is_(None))
-                            .order_by(Deadline.id)
-                        ):
-                            open_of.setdefault(d.request_id, []).append(d)
-                    for d, req in rows:
-                        try:
-                            with nullcontext() if "flush" in parts else session.begin_nested():
-                                result.fired += firing.fire_one(session, rt, d, req, now=now)
-                        except HuyingError as exc:
-                            firing.log.error("deadline %s not fired: %s", d.id, exc.detail)
-                            d.next_fire_at = now + firing.RETRY_LATER
-                    result.claimed += len(rows)
-            finally:
-                active[0] = False
-            if len(rows) < size:
-                return result
-
-    firing.fire_due = fire_due  # type: ignore[assignment]
-    import huying.worker
-
-    huying.worker.fire_due = fire_due  # type: ignore[assignment]
-
-
 # --- 2. nothing due ---------------------------------------------------------------------
 
 
 def nothing_due(
     sides: list[tuple[str, Runtime]], ticks: int, warmup: int
 ) -> dict[str, dict[str, Any]]:
-    from huying.deadlines.firing import fire_due
+    from huying.requests.firing import fire_due
     from huying.worker import Worker
 
     out: dict[str, dict[str, Any]] = {}
@@ -319,7 +176,7 @@ def nothing_due(
 
 def claim_sql(rt: Runtime, at: datetime | None = None) -> tuple[str, Any]:
     """The statement `claim()` sends, as sent (captured, so it follows src)."""
-    from huying.deadlines.firing import claim
+    from huying.requests.repository import claim_due as claim
 
     seen: list[tuple[str, Any]] = []
 
@@ -399,13 +256,9 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def worker_process(
-    url: str, name: str, prototype: str, ready: Any, stop: Any, results: Any
-) -> None:
+def worker_process(url: str, name: str, ready: Any, stop: Any, results: Any) -> None:
     """One worker process: tick every `worker.tick` on the wall clock until told to stop."""
     try:
-        if prototype:
-            install_prototype(set(prototype.split(",")))
         from huying.worker import Worker
 
         rt = build_runtime(make_settings(url))
@@ -473,14 +326,13 @@ def falling_due(
     offset: int,
     lead: float,
     timeout: float,
-    prototype: str,
 ) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [
         ctx.Process(
             target=worker_process,
-            args=(url, f"bench-{workers}w-{k}", prototype, ready, stop, results),
+            args=(url, f"bench-{workers}w-{k}", ready, stop, results),
         )
         for k in range(workers)
     ]
@@ -546,12 +398,8 @@ def falling_due(
 # --- the run ------------------------------------------------------------------------------
 
 
-def prepare(rt: Runtime, count: int, label: str, index: bool) -> tuple[int, int, float]:
+def prepare(rt: Runtime, count: int, label: str) -> tuple[int, int, float]:
     migrate.upgrade(rt.db)
-    if index:
-        with rt.db.begin() as conn:
-            for statement in PROTOTYPE_INDEX:
-                conn.exec_driver_sql(statement)
     token = build_world(rt)["integration"]
     tpl = gen.capture_template(rt, token)
     print(f"filling {label}: {count:,} requests with one running deadline each …", flush=True)
@@ -633,14 +481,6 @@ def main() -> int:
     )
     ap.add_argument("--lead", type=float, default=5.0, help="seconds from setting them up to T")
     ap.add_argument("--timeout", type=float, default=300.0, help="give up on a due run after this")
-    ap.add_argument(
-        "--prototype",
-        nargs="?",
-        const=",".join(PROTOTYPE_PARTS),
-        default="",
-        help="run the proposed fire_due (monkeypatched; src/ unchanged): "
-        "a comma-separated subset of cache,open,flush,index,claim (default all five)",
-    )
     ap.add_argument("--pg-url", default=None)
     args = ap.parse_args()
     large = args.large or (1_000_000 if args.db == "postgresql" else 100_000)
@@ -659,11 +499,8 @@ def main() -> int:
         stack.callback(rt_s.close)
         rt_l = build_runtime(make_settings(url_l))
         stack.callback(rt_l.close)
-        index = "index" in args.prototype.split(",")
-        if args.prototype:
-            install_prototype(set(args.prototype.split(",")))  # validates the parts
-        prepare(rt_s, args.small, "small", index)
-        first, last, gen_s = prepare(rt_l, large, "large", index)
+        prepare(rt_s, args.small, "small")
+        first, last, gen_s = prepare(rt_l, large, "large")
         sizes = table_sizes(rt_l)
 
         print(
@@ -689,7 +526,6 @@ def main() -> int:
                     offset=k,
                     lead=args.lead,
                     timeout=args.timeout,
-                    prototype=args.prototype,
                 )
             )
 
@@ -699,7 +535,7 @@ def main() -> int:
     print(f"src: {revision}")
     print(
         f"load average: {load_before} before, {load_average()} after; run took "
-        f"{time.perf_counter() - started:.0f} s; prototype: {args.prototype or 'no'}"
+        f"{time.perf_counter() - started:.0f} s"
     )
     print(
         f"generated: {args.small:,} and {large:,} requests, one running deadline each "

@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 def config(tmp_path: Path) -> str:
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     cfg["database"]["url"] = f"sqlite:///{tmp_path / 'cli.db'}"
-    cfg["workflows"]["path"] = str(ROOT / "workflows")
+    cfg["workflows"]["path"] = str(ROOT / "src/huying/data/workflows")
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     return str(path)
@@ -31,7 +31,10 @@ def config(tmp_path: Path) -> str:
 def test_keys_create_prints_the_token_alone(
     config: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--config", config, "load", str(ROOT / "demo" / "directory.yaml")]) == 0
+    assert (
+        main(["--config", config, "load", str(ROOT / "src/huying/data/demo" / "directory.yaml")])
+        == 0
+    )
     capsys.readouterr()
     assert (
         main(
@@ -97,7 +100,7 @@ def test_serve_refuses_to_start_on_an_invalid_workflow(
 ) -> None:
     folder = tmp_path / "wf"
     folder.mkdir()
-    text = (ROOT / "workflows" / "service_request.yaml").read_text(encoding="utf-8")
+    text = (ROOT / "src/huying/data/workflows" / "service_request.yaml").read_text(encoding="utf-8")
     (folder / "broken.yaml").write_text(
         text.replace("guards: [has_lead_department]", "guards: [os.system]", 1), encoding="utf-8"
     )
@@ -136,7 +139,7 @@ def test_the_demo_files_are_readable_by_their_owner_only(
     var/ folder that Huying creates: as `./dev run` does on a fresh checkout."""
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     cfg["database"]["url"] = "sqlite:///var/huying.db"  # beside the config file
-    cfg["workflows"]["path"] = str(ROOT / "workflows")
+    cfg["workflows"]["path"] = str(ROOT / "src/huying/data/workflows")
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     assert main(["--config", str(config), "demo"]) == 0
@@ -171,7 +174,10 @@ def test_keys_create_makes_a_monitor_key(config: str, capsys: pytest.CaptureFixt
 def test_load_keeps_what_a_missing_column_does_not_name_and_counts_each_outcome(
     config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--config", config, "load", str(ROOT / "demo" / "directory.yaml")]) == 0
+    assert (
+        main(["--config", config, "load", str(ROOT / "src/huying/data/demo" / "directory.yaml")])
+        == 0
+    )
     first = tmp_path / "first.csv"
     first.write_text("uscc,name,grid_code\n91110000600037341L,甲公司,440112012001001\n", "utf-8")
     second = tmp_path / "second.csv"
@@ -197,7 +203,7 @@ def test_load_checks_grid_codes_against_the_configured_pattern(
 ) -> None:
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     cfg["database"]["url"] = f"sqlite:///{tmp_path / 'cli.db'}"
-    cfg["workflows"]["path"] = str(ROOT / "workflows")
+    cfg["workflows"]["path"] = str(ROOT / "src/huying/data/workflows")
     cfg["directory"] = {"grid_code_pattern": r"GZ\d{4}"}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")

@@ -147,3 +147,17 @@ def test_each_job_logs_a_database_away_and_returns(
 def test_deliver_needs_a_webhook_client(rt: Runtime) -> None:
     with pytest.raises(RuntimeError, match="webhook client"):
         Worker(rt).deliver()
+
+
+def test_stopping_the_scheduler_closes_the_webhook_client(rt: Runtime) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from huying.worker import _schedule
+
+    worker = build_worker(rt)
+    scheduler = BackgroundScheduler(timezone=rt.calendar.tz)
+    _schedule(scheduler, worker)
+    scheduler.start(paused=True)  # no tick needed: only the shutdown matters here
+    assert worker.http is not None and not worker.http.is_closed
+    scheduler.shutdown(wait=True)
+    assert worker.http.is_closed

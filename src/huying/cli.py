@@ -17,8 +17,6 @@ from pathlib import Path
 from huying.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("huying")
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_DIR = ROOT / "demo"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -245,7 +243,7 @@ def cmd_calendar_days(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Migrate, load the demo directory and create the demo accounts (idempotent)."""
-    from huying.demo import set_up_demo
+    from huying.demo import DEMO_DIR, set_up_demo
 
     rt = _runtime(args)
     # The credentials file (and var/, if this makes it) readable by the owner only.
@@ -276,7 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="huying", description="Huying (呼应): service requests, answered in time."
     )
-    p.add_argument("--config", help="config file (default: $HUYING_CONFIG or ./config.yaml)")
+    p.add_argument(
+        "--config",
+        help="config file (default: $HUYING_CONFIG, else ./config.yaml if there is one, "
+        "else the built-in defaults)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn, help_: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""`huying demo`: the demo directory (from demo/) and demo accounts, set up idempotently."""
+"""`huying demo`: the demo directory (from data/demo/, shipped in the package) and demo accounts,
+set up idempotently."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import secrets
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import select
-
-from huying.auth.models import User
-from huying.auth.service import create_key, create_user
+from huying.auth.service import create_key, create_user, user_by_username
 from huying.directory.loader import load_file
 from huying.runtime import Runtime
+
+# directory.yaml and enterprises.csv of the demo district
+DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
 
 # username, role, department, display name
 DEMO_USERS = (
@@ -37,7 +38,7 @@ def set_up_demo(rt: Runtime, demo_dir: Path, *, out: TextIO) -> None:
                 grid_code_pattern=rt.settings.directory.grid_code_pattern,
             )
             out.write(f"demo {name}: {loaded.summary()}\n")
-        if s.scalar(select(User).where(User.username == "admin")) is None:
+        if user_by_username(session=s, username="admin") is None:
             password = "huying-" + secrets.token_hex(4)
             for username, role, dept, display in DEMO_USERS:
                 create_user(

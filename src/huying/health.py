@@ -7,14 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from huying import __version__
-from huying.alerts.models import Delivery, Event
+from huying.alerts import service as alerts
 from huying.api.deps import Rt
 from huying.api.problems import PROBLEM
-from huying.deadlines.models import WorkerHeartbeat
+from huying.deadlines import service as deadlines
 
 router = APIRouter(tags=["health"])
 
@@ -37,18 +36,8 @@ def healthz(rt: Rt) -> JSONResponse:
     }
     try:
         with rt.sessions() as s:
-            beats = s.scalars(
-                select(WorkerHeartbeat).order_by(WorkerHeartbeat.last_tick_at.desc()).limit(20)
-            ).all()
-            unfanned = s.scalar(
-                select(func.count()).select_from(Event).where(Event.fanned_out_at.is_(None))
-            )
-            pending = s.scalar(
-                select(func.count()).select_from(Delivery).where(Delivery.status == "pending")
-            )
-            dead = s.scalar(
-                select(func.count()).select_from(Delivery).where(Delivery.status == "dead")
-            )
+            beats = deadlines.heartbeats(session=s, limit=20)
+            backlog = alerts.backlog(session=s)
         body["database"] = "ok"
         body["workers"] = [
             {
@@ -60,10 +49,10 @@ def healthz(rt: Rt) -> JSONResponse:
         ]
         body["last_tick_at"] = body["workers"][0]["last_tick_at"] if beats else None
         body["outbox"] = {
-            "events_not_fanned_out": unfanned or 0,
-            "deliveries_pending": pending or 0,
+            "events_not_fanned_out": backlog.events_not_fanned_out,
+            "deliveries_pending": backlog.deliveries_pending,
         }
-        body["deliveries_dead"] = dead or 0
+        body["deliveries_dead"] = backlog.deliveries_dead
     except SQLAlchemyError as exc:
         body["status"] = "unavailable"
         body["database"] = f"unreachable: {exc.__class__.__name__}"
@@ -82,5 +71,6 @@ def healthz(rt: Rt) -> JSONResponse:
         "title": "Service unavailable",
         "status": 503,
         "detail": body["database"],
+        "code": "unavailable",
     }
     return JSONResponse({**body, **problem}, status_code=503, media_type=PROBLEM)

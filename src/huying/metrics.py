@@ -38,17 +38,16 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Histo
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huying import __version__
-from huying.alerts.models import Delivery, Event
+from huying.alerts import service as alerts
 from huying.api.deps import Auth, Credentials
 from huying.auth.service import token_hash
-from huying.deadlines.models import WorkerHeartbeat
+from huying.deadlines import service as deadlines
 from huying.errors import HuyingError, Unavailable
-from huying.requests.models import Request as ServiceRequest
+from huying.requests import service as requests
 from huying.runtime import Runtime
 
 log = logging.getLogger("huying.metrics")
@@ -136,33 +135,13 @@ class DatabaseCollector(Collector):
 
     def _from_database(self) -> Iterable[Metric]:
         now = self.rt.now()
-        r = ServiceRequest
         with self.rt.sessions() as s:
-            by_state = _pairs(s.execute(select(r.state, func.count()).group_by(r.state)))
-            open_ = r.state.in_(self.open_states)
-            overdue = s.scalar(select(func.count()).where(open_, r.overdue.is_(True)))
-            levels = _pairs(
-                s.execute(
-                    select(r.escalation_level, func.count())
-                    .where(open_, r.escalation_level > 0)
-                    .group_by(r.escalation_level)
-                )
-            )
-            escalations = s.scalar(
-                select(func.count()).select_from(Event).where(Event.type == "request.escalated")
-            )
-            workers = s.scalar(select(func.count()).select_from(WorkerHeartbeat))
-            last_tick = s.scalar(select(func.max(WorkerHeartbeat.last_tick_at)))
-            unfanned = s.scalar(
-                select(func.count()).select_from(Event).where(Event.fanned_out_at.is_(None))
-            )
-            deliveries = _pairs(
-                s.execute(
-                    select(Delivery.status, func.count())
-                    .where(Delivery.status.in_(("pending", "dead")))
-                    .group_by(Delivery.status)
-                )
-            )
+            by_state = requests.count_by_state(session=s)
+            overdue = requests.count_overdue(session=s, states=self.open_states)
+            levels = requests.count_by_level(session=s, states=self.open_states)
+            escalations = alerts.escalations(session=s)
+            workers, last_tick = deadlines.ticks(session=s)
+            backlog = alerts.backlog(session=s)
 
         states = GaugeMetricFamily("huying_requests", "Requests by state", labels=["state"])
         for state in sorted({*self.states, *by_state}):
@@ -171,7 +150,7 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "huying_requests_overdue",
             "Open requests past a deadline now (overdue)",
-            value=overdue or 0,
+            value=overdue,
         )
         escalated = GaugeMetricFamily(
             "huying_requests_escalated",
@@ -184,10 +163,10 @@ class DatabaseCollector(Collector):
         yield CounterMetricFamily(
             "huying_escalations",
             "Escalations recorded (request.escalated events)",
-            value=escalations or 0,
+            value=escalations,
         )
         yield GaugeMetricFamily(
-            "huying_workers", "Worker processes that have ever ticked", value=workers or 0
+            "huying_workers", "Worker processes that have ever ticked", value=workers
         )
         if last_tick is not None:
             yield GaugeMetricFamily(
@@ -198,22 +177,18 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "huying_outbox_events_pending",
             "Events not yet fanned out to their subscriptions",
-            value=unfanned or 0,
+            value=backlog.events_not_fanned_out,
         )
         yield GaugeMetricFamily(
             "huying_outbox_deliveries_pending",
             "Deliveries waiting for an attempt or a retry",
-            value=deliveries.get("pending", 0),
+            value=backlog.deliveries_pending,
         )
         yield GaugeMetricFamily(
             "huying_deliveries_dead",
             "Deliveries that exhausted their attempts (visible and redeliverable)",
-            value=deliveries.get("dead", 0),
+            value=backlog.deliveries_dead,
         )
-
-
-def _pairs(rows: Iterable[Any]) -> dict[Any, int]:
-    return {key: int(count) for key, count in rows}
 
 
 class LatencyMiddleware:

@@ -4,7 +4,7 @@ never at import time; tests build their own with their own settings and clock.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -76,8 +76,10 @@ class Runtime:
         self.db.dispose()
 
 
-def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
-    """Raises WorkflowInvalid when a workflow file is invalid: Huying refuses to start on one."""
+def checked_workflows(settings: Settings) -> dict[tuple[str, int], WorkflowSpec]:
+    """The workflows of `settings.workflows_dir`, parsed and validated.
+
+    Raises WorkflowInvalid when a workflow file is invalid: Huying refuses to start on one."""
     specs, errors = load_workflows(settings)
     if errors:
         raise (
@@ -87,6 +89,21 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
                 "workflows", [f"{e.source}: {p}" for e in errors for p in e.problems]
             )
         )
+    return specs
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    workflows: Mapping[tuple[str, int], WorkflowSpec] | None = None,
+) -> Runtime:
+    """Raises WorkflowInvalid when a workflow file is invalid: Huying refuses to start on one.
+
+    `workflows`: specs already returned by `checked_workflows(settings)`, so that a caller
+    that builds many runtimes on the same files (the tests) parses them once; by default
+    they are read from `settings.workflows_dir`."""
+    specs = checked_workflows(settings) if workflows is None else workflows
     if not any(name == settings.workflows.default for name, _ in specs):
         raise WorkflowInvalid(
             str(settings.workflows_dir),

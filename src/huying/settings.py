@@ -15,9 +15,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from huying.durations import Duration, parse_duration
+from huying.errors import validation_detail
+from huying.workflow.definition import DEADLINE_KINDS
 
-DEADLINE_KINDS = ("dispatch", "sign", "reply", "feedback")
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
+# Read when no file is named and it exists; otherwise Settings' own defaults apply.
+DEFAULT_CONFIG = Path("config.yaml")
+# The workflows shipped in the package: the default of `workflows.path`.
+PACKAGED_WORKFLOWS = Path(__file__).resolve().parent / "data" / "workflows"
 
 
 class ConfigError(Exception):
@@ -55,7 +59,9 @@ class ServerSettings(_Strict):
 
 
 class WorkflowSettings(_Strict):
-    path: str = "workflows"
+    # A folder of workflow files, relative to the config file's folder; unset: the workflows
+    # shipped in the package.
+    path: str | None = None
     default: str = "service_request"
 
 
@@ -232,8 +238,9 @@ class Settings(_Strict):
     metrics: MetricsSettings = MetricsSettings()
     directory: DirectorySettings = DirectorySettings()
     logging: LoggingSettings = LoggingSettings()
-    # Folder the config file lives in; relative paths are resolved against it.
-    base_dir: Path = Field(default=DEFAULT_CONFIG.parent, exclude=True)
+    # Folder the config file lives in (the working directory when there is none); relative
+    # paths are resolved against it.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
     @field_validator("time_limits")
     @classmethod
@@ -271,6 +278,8 @@ class Settings(_Strict):
 
     @property
     def workflows_dir(self) -> Path:
+        if self.workflows.path is None:
+            return PACKAGED_WORKFLOWS
         path = Path(self.workflows.path)
         return path if path.is_absolute() else self.base_dir / path
 
@@ -287,17 +296,14 @@ class Settings(_Strict):
 
 
 def _format_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{key}: {msg}")
-    return "; ".join(lines)
+    return validation_detail(exc.errors(), whole="(top level)")
 
 
 def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None) -> Settings:
+    """Settings from parsed YAML; relative paths resolve against `base_dir`, by default the
+    working directory."""
     try:
-        settings = Settings.model_validate({**data, "base_dir": base_dir or DEFAULT_CONFIG.parent})
+        settings = Settings.model_validate({**data, "base_dir": base_dir or Path.cwd()})
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc)) from None
     return settings
@@ -306,13 +312,18 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None)
 def load_settings(
     path: str | os.PathLike[str] | None = None, *, environ: dict[str, str] | None = None
 ) -> Settings:
-    """Read the config file named by `path`, else $HUYING_CONFIG, else ./config.yaml of the project."""
+    """Read the config file named by `path`, else $HUYING_CONFIG, else ./config.yaml of the
+    working directory when it exists; with none of these, Settings' own defaults apply and
+    relative paths (the SQLite file var/huying.db) resolve against the working directory."""
     env = os.environ if environ is None else environ
-    chosen = Path(path or env.get("HUYING_CONFIG") or DEFAULT_CONFIG)
+    named = path or env.get("HUYING_CONFIG")
+    chosen = Path(named) if named else DEFAULT_CONFIG
     try:
         raw = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(f"config file {chosen} does not exist") from None
+        if named:
+            raise ConfigError(f"config file {chosen} does not exist") from None
+        raw = {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {chosen} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):

@@ -24,16 +24,17 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from huying.alerts import delivery as alerts
-from huying.deadlines.firing import fire_due
 from huying.deadlines.models import WorkerHeartbeat
 from huying.durations import parse_duration
 from huying.errors import Unavailable
+from huying.requests.firing import fire_due
 from huying.runtime import Runtime
 
 log = logging.getLogger("huying.worker")
@@ -90,13 +91,18 @@ class Worker:
         return max(0.05, parse_duration(self.rt.settings.worker.tick).seconds)
 
     def close(self) -> None:
+        """Close the webhook client; again is harmless."""
         if self.http is not None:
             self.http.close()
 
 
 def _schedule(scheduler: BaseScheduler, worker: Worker) -> None:
     """The two jobs, every tick each; a job still running when its next run comes skips
-    that run (max_instances=1), and a late one runs once, not once per missed tick."""
+    that run (max_instances=1), and a late one runs once, not once per missed tick.
+
+    The scheduler's shutdown closes the worker's webhook client: `shutdown(wait=True)`, as
+    every caller does, announces it once the running jobs have finished."""
+    scheduler.add_listener(lambda _event: worker.close(), EVENT_SCHEDULER_SHUTDOWN)
     for job_id, job in (("deadlines", worker.tick), ("alerts", worker.deliver)):
         scheduler.add_job(
             job,

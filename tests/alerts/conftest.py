@@ -20,7 +20,7 @@ from huying.alerts.schemas import WebhookCreated, WebhookIn
 from huying.app import create_app
 from huying.clock import FrozenClock
 from huying.runtime import Runtime, build_runtime
-from tests.conftest import World, empty_tables, make_settings, submit_body
+from tests.conftest import Specs, World, empty_tables, make_settings, submit_body
 
 
 @pytest.fixture
@@ -31,10 +31,12 @@ def allow_hosts() -> tuple[str, ...]:
 
 
 @pytest.fixture
-def rt(migrated: str, clock: FrozenClock, allow_hosts: tuple[str, ...]) -> Iterator[Runtime]:
+def rt(
+    migrated: str, clock: FrozenClock, workflows: Specs, allow_hosts: tuple[str, ...]
+) -> Iterator[Runtime]:
     """tests/conftest.py's runtime, with `allow_hosts`."""
     settings = make_settings(migrated, webhooks={"allow_hosts": list(allow_hosts)})
-    runtime = build_runtime(settings, clock=clock)
+    runtime = build_runtime(settings, clock=clock, workflows=workflows)
     yield runtime
     empty_tables(runtime)
     runtime.close()

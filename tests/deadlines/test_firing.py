@@ -12,9 +12,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from huying.alerts.models import Event
 from huying.clock import FrozenClock
-from huying.deadlines.firing import RETRY_LATER, fire_due, write_requests
 from huying.errors import Conflict
+from huying.requests.firing import RETRY_LATER, fire_due
 from huying.requests.models import Request
+from huying.requests.repository import write_batch
 from huying.runtime import Runtime
 from tests.conftest import World, submit_body
 
@@ -228,7 +229,7 @@ def test_a_request_changed_under_a_claimed_batch_fails_the_batch(
         s.connection().execute(
             update(table).where(table.c.id == rid).values(version=table.c.version + 1)
         )
-        write_requests(s, [req])
+        write_batch(s, [req])
     assert get(client, world, rid)["escalation_level"] == 0  # nothing written
 
 

@@ -92,7 +92,7 @@ def test_demo_directory_loads_and_reloads(rt: Runtime) -> None:
             for name in ("directory.yaml", "enterprises.csv"):
                 load_file(
                     session=s,
-                    path=ROOT / "demo" / name,
+                    path=ROOT / "src/huying/data/demo" / name,
                     urgencies=rt.settings.urgencies,
                     now=rt.now(),
                 )
@@ -200,7 +200,7 @@ def test_the_demo_directory_reloads_unchanged(rt: Runtime) -> None:
             return [
                 load_file(
                     session=s,
-                    path=ROOT / "demo" / name,
+                    path=ROOT / "src/huying/data/demo" / name,
                     urgencies=rt.settings.urgencies,
                     now=rt.now(),
                     grid_code_pattern=rt.settings.directory.grid_code_pattern,

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from huying.app import create_app
 from huying.clock import FrozenClock
-from huying.deadlines.firing import fire_due
 from huying.reports.router import router as reports_router
+from huying.requests.firing import fire_due
 from huying.runtime import Runtime
 from tests.conftest import USCC_A, USCC_B, World, submit_body
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from huying.auth.service import Principal
 from huying.clock import FrozenClock
-from huying.deadlines.firing import fire_due
+from huying.requests.firing import fire_due
 from huying.requests.models import Request
 from huying.runtime import Runtime
 from tests.conftest import T0, USCC_B

@@ -10,12 +10,14 @@ import pytest
 from huying import errors
 from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
+from huying.reports import service as reports
 from huying.requests.schemas import ACTION_BODIES, DeadlineOut
 from huying.runtime import Runtime
 from huying.web import charts, labels, rates
 from huying.web.diagram import layout
 from huying.web.forms import WIDGETS, Form, body_from, fields_of
 from huying.web.views import deadline_view, span
+from huying.workflow.definition import DEADLINE_KINDS
 from huying.workflow.library import REGISTRY
 from tests.conftest import T0
 from tests.web.conftest import GRID, act, submit
@@ -89,9 +91,12 @@ def test_spans_read_in_chinese(seconds: float, days: bool, text: str) -> None:
 
 def test_every_refusal_of_the_workflow_has_a_chinese_reason() -> None:
     for name, guard in REGISTRY.guards.items():
-        exc = errors.Conflict(f"action 'x' refused: {guard.refusal}", allowed=[])
+        exc = errors.GuardRefused(
+            f"action 'x' refused: {guard.refusal}", refusals=[name], allowed=[]
+        )
         message = labels.explain(exc, action_name="sign").message
         assert guard.refusal not in message, name
+        assert name not in message and labels.REFUSALS[name] in message, name
 
 
 def test_errors_carry_the_status_the_api_gives_them() -> None:
@@ -99,14 +104,40 @@ def test_errors_carry_the_status_the_api_gives_them() -> None:
     assert labels.explain(errors.Forbidden("no"), action_name="dispatch").message == (
         "您的账号无权执行“派单”。"
     )
-    stale = errors.PreconditionFailed("stale", current_version=7)
+    stale = errors.StaleVersion("stale", current_version=7)
     assert labels.explain(stale) == labels.Problem(412, labels.explain(stale).message)
     assert "第 7 版" in labels.explain(stale).message
-    assert labels.explain(errors.InvalidInput("reply: content, resolved required")).message == (
-        "请填写：答复内容、是否解决。"
+    missing = errors.MissingFields(
+        "reply: content, resolved required", fields=["content", "resolved"]
     )
-    assert labels.explain(errors.InvalidInput("unknown department(s): X")).message == (
-        "部门不存在：X。"
+    assert labels.explain(missing).message == "请填写：答复内容、是否解决。"
+    unknown = errors.UnknownReference("unknown department(s): X", kind="department", codes=["X"])
+    assert labels.explain(unknown).message == "部门不存在：X。"
+
+
+def test_the_console_words_codes_the_errors_have() -> None:
+    assert set(labels.BY_CODE) <= set(errors.CODES)
+
+
+def test_the_wording_follows_the_code_not_the_detail() -> None:
+    def said(exc: errors.HuyingError) -> str:
+        return labels.explain(exc, action_name="merge", state_name="in_progress").message
+
+    assert said(errors.UnknownAction("whatever", allowed=[])) == "没有“合并”这项操作。"
+    assert said(errors.NotFound("unknown action 'x'")) == "找不到该诉求，或您无权查看。"
+    assert said(errors.ChangedMeanwhile("x")) == "该诉求刚被其他人更新，请刷新页面后重试。"
+    assert said(errors.Conflict("changed meanwhile", allowed=["sign"])) == (
+        "诉求处于“办理中”状态，不能合并。现在可以：签收。"
+    )
+    refused = errors.GuardRefused("x", refusals=["under_reopen_limit"], allowed=[])
+    assert said(refused) == "无法合并：已达到重办次数上限。现在您没有可执行的操作。"
+    assert said(errors.InvalidInput("x", code="merge_into_itself")) == "不能把诉求合并到它自己。"
+    unknown = errors.UnknownReference("x", kind="request", codes=["HY-1"], field="target_id")
+    assert said(unknown) == "找不到要合并到的诉求，请核对编号。"
+    two = errors.UnknownReference("x", kind="department", codes=["A", "B"])
+    assert said(two) == "部门不存在：A、B。"
+    assert said(errors.InvalidInput("reply: content required")) == (
+        "输入有误：reply: content required"
     )
 
 
@@ -122,6 +153,10 @@ def test_errors_carry_the_status_the_api_gives_them() -> None:
 )
 def test_durations_in_chinese(text: str, zh: str) -> None:
     assert labels.duration(text) == zh
+
+
+def test_every_deadline_kind_has_a_chinese_label() -> None:
+    assert set(labels.DEADLINE_KINDS) == set(DEADLINE_KINDS)
 
 
 # --- forms --------------------------------------------------------------------------------
@@ -182,13 +217,15 @@ def test_the_three_rates_per_department(rt: Runtime, staff: dict[str, Principal]
     submit(rt)  # not signed yet (Saturday): not counted in the response rate
     submit(rt, category="HIRE", enterprise_uscc="91440101711615159C")  # to 区人社局 (RSJ)
 
-    start, end = rates.month_of(T0, CAL.tz)
-    assert (start, end) == (
+    month = reports.month_of(moment=T0, tz=CAL.tz)
+    assert (month.start, month.end) == (
         datetime(2026, 10, 31, 16, tzinfo=UTC),
         datetime(2026, 11, 30, 16, tzinfo=UTC),
     )
     with rt.transaction() as s:
-        rows = {r.code: r for r in rates.department_rates(s, rt=rt, start=start, end=end)}
+        rows = {
+            r.code: r for r in rates.department_rates(s, rt=rt, start=month.start, end=month.end)
+        }
         gx = rows["GXJ"]
         assert (gx.name, gx.requests) == ("区工信局", 3)
         # the definitions of GET /reports/rates: signed on time / dispatched
@@ -196,9 +233,10 @@ def test_the_three_rates_per_department(rt: Runtime, staff: dict[str, Principal]
         assert (gx.resolution.hits, gx.resolution.total) == (1, 1)  # reopened: resolved unset
         assert (gx.satisfaction.hits, gx.satisfaction.total) == (1, 2)
         assert rows["RSJ"].response.text == "0.0%"  # dispatched, not signed
-        assert rates.department_rates(s, rt=rt, start=end, end=end + timedelta(days=30)) == []
+        after = month.end.astimezone(UTC) + timedelta(days=30)
+        assert rates.department_rates(s, rt=rt, start=month.end, end=after) == []
         days = [date(2026, 11, 17), date(2026, 11, 18), date(2026, 11, 21)]
-        assert rates.requests_per_day(s, days=days, tz=CAL.tz) == [0, 2, 2]
+        assert reports.requests_per_day(session=s, days=days, tz=CAL.tz) == [0, 2, 2]
 
 
 # --- charts and the diagram ----------------------------------------------------------------
@@ -211,11 +249,10 @@ def test_a_department_with_only_returns_is_not_on_the_board(
     rid = submit(rt, category="HIRE", enterprise_uscc="91440101711615159C")  # to RSJ
     act(rt, staff["rsj"], rid, "return", reason="非本部门职责")
     act(rt, staff["dispatcher"], rid, "dispatch", lead_department="STREET")
-    start, end = rates.month_of(T0, CAL.tz)
+    month = reports.month_of(moment=T0, tz=CAL.tz)
     with rt.transaction() as s:
-        assert [r.code for r in rates.department_rates(s, rt=rt, start=start, end=end)] == [
-            "STREET"
-        ]
+        rows = rates.department_rates(s, rt=rt, start=month.start, end=month.end)
+        assert [r.code for r in rows] == ["STREET"]
 
 
 def test_the_rates_chart_draws_one_bar_per_rate_and_department() -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from huying.errors import Conflict, Forbidden, HuyingError, NotFound
+from huying.errors import (
+    Conflict,
+    Forbidden,
+    GuardRefused,
+    HuyingError,
+    MissingFields,
+    NotAllowedNow,
+    NotFound,
+    UnknownAction,
+)
 from huying.workflow.context import Actor, Snapshot
 
 from .support import (
@@ -235,3 +244,35 @@ def test_check_raises_the_same_errors_as_fire(engine):
         engine.check(NAME, VERSION, snap("in_progress"), "sign", actor=GXJ)
     with pytest.raises(Forbidden):
         engine.check(NAME, VERSION, snap("in_progress"), "reply", actor=RSJ)
+
+
+# --- codes and fields: what a client reads instead of the detail ----------------------------
+
+
+def test_each_refusal_has_its_code_and_fields(engine):
+    with pytest.raises(UnknownAction) as unknown:
+        fire(engine, snap("in_progress"), "fly", GXJ)
+    assert unknown.value.code == "unknown_action"
+    with pytest.raises(NotAllowedNow) as not_now:
+        fire(engine, snap("in_progress"), "sign", GXJ)
+    assert not_now.value.code == "not_allowed_now"
+    assert not_now.value.all_codes[:2] == ["not_allowed_now", "conflict"]
+    with pytest.raises(GuardRefused) as refused:
+        fire(engine, snap("replied"), "rate", INTEGRATION, rating="unknown")
+    assert refused.value.code == "refused"
+    assert refused.value.extra["refusals"] == ["rating_satisfied", "rating_unsatisfied"]
+    pending = snap("in_progress", pending_extension={"extend_by": "1 day"})
+    with pytest.raises(GuardRefused) as refused:
+        fire(engine, pending, "request_extension", GXJ, extend_by="1 day", reason="r")
+    assert refused.value.refusals == ("no_extension_pending",)
+    with pytest.raises(NotFound) as missing_workflow:
+        engine.latest("nope")
+    assert missing_workflow.value.code == "unknown_workflow"
+
+
+def test_missing_fields_are_named(engine):
+    with pytest.raises(MissingFields) as caught:
+        fire(engine, snap("in_progress"), "suspend", GXJ)
+    assert caught.value.code == "missing_fields"
+    assert caught.value.extra["fields"] == ["reason"]
+    assert caught.value.detail == "suspend: reason required"

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from huying.errors import Conflict, Forbidden, InvalidInput
+from huying.errors import Conflict, Forbidden, InvalidInput, NotFound
 from huying.workflow.context import Actor, Outcome, Snapshot
 
 from .support import EVERYONE, NAME, NOW, RATINGS, VERSION, apply, make_engine
@@ -119,13 +119,15 @@ def test_random_actions_keep_the_request_inside_the_spec(data: st.DataObject, le
             # a refusal because of the action's own fields is fine; otherwise allowed() agreed
             if trigger in allowed:
                 assert isinstance(exc, Conflict) and "refused" in exc.detail
+                assert exc.code == "refused" and exc.extra["refusals"]
             continue
         except InvalidInput as exc:  # a required field is missing (checked before guards)
             assert "required" in exc.detail, (trigger, exc.detail)
+            assert exc.code == "missing_fields" and exc.extra["fields"], exc
             continue
-        except Exception as exc:  # NotFound for the unknown trigger, nothing else
+        except Exception as exc:  # NotFound (UnknownAction) for the unknown trigger, nothing else
             assert trigger == "fly", repr(exc)
-            assert type(exc).__name__ == "NotFound"
+            assert type(exc).__name__ == "UnknownAction" and isinstance(exc, NotFound)
             continue
 
         assert trigger in allowed, (trigger, actor, before.state, allowed)

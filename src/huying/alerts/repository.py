@@ -4,10 +4,11 @@ workers share the work; SQLite has one worker and BEGIN IMMEDIATE."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, exists, insert, select, update
+from sqlalchemy import Row, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from huying.alerts.models import Delivery, Event, WebhookSubscription
@@ -22,6 +23,11 @@ def _postgresql(session: Session) -> bool:
 
 def subscription(session: Session, subscription_id: int) -> WebhookSubscription | None:
     return session.get(WebhookSubscription, subscription_id)
+
+
+def add_subscription(session: Session, sub: WebhookSubscription) -> None:
+    session.add(sub)
+    session.flush()
 
 
 def subscriptions(session: Session, *, active_only: bool = False) -> Sequence[WebhookSubscription]:
@@ -152,3 +158,38 @@ def deliveries(
         query = query.where(Delivery.id < before)
     rows = session.execute(query.order_by(Delivery.id.desc()).limit(limit))
     return [(d, uid) for d, uid in rows]
+
+
+# --- the backlog, for /healthz and /metrics ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Backlog:
+    events_not_fanned_out: int
+    deliveries_pending: int
+    deliveries_dead: int
+
+
+def backlog(session: Session) -> Backlog:
+    """The outbox's backlog and the dead deliveries, in two COUNT queries that the partial
+    index of unfanned events and the deliveries' status index answer."""
+    unfanned = session.scalar(
+        select(func.count()).select_from(Event).where(Event.fanned_out_at.is_(None))
+    )
+    rows = session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.status.in_(("pending", "dead")))
+        .group_by(Delivery.status)
+    )
+    by_status = {status: int(count) for status, count in rows}
+    return Backlog(
+        events_not_fanned_out=int(unfanned or 0),
+        deliveries_pending=by_status.get("pending", 0),
+        deliveries_dead=by_status.get("dead", 0),
+    )
+
+
+def count_events(session: Session, *, event_type: str) -> int:
+    """Events of this type ever recorded."""
+    found = session.scalar(select(func.count()).select_from(Event).where(Event.type == event_type))
+    return int(found or 0)

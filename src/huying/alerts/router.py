@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from huying.alerts import repository as repo
 from huying.alerts import service
 from huying.alerts.schemas import DeliveryOut, Status, WebhookCreated, WebhookIn, WebhookOut
 from huying.api.deps import Auth, Rt
@@ -31,7 +30,7 @@ def list_webhooks(
 ) -> list[WebhookOut]:
     with rt.transaction() as s:
         auth.principal(s, rt)
-        return [service.subscription_out(w) for w in repo.subscriptions(s, active_only=active)]
+        return service.subscriptions(session=s, active_only=active)
 
 
 @router.delete("/webhooks/{webhook_id}", response_model=WebhookOut)
@@ -55,15 +54,14 @@ def list_deliveries(
     """Newest first. Page on with `before` = the last id seen."""
     with rt.transaction() as s:
         auth.principal(s, rt)
-        rows = repo.deliveries(
-            s,
+        return service.deliveries(
+            session=s,
             status=status,
             subscription_id=subscription_id,
             event_type=event_type,
             before=before,
             limit=limit,
         )
-        return [service.delivery_out(d, uid) for d, uid in rows]
 
 
 @router.post("/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut)

@@ -1,4 +1,5 @@
-"""Alerts use cases for the admin: subscriptions and the deliveries' ledger."""
+"""Alerts use cases for the admin: subscriptions and the deliveries' ledger; and the outbox's
+backlog, for /healthz and /metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from huying.alerts import repository as repo
 from huying.alerts.catalogue import event_types
 from huying.alerts.models import Delivery, WebhookSubscription
 from huying.alerts.patterns import unmatched
-from huying.alerts.schemas import DeliveryOut, WebhookCreated, WebhookIn, WebhookOut
+from huying.alerts.repository import Backlog
+from huying.alerts.schemas import DeliveryOut, Status, WebhookCreated, WebhookIn, WebhookOut
 from huying.alerts.signing import new_secret
 from huying.alerts.urls import HostPolicy
 from huying.errors import Conflict, InvalidInput, NotFound
@@ -73,9 +75,34 @@ def subscribe(*, rt: Runtime, session: Session, data: WebhookIn, now: datetime) 
         active=True,
         created_at=now,
     )
-    session.add(sub)
-    session.flush()
+    repo.add_subscription(session, sub)
     return WebhookCreated(**subscription_out(sub).model_dump(), secret=sub.secret)
+
+
+def subscriptions(*, session: Session, active_only: bool = False) -> list[WebhookOut]:
+    """By id; with `active_only`, those still sent to."""
+    return [subscription_out(s) for s in repo.subscriptions(session, active_only=active_only)]
+
+
+def deliveries(
+    *,
+    session: Session,
+    status: Status | None = None,
+    subscription_id: int | None = None,
+    event_type: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[DeliveryOut]:
+    """Newest first; `before` (a delivery id) pages on."""
+    rows = repo.deliveries(
+        session,
+        status=status,
+        subscription_id=subscription_id,
+        event_type=event_type,
+        before=before,
+        limit=limit,
+    )
+    return [delivery_out(d, uid) for d, uid in rows]
 
 
 def deactivate(*, session: Session, subscription_id: int, now: datetime) -> WebhookOut:
@@ -104,3 +131,13 @@ def redeliver(*, session: Session, delivery_id: int, now: datetime) -> DeliveryO
     d.status, d.attempts, d.next_attempt_at, d.delivered_at = "pending", 0, now, None
     session.flush()
     return delivery_out(d, uid)
+
+
+def backlog(*, session: Session) -> Backlog:
+    """Events not fanned out yet, deliveries pending and dead deliveries."""
+    return repo.backlog(session)
+
+
+def escalations(*, session: Session) -> int:
+    """Escalations ever recorded (`request.escalated` events)."""
+    return repo.count_events(session, event_type="request.escalated")

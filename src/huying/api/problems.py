@@ -1,4 +1,7 @@
-"""Every error as `application/problem+json` (RFC 9457); each error type maps to one status here."""
+"""Every error as `application/problem+json` (RFC 9457); each error type maps to one status here.
+
+Besides RFC 9457's members, a problem carries `code`, the kind of failure (`errors.CODES`), and
+the error's structured fields (`allowed`, `fields`, `refusals`, `current_version` …)."""
 
 from __future__ import annotations
 
@@ -29,9 +32,30 @@ STATUS: dict[type[errors.HuyingError], tuple[int, str]] = {
 }
 PROBLEM = "application/problem+json"
 
+# The code of a problem that is not one of Huying's errors, by status.
+_STATUS_CODES = {status: kind.code for kind, (status, _) in STATUS.items()} | {
+    405: "method_not_allowed",
+    500: "internal_error",
+}
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {**extra, "type": "about:blank", "title": title, "status": status, "detail": detail}
+
+def status_of(exc: errors.HuyingError) -> tuple[int, str]:
+    """The status and title of an error: those of the kind it is (a subclass: of its base)."""
+    return next((v for kind, v in STATUS.items() if isinstance(exc, kind)), (400, "Bad request"))
+
+
+def problem(
+    status: int, title: str, detail: str, *, code: str | None = None, **extra: Any
+) -> JSONResponse:
+    kind = code or _STATUS_CODES.get(status, "bad_request" if status < 500 else "internal_error")
+    body = {
+        **extra,
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": kind,
+    }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status == 503:
         headers = {"Retry-After": "5"}
@@ -40,8 +64,8 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
 
 def answer(exc: errors.HuyingError) -> JSONResponse:
     """The problem document for one of Huying's errors, with the status STATUS gives it."""
-    status, title = STATUS.get(type(exc), (400, "Bad request"))
-    response = problem(status, title, exc.detail, **exc.extra)
+    status, title = status_of(exc)
+    response = problem(status, title, exc.detail, code=exc.code, **exc.extra)
     if isinstance(exc, errors.TooManyRequests):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
@@ -53,7 +77,7 @@ class Refused(StarletteHTTPException):
     an HTTPException; this one is answered as its `error`."""
 
     def __init__(self, error: errors.HuyingError) -> None:
-        super().__init__(STATUS.get(type(error), (400, ""))[0], error.detail)
+        super().__init__(status_of(error)[0], error.detail)
         self.error = error
 
 
@@ -78,15 +102,13 @@ def _unavailable(request: Request, detail: str) -> Response:
 
 
 def _validation_detail(errs: list[dict[str, Any]]) -> str:
-    parts = []
+    located = []
     for e in errs[:10]:
-        parts_of_loc = [str(p) for p in e.get("loc", ())]
-        if parts_of_loc[:1] == ["body"] and len(parts_of_loc) > 1 and not parts_of_loc[1].isdigit():
-            parts_of_loc = parts_of_loc[1:]  # body.title → title; a bare body stays "body"
-        loc = ".".join(parts_of_loc)
-        msg = str(e.get("msg", "")).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts) or "invalid request"
+        loc = [str(p) for p in e.get("loc", ())]
+        if loc[:1] == ["body"] and len(loc) > 1 and not loc[1].isdigit():
+            loc = loc[1:]  # body.title → title; a bare body stays "body"
+        located.append({**e, "loc": loc})
+    return errors.validation_detail(located) or "invalid request"
 
 
 # The methods a 405's Allow header is worked out from (OPTIONS is answered on every path).
@@ -138,7 +160,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errs = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return problem(422, "Invalid input", _validation_detail(errs), errors=errs)
+        detail = _validation_detail(errs)
+        return problem(422, "Invalid input", detail, code="invalid_fields", errors=errs)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -194,15 +217,48 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "type": "string",
             "description": "what went wrong, in words a person can act on",
         },
+        "code": {
+            "type": "string",
+            "enum": list(errors.CODES),
+            "description": "the kind of failure, stable for programs (`detail` is for people):\n"
+            + "\n".join(f"- `{code}`: {meaning}" for code, meaning in errors.CODES.items()),
+        },
         "allowed": {
             "type": "array",
             "items": {"type": "string"},
-            "description": "409: the actions allowed now",
+            "description": "403, 404, 409: the actions allowed now",
         },
         "errors": {
             "type": "array",
             "items": {"type": "object"},
             "description": "422: each invalid field",
+        },
+        "fields": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "422 `missing_fields`: the fields the action needs",
+        },
+        "kind": {
+            "type": "string",
+            "description": "422 `unknown_reference`: what kind of thing is unknown, e.g. department",
+        },
+        "codes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "422 `unknown_reference`: the unknown codes (or request numbers)",
+        },
+        "field": {
+            "type": "string",
+            "description": "422 `unknown_reference`: the input field that names them",
+        },
+        "refusals": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "409 `refused`: the workflow's guards that refused, e.g. under_reopen_limit",
+        },
+        "current_version": {
+            "type": "integer",
+            "description": "412 `stale_version`: the request's current version",
         },
     },
     "additionalProperties": True,

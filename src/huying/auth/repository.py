@@ -1,4 +1,5 @@
-"""Authentication queries: staff users by name and the failed logins that throttling counts."""
+"""Authentication queries: API keys, staff users and their sessions, and the failed logins that
+throttling counts."""
 
 from __future__ import annotations
 
@@ -8,11 +9,57 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
-from huying.auth.models import LoginFailure, User
+from huying.auth.models import ApiKey, LoginFailure, StaffSession, User
+
+# --- keys and users ---------------------------------------------------------------
+
+
+def key_by_hash(session: Session, digest: str) -> ApiKey | None:
+    return session.scalar(select(ApiKey).where(ApiKey.token_hash == digest))
+
+
+def add_key(session: Session, key: ApiKey) -> None:
+    session.add(key)
+    session.flush()
 
 
 def user_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
+
+
+def add_user(session: Session, user: User) -> None:
+    session.add(user)
+    session.flush()
+
+
+# --- staff sessions -----------------------------------------------------------------
+
+
+def session_by_hash(session: Session, digest: str) -> tuple[StaffSession, User] | None:
+    """The staff session with this token hash, and its user: one query."""
+    row = session.execute(
+        select(StaffSession, User)
+        .join(User, User.id == StaffSession.user_id)
+        .where(StaffSession.token_hash == digest)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def add_session(session: Session, staff_session: StaffSession) -> None:
+    """Added, not flushed: the next statement or the commit writes it."""
+    session.add(staff_session)
+
+
+def delete_session(session: Session, digest: str) -> None:
+    session.execute(delete(StaffSession).where(StaffSession.token_hash == digest))
+
+
+def prune_sessions(session: Session, *, now: datetime) -> None:
+    """Delete the sessions that have expired."""
+    session.execute(delete(StaffSession).where(StaffSession.expires_at < now))
+
+
+# --- failed logins ------------------------------------------------------------------
 
 
 def add_failure(session: Session, *, username: str, address: str, at: datetime) -> int:

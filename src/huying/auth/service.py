@@ -10,6 +10,7 @@ console both log in through `login`, the one place this is enforced.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import secrets
@@ -19,12 +20,11 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from huying.auth import repository
 from huying.auth.models import ApiKey, StaffSession, User
-from huying.directory import repository as directory
+from huying.directory import service as directory
 from huying.durations import parse_duration
 from huying.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
 from huying.runtime import Runtime
@@ -36,7 +36,13 @@ SYSTEM_ROLES = ("integration", "monitor")
 KEY_PREFIX = "hyk_"
 SESSION_PREFIX = "hys_"
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown user's password is checked against, hashed on first use (argon2 is
+    slow on purpose: not at import time)."""
+    return _hasher.hash("not a real password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +67,7 @@ def _check_role(session: Session, role: str, department: str | None) -> None:
     if role == "department":
         if not department:
             raise InvalidInput("the department role needs a department code")
-        if directory.department(session, department) is None:
+        if directory.department(session=session, code=department) is None:
             raise InvalidInput(f"unknown department {department!r}")
     elif department:
         raise InvalidInput(f"only the department role is bound to a department, not {role!r}")
@@ -81,8 +87,7 @@ def create_key(
         department_code=department,
         created_at=now,
     )
-    session.add(key)
-    session.flush()
+    repository.add_key(session, key)
     return key, token
 
 
@@ -107,7 +112,7 @@ def create_user(
         raise InvalidInput("username: 1 to 64 letters, digits, '.' or '_'")
     if len(password) < 8:
         raise InvalidInput("password: at least 8 characters")
-    if session.scalar(select(User).where(User.username == username)) is not None:
+    if repository.user_by_username(session, username) is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(
         username=username,
@@ -118,9 +123,12 @@ def create_user(
         active=True,
         created_at=now,
     )
-    session.add(user)
-    session.flush()
+    repository.add_user(session, user)
     return user
+
+
+def user_by_username(*, session: Session, username: str) -> User | None:
+    return repository.user_by_username(session, username)
 
 
 def login(
@@ -159,7 +167,7 @@ def login(
         raise _too_many(wait)
     # Outside any transaction: argon2 takes tens of milliseconds and needs no connection.
     # An unknown user is checked against a dummy hash, so it takes as long as a known one.
-    matches = _password_matches(user.password_hash if user else _DUMMY_HASH, password)
+    matches = _password_matches(user.password_hash if user else _dummy_hash(), password)
     if user is None or not user.active or not matches:
         raise NotAuthenticated("wrong username or password")  # the attempt stays a failure
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
@@ -167,12 +175,13 @@ def login(
     with rt.transaction() as s:
         repository.delete_failure(s, attempt)
         repository.forgive(s, username=username, address=address)
-        s.add(
+        repository.add_session(
+            s,
             StaffSession(
                 token_hash=token_hash(token), user_id=user.id, created_at=now, expires_at=expires
-            )
+            ),
         )
-        s.execute(delete(StaffSession).where(StaffSession.expires_at < now))
+        repository.prune_sessions(s, now=now)
     return token, user, expires
 
 
@@ -224,7 +233,7 @@ def _too_many(seconds: float) -> TooManyRequests:
 
 
 def logout(*, session: Session, token: str) -> None:
-    session.execute(delete(StaffSession).where(StaffSession.token_hash == token_hash(token)))
+    repository.delete_session(session, token_hash(token))
 
 
 def user_principal(user: User) -> Principal:
@@ -234,16 +243,12 @@ def user_principal(user: User) -> Principal:
 def authenticate(*, session: Session, token: str, now: datetime) -> Principal:
     digest = token_hash(token)
     if token.startswith(KEY_PREFIX):
-        key = session.scalar(select(ApiKey).where(ApiKey.token_hash == digest))
+        key = repository.key_by_hash(session, digest)
         if key is None or key.revoked_at is not None:
             raise NotAuthenticated("unknown or revoked API key")
         return Principal(f"key:{key.id}", key.role, key.department_code, key.name)
     if token.startswith(SESSION_PREFIX):
-        row = session.execute(
-            select(StaffSession, User)
-            .join(User, User.id == StaffSession.user_id)
-            .where(StaffSession.token_hash == digest)
-        ).first()
+        row = repository.session_by_hash(session, digest)
         if row is None or row[0].expires_at <= now or not row[1].active:
             raise NotAuthenticated("the session has expired; log in again")
         return user_principal(row[1])

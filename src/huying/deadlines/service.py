@@ -1,43 +1,45 @@
 """Deadline rows: started, stopped, paused, resumed and extended as the engine's effects say,
-with due and warning instants counted on the business calendar."""
+with due and warning instants counted on the business calendar; and what the worker fires
+next on a deadline that has come due."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huying.calendar import BusinessCalendar
-from huying.deadlines.models import Deadline
+from huying.deadlines import repository as repo
+from huying.deadlines.models import Deadline, WorkerHeartbeat
 from huying.durations import Duration, parse_duration
-from huying.requests.models import Request
-from huying.settings import Settings
+from huying.settings import Rung, Settings
 from huying.workflow.context import DeadlineEffect
 
-OPEN = ("running", "missed", "paused")
+if TYPE_CHECKING:
+    from huying.requests.models import Request
 
 
-def open_deadlines(session: Session, request_id: int) -> list[Deadline]:
-    return list(
-        session.scalars(
-            select(Deadline)
-            .where(Deadline.request_id == request_id, Deadline.completed_at.is_(None))
-            .order_by(Deadline.id)
-        )
-    )
+def open_of_requests(*, session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
+    """The open deadlines of each of these requests, oldest first."""
+    return repo.open_by_request(session, request_ids)
 
 
-def all_deadlines(session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
-    result: dict[int, list[Deadline]] = {i: [] for i in request_ids}
-    if request_ids:
-        rows = session.scalars(
-            select(Deadline).where(Deadline.request_id.in_(request_ids)).order_by(Deadline.id)
-        )
-        for d in rows:
-            result[d.request_id].append(d)
-    return result
+def of_requests(*, session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
+    """Every deadline of each of these requests, open or ended, oldest first."""
+    return repo.all_by_request(session, request_ids)
+
+
+def heartbeats(*, session: Session, limit: int) -> Sequence[WorkerHeartbeat]:
+    """The workers' heartbeats, the most recent tick first."""
+    return repo.heartbeats(session, limit=limit)
+
+
+def ticks(*, session: Session) -> tuple[int, datetime | None]:
+    """How many workers have ever ticked, and the most recent tick of any."""
+    return repo.ticks(session)
 
 
 def next_fire_at(d: Deadline, *, settings: Settings, calendar: BusinessCalendar) -> datetime | None:
@@ -55,6 +57,36 @@ def next_fire_at(d: Deadline, *, settings: Settings, calendar: BusinessCalendar)
     if d.rungs_fired < len(ladder):
         return calendar.add(d.due_at, ladder[d.rungs_fired].delay)
     return None
+
+
+@dataclass(frozen=True)
+class Step:
+    """The one step `next_fire_at` points at: the system action to fire, and for `escalate`
+    the rung of the ladder (`number` counts from 1)."""
+
+    action: Literal["warn", "overdue", "auto_close", "escalate"]
+    rung: Rung | None = None
+    number: int = 0
+
+
+def next_step(d: Deadline, *, settings: Settings) -> Step:
+    if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
+        return Step("warn")
+    if d.missed_at is None:
+        return Step("auto_close" if d.kind == "feedback" else "overdue")
+    return Step("escalate", rung=settings.escalation[d.rungs_fired], number=d.rungs_fired + 1)
+
+
+def mark_fired(d: Deadline, step: Step, *, due: datetime) -> None:
+    """Record on the deadline that `step` fired at `due`. Called only once the engine has
+    accepted the step's action, before its outcome is applied (which reads the marks)."""
+    if step.action == "warn":
+        d.warned_at = due
+    elif step.action == "escalate":
+        d.rungs_fired = step.number
+    else:
+        d.missed_at = d.due_at
+        d.status = "missed"
 
 
 class DeadlinePlanner:
@@ -107,7 +139,7 @@ class DeadlinePlanner:
         if current is not None:
             rows = current
         elif request.id is not None:
-            rows = open_deadlines(session, request.id)
+            rows = repo.open_of(session, request.id)
         else:
             rows = []
         for effect in effects:

@@ -23,12 +23,10 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huying.directory import service
 from huying.directory.grids import DEFAULT_GRID_CODE_PATTERN
-from huying.directory.models import Category, Chain, Department
 from huying.directory.schemas import (
     CategoryIn,
     ChainIn,
@@ -36,7 +34,7 @@ from huying.directory.schemas import (
     EnterpriseIn,
     RoutingRuleIn,
 )
-from huying.errors import HuyingError
+from huying.errors import HuyingError, validation_message
 
 # The sections of a YAML file, in the order they are written (a kind before what refers to it).
 SECTIONS: dict[str, type[BaseModel]] = {
@@ -296,7 +294,7 @@ def _validate(entry: _Entry) -> list[_Problem]:
         problems = []
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
-            message = err["msg"].removeprefix("Value error, ")
+            message = validation_message(err)
             if loc:
                 entry.bad_fields.add(loc[0])
                 problems.append(_Problem(entry.line_of(loc[0]), ".".join(loc), message))
@@ -315,11 +313,7 @@ def _check_file(
 ) -> list[_Problem]:
     """What one entry cannot tell alone: duplicates, references (to the database or to the
     file), urgencies and grid codes."""
-    stored = {
-        "departments": set(session.scalars(select(Department.code))),
-        "chains": set(session.scalars(select(Chain.code))),
-        "categories": set(session.scalars(select(Category.code))),
-    }
+    stored = service.stored_codes(session=session)
     in_file: dict[str, dict[str, int]] = {section: {} for section in stored}
     for entry in entries:
         code = entry.value("code") if entry.section in in_file else None

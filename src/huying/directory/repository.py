@@ -24,6 +24,15 @@ def department_codes(session: Session, codes: Sequence[str]) -> set[str]:
     return set(session.scalars(select(Department.code).where(Department.code.in_(codes))))
 
 
+def codes(session: Session) -> dict[str, set[str]]:
+    """Every stored code of departments, chains and categories, by kind."""
+    return {
+        "departments": set(session.scalars(select(Department.code))),
+        "chains": set(session.scalars(select(Chain.code))),
+        "categories": set(session.scalars(select(Category.code))),
+    }
+
+
 def category(session: Session, code: str) -> Category | None:
     return session.scalar(select(Category).where(Category.code == code))
 

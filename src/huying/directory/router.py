@@ -4,7 +4,6 @@ from fastapi import APIRouter, status
 
 from huying.api.deps import Auth, Rt
 from huying.api.gate import GatedRoute, allow
-from huying.directory import repository as repo
 from huying.directory import service
 from huying.directory.schemas import (
     USCC,
@@ -44,7 +43,7 @@ def create_department(body: DepartmentIn, rt: Rt, auth: Auth) -> DepartmentOut:
 def list_departments(rt: Rt, auth: Auth) -> list[DepartmentOut]:
     with rt.transaction() as s:
         auth.principal(s, rt)
-        return [service.department_out(d) for d in repo.departments(s)]
+        return [service.department_out(d) for d in service.departments(session=s)]
 
 
 @router.post(
@@ -60,7 +59,7 @@ def create_chain(body: ChainIn, rt: Rt, auth: Auth) -> ChainOut:
 def list_chains(rt: Rt, auth: Auth) -> list[ChainOut]:
     with rt.transaction() as s:
         auth.principal(s, rt)
-        return [service.chain_out(c) for c in repo.chains(s)]
+        return [service.chain_out(c) for c in service.chains(session=s)]
 
 
 @router.post(
@@ -82,7 +81,7 @@ def create_category(body: CategoryIn, rt: Rt, auth: Auth) -> CategoryOut:
 def list_categories(rt: Rt, auth: Auth) -> list[CategoryOut]:
     with rt.transaction() as s:
         auth.principal(s, rt)
-        return [service.category_out(c) for c in repo.categories(s, active_only=True)]
+        return [service.category_out(c) for c in service.categories(session=s, active_only=True)]
 
 
 @router.post(
@@ -140,4 +139,4 @@ def create_rule(body: RoutingRuleIn, rt: Rt, auth: Auth) -> RoutingRuleOut:
 def list_rules(rt: Rt, auth: Auth) -> list[RoutingRuleOut]:
     with rt.transaction() as s:
         auth.principal(s, rt)
-        return [service.rule_out(r) for r in repo.routing_rules(s)]
+        return [service.rule_out(r) for r in service.routing_rules(session=s)]

@@ -14,6 +14,7 @@ from pydantic import (
 from huying.directory.uscc import uscc_problem
 from huying.durations import parse_duration
 from huying.inputs import Input
+from huying.workflow.definition import DEADLINE_KINDS
 
 Code = Annotated[
     str,
@@ -28,7 +29,6 @@ GridCode = Annotated[
         strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[0-9A-Za-z]+$"
     ),
 ]
-DEADLINE_KINDS = ("dispatch", "sign", "reply", "feedback")
 
 
 def _uscc(value: str) -> str:

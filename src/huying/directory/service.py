@@ -1,13 +1,14 @@
 """Directory use cases: create and read departments, chains, categories, enterprises and
-routing rules, route a request to its department, and load the directory from files."""
+routing rules, route a request to its department, and suggest departments to the dispatcher.
+Loading the directory from files is `directory.loader`."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, NamedTuple, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ from huying.directory.schemas import (
     RoutingRuleIn,
     RoutingRuleOut,
 )
-from huying.errors import Conflict, InvalidInput, NotFound
+from huying.errors import Conflict, InvalidInput, NotFound, UnknownReference
 
 # --- reads ---------------------------------------------------------------------
 
@@ -85,6 +86,47 @@ def rule_out(r: RoutingRule) -> RoutingRuleOut:
         co_departments=list(r.co_department_codes or []),
         priority=r.priority,
     )
+
+
+def department(*, session: Session, code: str) -> Department | None:
+    return repo.department(session, code)
+
+
+def departments(*, session: Session) -> Sequence[Department]:
+    """All departments, by code."""
+    return repo.departments(session)
+
+
+def known_departments(*, session: Session, codes: Sequence[str]) -> set[str]:
+    """Those of `codes` that name a department."""
+    return repo.department_codes(session, codes)
+
+
+def category(*, session: Session, code: str) -> Category | None:
+    return repo.category(session, code)
+
+
+def categories(*, session: Session, active_only: bool = False) -> Sequence[Category]:
+    """By group and code; with `active_only`, those on the call list."""
+    return repo.categories(session, active_only=active_only)
+
+
+def chains(*, session: Session) -> Sequence[Chain]:
+    return repo.chains(session)
+
+
+def routing_rules(*, session: Session) -> Sequence[RoutingRule]:
+    return repo.routing_rules(session)
+
+
+def stored_codes(*, session: Session) -> dict[str, set[str]]:
+    """The codes stored per kind ("departments", "chains", "categories")."""
+    return repo.codes(session)
+
+
+def enterprise(*, session: Session, uscc: str) -> Enterprise | None:
+    """The enterprise of exactly this USCC (as stored: upper case)."""
+    return repo.enterprise(session, uscc)
 
 
 def get_enterprise(*, session: Session, uscc: str) -> Enterprise:
@@ -151,7 +193,12 @@ def save_department(
         if data.parent_code == data.code:
             raise InvalidInput("parent_code: a department cannot be its own parent")
         if repo.department(session, data.parent_code) is None:
-            raise InvalidInput(f"parent_code: unknown department {data.parent_code!r}")
+            raise UnknownReference(
+                f"parent_code: unknown department {data.parent_code!r}",
+                kind="department",
+                codes=[data.parent_code],
+                field="parent_code",
+            )
     existing = repo.department(session, data.code)
     if existing is not None and not replace:
         raise Conflict(f"department {data.code!r} already exists")
@@ -176,7 +223,12 @@ def upsert_department(
 
 def save_chain(*, session: Session, data: ChainIn, replace: bool = True) -> Saved[Chain]:
     if data.liaison_department and _missing_departments(session, [data.liaison_department], set()):
-        raise InvalidInput(f"liaison_department: unknown department {data.liaison_department!r}")
+        raise UnknownReference(
+            f"liaison_department: unknown department {data.liaison_department!r}",
+            kind="department",
+            codes=[data.liaison_department],
+            field="liaison_department",
+        )
     existing = repo.chain(session, data.code)
     if existing is not None and not replace:
         raise Conflict(f"chain {data.code!r} already exists")
@@ -204,7 +256,9 @@ def save_category(
         raise InvalidInput(f"urgency: {data.urgency!r} is not one of {', '.join(urgencies)}")
     refs = [*([data.lead_department] if data.lead_department else []), *data.co_departments]
     if missing := _missing_departments(session, refs, set()):
-        raise InvalidInput(f"unknown department(s): {', '.join(missing)}")
+        raise UnknownReference(
+            f"unknown department(s): {', '.join(missing)}", kind="department", codes=missing
+        )
     existing = repo.category(session, data.code)
     if existing is not None and not replace:
         raise Conflict(f"category {data.code!r} already exists")
@@ -256,7 +310,9 @@ def save_enterprise(
     ):
         raise InvalidInput(f"grid_code: {problem}")
     if data.chain is not None and repo.chain(session, data.chain) is None:
-        raise InvalidInput(f"chain: unknown chain {data.chain!r}")
+        raise UnknownReference(
+            f"chain: unknown chain {data.chain!r}", kind="chain", codes=[data.chain], field="chain"
+        )
     existing = repo.enterprise(session, data.uscc)
     if existing is not None and not replace:
         raise Conflict(f"enterprise {data.uscc} already exists")
@@ -299,11 +355,20 @@ def save_rule(
     ):
         raise InvalidInput(f"grid_prefix: {problem}")
     if data.category is not None and repo.category(session, data.category) is None:
-        raise InvalidInput(f"category: unknown category {data.category!r}")
+        raise UnknownReference(
+            f"category: unknown category {data.category!r}",
+            kind="category",
+            codes=[data.category],
+            field="category",
+        )
     if data.chain is not None and repo.chain(session, data.chain) is None:
-        raise InvalidInput(f"chain: unknown chain {data.chain!r}")
+        raise UnknownReference(
+            f"chain: unknown chain {data.chain!r}", kind="chain", codes=[data.chain], field="chain"
+        )
     if missing := _missing_departments(session, [data.department, *data.co_departments], set()):
-        raise InvalidInput(f"unknown department(s): {', '.join(missing)}")
+        raise UnknownReference(
+            f"unknown department(s): {', '.join(missing)}", kind="department", codes=missing
+        )
     existing = next(
         (
             r
@@ -383,3 +448,44 @@ def route(
     if category.lead_department_code:
         return Route(category.lead_department_code, tuple(category.co_department_codes or []), None)
     return None
+
+
+# --- suggestions for the dispatcher ---------------------------------------------------
+
+
+class Suggestion(NamedTuple):
+    """What the dispatcher is offered for a request: the lead department ("" for none) and
+    the co-departments."""
+
+    lead: str
+    co: list[str]
+
+
+def suggestion(category: Category | None, *, returned_by: str | None = None) -> Suggestion:
+    """The category's own lead and co-departments (the call list's), never the department
+    `returned_by` that has just sent the request back."""
+    lead = (category.lead_department_code or "") if category else ""
+    co = list(category.co_department_codes or []) if category else []
+    if returned_by is not None:
+        lead, co = ("" if lead == returned_by else lead), [c for c in co if c != returned_by]
+    return Suggestion(lead, co)
+
+
+def dispatch_suggestion(*, session: Session, category_code: str) -> Suggestion:
+    """The suggestion for one request of this category (one query)."""
+    return suggestion(repo.category(session, category_code))
+
+
+def dispatch_suggestions(
+    *,
+    session: Session,
+    category_codes: Mapping[int, str],
+    returned_by: Mapping[int, str],
+) -> dict[int, Suggestion]:
+    """The suggestion for each request: `category_codes` gives its category code by request id,
+    `returned_by` the department that sent it back, for those that were. One query."""
+    by_code = {c.code: c for c in repo.categories(session)}
+    return {
+        request_id: suggestion(by_code.get(code), returned_by=returned_by.get(request_id))
+        for request_id, code in category_codes.items()
+    }

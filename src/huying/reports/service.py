@@ -2,9 +2,11 @@
 
 A request belongs to the period in which it was received (`created_at` in [from, to), found
 by `ix_requests_created_at`); every figure of a row is about those requests as they stand when
-the report runs. One SQL statement over `requests`, grouped by the chosen key:
+the report runs. One SQL statement over `requests`, grouped by the chosen key
+(`huying.reports.repository` holds it and every other query of the reports):
 
-- each count is `count(*) FILTER (WHERE …)` over the request's own columns (`conditions`):
+- each count is `count(*) FILTER (WHERE …)` over the request's own columns
+  (`repository.conditions`):
   lead department, state, rating, resolved, reopen and return counts, overdue, escalation
   level, and the facts `huying.requests.service.record_facts` wrote when the request was signed
   and first replied to (on time or not, and the working seconds it took on the calendar);
@@ -23,15 +25,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import SQLColumnExpression, and_, case, distinct, func, or_, select, text, true
-from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.orm import Session
 
-from huying.directory import repository as directory
 from huying.errors import InvalidInput
+from huying.reports import repository
 from huying.reports.schemas import GroupBy, RatesRow
-from huying.requests.models import Request, RequestReturn
-from huying.workflow.library import SATISFIED
 
 REACH = timedelta(days=3700)  # how far back a period may start: about ten years
 HOUR = 3600.0
@@ -86,7 +84,7 @@ def period(
         except ValueError:
             raise InvalidInput(f"month: expected YYYY-MM, e.g. 2026-11, not {month!r}") from None
         return _checked(_month(first, tz), now)
-    this_month = _month(now.astimezone(tz).date().replace(day=1), tz)
+    this_month = month_of(moment=now, tz=tz)
     chosen = Period(
         start=_instant("from", start, tz) if start is not None else this_month.start,
         end=_instant("to", end, tz) if end is not None else this_month.end,
@@ -94,11 +92,18 @@ def period(
     return _checked(chosen, now)
 
 
+def month_of(*, moment: datetime, tz: Any) -> Period:
+    """The calendar month that holds `moment` in the calendar's time zone `tz`."""
+    return _month(moment.astimezone(tz).date().replace(day=1), tz)
+
+
 def _month(first: date, tz: Any) -> Period:
     following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return Period(
-        datetime.combine(first, time(), tzinfo=tz), datetime.combine(following, time(), tzinfo=tz)
-    )
+    return Period(_midnight(first, tz), _midnight(following, tz))
+
+
+def _midnight(day: date, tz: Any) -> datetime:
+    return datetime.combine(day, time(), tzinfo=tz)
 
 
 def _instant(name: str, value: str, tz: Any) -> datetime:
@@ -124,40 +129,6 @@ def _checked(p: Period, now: datetime) -> Period:
     return p
 
 
-def _key(group_by: GroupBy, grid_len: int) -> SQLColumnExpression[Any]:
-    if group_by == "grid":
-        return func.substr(Request.grid_code, 1, grid_len)
-    column = {
-        "department": Request.lead_department_code,
-        "category": Request.category_code,
-        "chain": Request.chain_code,
-        "urgency": Request.urgency,
-    }[group_by]
-    return column
-
-
-def conditions(r: Any, escalation_levels: Sequence[int]) -> dict[str, ColumnElement[bool]]:
-    """Each count of a row (but `received`, every request) as the condition a request meets;
-    `r` is `Request` or an alias of it. The README's table says the same in words."""
-    closed = r.state == "closed"
-    return {
-        # A lead department now, or one that returned it (a return clears the lead).
-        "dispatched": or_(r.lead_department_code.is_not(None), r.return_count > 0),
-        "signed": r.sign_on_time.is_not(None),
-        "signed_on_time": r.sign_on_time.is_(True),
-        "replied": r.first_reply_on_time.is_not(None),
-        "replied_on_time": r.first_reply_on_time.is_(True),
-        "closed": closed,
-        "resolved": and_(closed, r.resolved.is_(True)),
-        "rated": r.rating.is_not(None),
-        "satisfied": r.rating.in_(sorted(SATISFIED)),
-        "reopened": r.reopen_count > 0,
-        "returned": r.return_count > 0,
-        "overdue_now": r.overdue.is_(True),
-        **{f"escalated_{level}": r.escalation_level >= level for level in escalation_levels},
-    }
-
-
 def rates(
     *,
     session: Session,
@@ -167,96 +138,30 @@ def rates(
     grid_len: int = 9,
 ) -> list[RatesRow]:
     """One row per group of the requests received in `span`; see the module's docstring."""
-    in_span = and_(Request.created_at >= span.start, Request.created_at < span.end)
-    times = {"sign": "sign_working_seconds", "reply": "first_reply_working_seconds"}
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    if postgresql:
-        # The percentiles' sorts fit in memory instead of spilling. And a plan for this period:
-        # once psycopg has prepared the statement, PostgreSQL would switch to a generic plan,
-        # which cannot know how much of the table the period holds (a year: ~1.7× slower).
-        session.execute(text("SET LOCAL work_mem = '64MB'"))
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        # Grouped in byte order: equal keys are equal either way, and sorting by "C" is much
-        # faster than by a linguistic collation (nor can the planner pick a key's index and
-        # then read the table in that index's order, one random page per request).
-        key = _key(group_by, grid_len).collate("C")
-        r: Any = Request
-        source: Any = Request
-
-        def p90(column: str) -> ColumnElement[Any]:
-            return func.percentile_disc(0.9).within_group(getattr(r, column))
-
-        where = in_span
-    else:  # SQLite: the nearest rank from window functions, the value at rank ceil(0.9 n)
-        inner_key = _key(group_by, grid_len)
-        ranks = []
-        for column in times.values():
-            value = getattr(Request, column)
-            ranks += [
-                func.row_number()
-                .over(partition_by=[inner_key, value.is_(None)], order_by=value)
-                .label(f"{column}_rank"),
-                func.count(value).over(partition_by=inner_key).label(f"{column}_n"),
-            ]
-        source = select(Request, inner_key.label("key"), *ranks).where(in_span).subquery("ranked")
-        r = aliased(Request, source)
-        key = source.c.key
-
-        def p90(column: str) -> ColumnElement[Any]:
-            value, rank = getattr(r, column), source.c[f"{column}_rank"]
-            n = source.c[f"{column}_n"]
-            return func.min(case((and_(value.is_not(None), rank * 10 >= n * 9), value)))
-
-        where = true()
-
-    query = (
-        select(
-            key.label("key"),
-            func.count().label("received"),
-            *[
-                func.count().filter(condition).label(name)
-                for name, condition in conditions(r, escalation_levels).items()
-            ],
-            *[
-                figure
-                for name, column in times.items()
-                for figure in (
-                    func.avg(getattr(r, column)).label(f"{name}_mean"),
-                    p90(column).label(f"{name}_p90"),
-                )
-            ],
-        )
-        .select_from(source)
-        .where(where)
-        .group_by(key)
+    result = repository.rates(
+        session,
+        start=span.start,
+        end=span.end,
+        group_by=group_by,
+        grid_len=grid_len,
+        escalation_levels=escalation_levels,
     )
-    result: list[dict[str, Any]] = [dict(m) for m in session.execute(query).mappings()]
     if group_by == "department":
-        result = _returns_by_who_returned(session, result, span, escalation_levels)
-    names = group_names(session, group_by)
-    rows = [row_from(m, group_by, names, escalation_levels) for m in result]
+        returned = repository.returns_by_department(session, start=span.start, end=span.end)
+        result = _returns_by_who_returned(result, returned, escalation_levels)
+    names = _group_names(session, group_by)
+    rows = [_row_from(m, group_by, names, escalation_levels) for m in result]
     return sorted(rows, key=lambda r: (r.key is None, r.key or ""))
 
 
 def _returns_by_who_returned(
-    session: Session,
-    result: list[dict[str, Any]],
-    span: Period,
-    escalation_levels: Sequence[int],
+    result: list[dict[str, Any]], returned: dict[str, int], escalation_levels: Sequence[int]
 ) -> list[dict[str, Any]]:
     """By department, `returned` counts the requests each department returned (its 退单),
     not those the department holding them now once got back from another: a second
-    aggregation, over `request_returns`, merged by department."""
-    received = RequestReturn.received_at
-    by_department = dict(
-        session.execute(
-            select(RequestReturn.department_code, func.count(distinct(RequestReturn.request_id)))
-            .where(received >= span.start, received < span.end)
-            .group_by(RequestReturn.department_code)
-        ).all()
-    )
-    rows = {m["key"]: m | {"returned": by_department.get(m["key"], 0)} for m in result}
-    for code, n in by_department.items():
+    aggregation, over `request_returns` (`returned`, by department), merged in."""
+    rows = {m["key"]: m | {"returned": returned.get(m["key"], 0)} for m in result}
+    for code, n in returned.items():
         if code not in rows:  # returned some, holds none of the period's requests now
             rows[code] = _empty(code, escalation_levels) | {"returned": n}
     return list(rows.values())
@@ -264,21 +169,25 @@ def _returns_by_who_returned(
 
 def _empty(key: str, escalation_levels: Sequence[int]) -> dict[str, Any]:
     counts = {name: 0 for name in COUNTS} | {f"escalated_{n}": 0 for n in escalation_levels}
-    times = {f"{t}_{f}": None for t in ("sign", "reply") for f in ("mean", "p90")}
+    times = {f"{t}_{f}": None for t in repository.TIMES for f in ("mean", "p90")}
     return {"key": key, **counts, **times}
 
 
-def group_names(session: Session, group_by: GroupBy) -> dict[str, str]:
+def _group_names(session: Session, group_by: GroupBy) -> dict[str, str]:
     """Code → name of the groups that have names (departments, categories, chains, urgencies)."""
-    if group_by == "department":
-        return {d.code: d.name for d in directory.departments(session)}
-    if group_by == "category":
-        return {c.code: c.name for c in directory.categories(session)}
-    if group_by == "chain":
-        return {c.code: c.name for c in directory.chains(session)}
     if group_by == "urgency":
         return dict(URGENCY_NAMES)
-    return {}
+    return repository.names(session, group_by)
+
+
+def requests_per_day(*, session: Session, days: Sequence[date], tz: Any) -> list[int]:
+    """How many requests were created on each day of `days` (ascending, one after another),
+    from midnight to midnight in the calendar's time zone `tz`."""
+    if not days:
+        return []
+    return repository.created_between(
+        session, [(_midnight(d, tz), _midnight(d + timedelta(days=1), tz)) for d in days]
+    )
 
 
 def _int(value: Any) -> int:
@@ -293,7 +202,7 @@ def _rate(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 4)
 
 
-def row_from(
+def _row_from(
     m: Any, group_by: GroupBy, names: dict[str, str], escalation_levels: Sequence[int]
 ) -> RatesRow:
     """A row of the API from one aggregated row: name looked up, hours and rates rounded."""

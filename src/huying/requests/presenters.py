@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huying.deadlines import service as deadlines
 from huying.deadlines.models import Deadline
-from huying.deadlines.service import all_deadlines
-from huying.directory.models import Category, Department, Enterprise
 from huying.requests import repository as repo
 from huying.requests.models import Request
 from huying.requests.schemas import DeadlineOut, EnterpriseRef, Ref, RequestOut, TimelineOut
@@ -39,38 +37,31 @@ def deadline_out(d: Deadline, tz: tzinfo) -> DeadlineOut:
     )
 
 
+def timeline_out(session: Session, request_id: int, tz: tzinfo) -> list[TimelineOut]:
+    return [
+        TimelineOut(
+            seq=t.seq,
+            action=t.action,
+            from_state=t.from_state,
+            to_state=t.to_state,
+            actor=t.actor,
+            role=t.role,
+            at=_local(t.at, tz),
+            note=t.note,
+            data=t.data or {},
+        )
+        for t in repo.timeline(session, request_id)
+    ]
+
+
 def present(
     session: Session, requests: Sequence[Request], *, tz: tzinfo, with_timeline: bool = False
 ) -> list[RequestOut]:
     if not requests:
         return []
-    dept_codes = {r.lead_department_code for r in requests if r.lead_department_code} | {
-        c for r in requests for c in r.co_department_codes
-    }
-    depts = (
-        dict(
-            session.execute(
-                select(Department.code, Department.name).where(Department.code.in_(dept_codes))
-            ).all()
-        )
-        if dept_codes
-        else {}
-    )
-    cats = dict(
-        session.execute(
-            select(Category.code, Category.name).where(
-                Category.code.in_({r.category_code for r in requests})
-            )
-        ).all()
-    )
-    ents = dict(
-        session.execute(
-            select(Enterprise.uscc, Enterprise.name).where(
-                Enterprise.uscc.in_({r.enterprise_uscc for r in requests})
-            )
-        ).all()
-    )
-    deadlines = all_deadlines(session, [r.id for r in requests])
+    names = repo.names_for(session, requests)
+    depts, cats, ents = names.departments, names.categories, names.enterprises
+    by_request = deadlines.of_requests(session=session, request_ids=[r.id for r in requests])
     out = []
     for r in requests:
         lead = r.lead_department_code
@@ -100,26 +91,13 @@ def present(
             resolved=r.resolved,
             pending_extension=r.pending_extension,
             merged_into=r.merged_into_id,
-            deadlines=[deadline_out(d, tz) for d in deadlines.get(r.id, [])],
+            deadlines=[deadline_out(d, tz) for d in by_request.get(r.id, [])],
             version=r.version,
             created_at=_local(r.created_at, tz),
             updated_at=_local(r.updated_at, tz),
             closed_at=_opt(r.closed_at, tz),
         )
         if with_timeline:
-            item.timeline = [
-                TimelineOut(
-                    seq=t.seq,
-                    action=t.action,
-                    from_state=t.from_state,
-                    to_state=t.to_state,
-                    actor=t.actor,
-                    role=t.role,
-                    at=_local(t.at, tz),
-                    note=t.note,
-                    data=t.data or {},
-                )
-                for t in repo.timeline(session, r.id)
-            ]
+            item.timeline = timeline_out(session, r.id, tz)
         out.append(item)
     return out

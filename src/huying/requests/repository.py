@@ -1,19 +1,43 @@
-"""Request queries; the department scope is applied here, in one place."""
+"""Request queries: the one place requests are read and written outside the unit of work.
+The department scope is applied here, in one place (`scoped`)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import (
+    ScalarSelect,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    func,
+    inspect,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
+from huying.auth.models import ApiKey, User
+from huying.deadlines.models import Deadline
+from huying.directory.models import Category, Department, Enterprise
 from huying.requests.models import Request, RequestCoDepartment, TimelineEntry
 
+_T = TypeVar("_T")
 
-def scoped(query: Select[Request], department: str | None) -> Select[Request]:
+
+def scoped(query: Select[_T], department: str | None) -> Select[_T]:
     """Limit a query to what a department may see: requests it leads or co-handles."""
     if department is None:
         return query
@@ -28,10 +52,26 @@ def get(session: Session, request_id: int, *, department: str | None) -> Request
     return session.scalar(scoped(select(Request).where(Request.id == request_id), department))
 
 
+def by_id(session: Session, request_id: int) -> Request | None:
+    """Any request, whatever the caller's scope (e.g. the target of a merge)."""
+    return session.get(Request, request_id)
+
+
 def by_idempotency(session: Session, scope: str, key: str) -> Request | None:
     return session.scalar(
         select(Request).where(Request.idempotency_scope == scope, Request.idempotency_key == key)
     )
+
+
+def next_id(session: Session) -> int:
+    """The id of the next request, taken before it is inserted."""
+    if session.get_bind().dialect.name == "postgresql":
+        return int(
+            session.scalar(sql_text("SELECT nextval(pg_get_serial_sequence('requests', 'id'))"))
+            or 0
+        )
+    # SQLite: every write transaction begins IMMEDIATE, so writers are serialised here.
+    return int(session.scalar(select(func.max(Request.id))) or 0) + 1
 
 
 def timeline(session: Session, request_id: int) -> Sequence[TimelineEntry]:
@@ -42,9 +82,30 @@ def timeline(session: Session, request_id: int) -> Sequence[TimelineEntry]:
     ).all()
 
 
+_NUMBER = re.compile(r"^HY-\d{8}-\d{6,}$")
+
+
+def id_for(session: Session, text: str) -> int | None:
+    """A request's id from its number (HY-20261118-000001) or its id written as digits."""
+    text = text.strip().upper()
+    if text.isdigit() and len(text) <= 18:
+        return session.scalar(select(Request.id).where(Request.id == int(text)))
+    if _NUMBER.match(text):
+        return session.scalar(select(Request.id).where(Request.number == text))
+    return None
+
+
+# ---- lists: the API's pages and the console's lists, one filter type --------------------
+
+
 @dataclass(frozen=True)
 class Filters:
-    states: Sequence[str] = ()
+    """Which requests a list shows. `scope` is the department whose view it is (a department
+    clerk sees what it leads or co-handles); `department` filters on the lead department.
+    `states=None` is any state."""
+
+    states: Sequence[str] | None = None
+    scope: str | None = None
     department: str | None = None
     category: str | None = None
     enterprise: str | None = None
@@ -53,30 +114,13 @@ class Filters:
     overdue: bool | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    watch: bool = False  # only overdue or escalated ones
+    extension: bool = False  # only those with an extension request pending
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"r:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = raw.partition(":")
-        if kind != "r" or not value.isdigit() or len(value) > 18:
-            return None
-        return int(value) if int(value) <= 2**62 else None
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def page(
-    session: Session, filters: Filters, *, scope: str | None, after_id: int | None, limit: int
-) -> tuple[Sequence[Request], bool]:
-    """Newest first; keyset pagination on id. Returns the page and whether more follow."""
-    q = scoped(select(Request), scope)
-    f = filters
-    if f.states:
+def _listed(f: Filters) -> Select[Request]:
+    q = scoped(select(Request), f.scope)
+    if f.states is not None:
         q = q.where(Request.state.in_(f.states))
     if f.department:
         q = q.where(Request.lead_department_code == f.department)
@@ -94,7 +138,275 @@ def page(
         q = q.where(Request.created_at >= f.created_from)
     if f.created_to:
         q = q.where(Request.created_at < f.created_to)
+    if f.watch:
+        q = q.where(or_(Request.overdue.is_(True), Request.escalation_level > 0))
+    if f.extension:
+        q = q.where(Request.pending_extension.is_not(None))
+    return q
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"r:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        if kind != "r" or not value.isdigit() or len(value) > 18:
+            return None
+        return int(value) if int(value) <= 2**62 else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _more(rows: Sequence[Request], limit: int) -> tuple[Sequence[Request], bool]:
+    return rows[:limit], len(rows) > limit
+
+
+def page(
+    session: Session, filters: Filters, *, after_id: int | None, limit: int
+) -> tuple[Sequence[Request], bool]:
+    """Newest first; keyset pagination on id. Returns the page and whether more follow."""
+    q = _listed(filters)
     if after_id is not None:
         q = q.where(Request.id < after_id)
-    rows = session.scalars(q.order_by(Request.id.desc()).limit(limit + 1)).all()
-    return rows[:limit], len(rows) > limit
+    return _more(session.scalars(q.order_by(Request.id.desc()).limit(limit + 1)).all(), limit)
+
+
+def _nearest_due() -> ScalarSelect[datetime]:
+    """The earliest due instant among the request's running or missed deadlines."""
+    return (
+        select(func.min(Deadline.due_at))
+        .where(
+            Deadline.request_id == Request.id,
+            Deadline.completed_at.is_(None),
+            Deadline.status != "paused",
+        )
+        .correlate(Request)
+        .scalar_subquery()
+    )
+
+
+def by_deadline(
+    session: Session, filters: Filters, *, limit: int
+) -> tuple[Sequence[Request], bool]:
+    """The nearest deadline first; requests whose clock is paused last. Returns whether more
+    than `limit` match."""
+    due = _nearest_due()
+    q = _listed(filters).order_by(due.is_(None), due, Request.id).limit(limit + 1)
+    return _more(session.scalars(q).all(), limit)
+
+
+def by_level(session: Session, filters: Filters, *, limit: int) -> tuple[Sequence[Request], bool]:
+    """The highest escalation level first, then the nearest deadline."""
+    due = _nearest_due()
+    q = (
+        _listed(filters)
+        .order_by(Request.escalation_level.desc(), due.is_(None), due, Request.id)
+        .limit(limit + 1)
+    )
+    return _more(session.scalars(q).all(), limit)
+
+
+def count(session: Session, filters: Filters) -> int:
+    return int(session.scalar(_listed(filters).with_only_columns(func.count(Request.id))) or 0)
+
+
+def count_by_state(session: Session) -> dict[str, int]:
+    """How many requests are in each state (states without one left out)."""
+    rows = session.execute(select(Request.state, func.count()).group_by(Request.state))
+    return {state: int(n) for state, n in rows}
+
+
+def count_overdue(session: Session, *, states: Sequence[str]) -> int:
+    """How many requests in `states` are overdue now."""
+    query = select(func.count()).where(Request.state.in_(states), Request.overdue.is_(True))
+    return int(session.scalar(query) or 0)
+
+
+def count_by_level(session: Session, *, states: Sequence[str]) -> dict[int, int]:
+    """How many requests in `states` are at each escalation level above 0."""
+    rows = session.execute(
+        select(Request.escalation_level, func.count())
+        .where(Request.state.in_(states), Request.escalation_level > 0)
+        .group_by(Request.escalation_level)
+    )
+    return {level: int(n) for level, n in rows}
+
+
+def marker(session: Session, *lists: Filters, salt: str = "") -> str:
+    """A value that changes whenever a request enters, leaves or changes in these lists:
+    every write bumps a request's version, so (count, sum of versions, sum of ids) moves."""
+    parts = [salt]
+    for filters in lists:
+        row = session.execute(
+            _listed(filters).with_only_columns(
+                func.count(Request.id),
+                func.coalesce(func.sum(Request.version), 0),
+                func.coalesce(func.sum(Request.id), 0),
+            )
+        ).one()
+        parts.append(":".join(str(v) for v in row))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+# ---- what a page of requests shows beside the rows -----------------------------------------
+
+
+def returns_of(session: Session, request_ids: Sequence[int]) -> dict[int, TimelineEntry]:
+    """The latest `return` row of each request (who returned it and why)."""
+    if not request_ids:
+        return {}
+    rows = session.scalars(
+        select(TimelineEntry)
+        .where(TimelineEntry.request_id.in_(request_ids), TimelineEntry.action == "return")
+        .order_by(TimelineEntry.request_id, TimelineEntry.seq)
+    )
+    return {row.request_id: row for row in rows}
+
+
+def actor_names(session: Session, actors: Sequence[str]) -> dict[str, str]:
+    """Display names for timeline actors: `user:…` and `key:…`."""
+    users = {a.removeprefix("user:") for a in actors if a.startswith("user:")}
+    keys = {int(a[4:]) for a in actors if a.startswith("key:") and a[4:].isdigit()}
+    names: dict[str, str] = {}
+    if users:
+        for username, display in session.execute(
+            select(User.username, User.display_name).where(User.username.in_(users))
+        ):
+            names[f"user:{username}"] = display or username
+    if keys:
+        for key_id, name in session.execute(
+            select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(keys))
+        ):
+            names[f"key:{key_id}"] = name
+    return names
+
+
+@dataclass(frozen=True)
+class Names:
+    departments: dict[str, str]
+    categories: dict[str, str]
+    enterprises: dict[str, str]
+
+
+def names_for(session: Session, requests: Sequence[Request]) -> Names:
+    """The names of the departments, categories and enterprises some requests refer to."""
+    dept_codes = {r.lead_department_code for r in requests if r.lead_department_code} | {
+        c for r in requests for c in r.co_department_codes
+    }
+    departments: dict[str, str] = (
+        dict(
+            session.execute(
+                select(Department.code, Department.name).where(Department.code.in_(dept_codes))
+            ).all()
+        )
+        if dept_codes
+        else {}
+    )
+    categories: dict[str, str] = dict(
+        session.execute(
+            select(Category.code, Category.name).where(
+                Category.code.in_({r.category_code for r in requests})
+            )
+        ).all()
+    )
+    enterprises: dict[str, str] = dict(
+        session.execute(
+            select(Enterprise.uscc, Enterprise.name).where(
+                Enterprise.uscc.in_({r.enterprise_uscc for r in requests})
+            )
+        ).all()
+    )
+    return Names(departments=departments, categories=categories, enterprises=enterprises)
+
+
+# ---- the worker: due deadlines with their requests, and the batch's UPDATE ---------------
+
+
+def claim_due(session: Session, *, now: datetime, batch: int) -> list[tuple[Deadline, Request]]:
+    """Up to `batch` due deadlines with their requests, oldest first.
+
+    On PostgreSQL the deadline ids are locked first (SKIP LOCKED, in a materialised CTE),
+    then their requests: joining first would make the planner join and sort every due
+    row before the LIMIT, which is slow exactly when many fall due at once."""
+    due_now = (Deadline.next_fire_at.is_not(None), Deadline.next_fire_at <= now)
+    if session.get_bind().dialect.name != "postgresql":  # SQLite: one writer at a time
+        query = (
+            select(Deadline, Request)
+            .join(Request, Request.id == Deadline.request_id)
+            .where(*due_now)
+            .order_by(Deadline.next_fire_at, Deadline.id)
+            .limit(batch)
+        )
+        return [(d, r) for d, r in session.execute(query)]
+    due = (
+        select(Deadline.id)
+        .where(*due_now)
+        .order_by(Deadline.next_fire_at, Deadline.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")
+    )
+    query = (
+        select(Deadline, Request)
+        .join(due, due.c.id == Deadline.id)
+        .join(Request, Request.id == Deadline.request_id)
+        .order_by(Deadline.next_fire_at, Deadline.id)
+        .with_for_update(of=Request, skip_locked=True)
+    )
+    return [(d, r) for d, r in session.execute(query)]
+
+
+@cache
+def _columns() -> frozenset[str]:
+    """The request's column attributes the batch UPDATE may write (read once, when first
+    needed: no mapper inspection at import time)."""
+    return frozenset(c.key for c in inspect(Request).column_attrs) - {"id", "version"}
+
+
+def write_batch(session: Session, reqs: Sequence[Request]) -> None:
+    """UPDATE a claimed batch's changed requests in one executemany per set of changed columns.
+
+    The unit of work would send one UPDATE per request, because `version` is a version
+    counter and each row's count of matches must be checked on its own: 10,000 round trips
+    when 10,000 deadlines fall due at once. Here the claim holds every one of these rows
+    locked (FOR UPDATE), so nothing can have changed them; the UPDATE still names the version
+    it read, and a total count of matches short of the batch fails the whole transaction as
+    the unit of work would. The values then become the rows' committed state, and the flush
+    that follows has no request left to write."""
+    columns_of = _columns()
+    groups: dict[tuple[str, ...], list[tuple[Request, dict[str, Any]]]] = {}
+    for req in dict.fromkeys(reqs):  # each once, in order
+        state = inspect(req)
+        # committed_state: the attributes changed since load, with their loaded values
+        changed = {
+            key: state.dict.get(key)
+            for key, before in state.committed_state.items()
+            if key in columns_of and state.dict.get(key) != before
+        }
+        if changed:
+            groups.setdefault(tuple(sorted(changed)), []).append((req, changed))
+    table = cast(Table, Request.__table__)
+    connection = session.connection()  # this transaction; no autoflush
+    for columns, members in groups.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_read"))
+            .values({c: bindparam(c) for c in columns} | {"version": bindparam("_version")})
+        )
+        rows = [
+            {**changed, "_id": req.id, "_read": req.version, "_version": req.version + 1}
+            for req, changed in members
+        ]
+        matched = connection.execute(statement, rows).rowcount
+        if matched != len(rows):
+            raise StaleDataError(
+                f"UPDATE requests matched {matched} of {len(rows)} rows of a claimed batch"
+            )
+        for req, changed in members:
+            for key, value in changed.items():
+                set_committed_value(req, key, value)
+            set_committed_value(req, "version", req.version + 1)

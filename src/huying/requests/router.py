@@ -10,7 +10,6 @@ from huying.api.deps import Auth, IfMatch, Rt
 from huying.api.gate import GatedRoute, allow
 from huying.api.types import Instant
 from huying.errors import InvalidInput
-from huying.requests import repository as repo
 from huying.requests import service
 from huying.requests.presenters import present
 from huying.requests.schemas import ActionsOut, RequestOut, RequestPage, SubmitIn
@@ -111,16 +110,11 @@ def list_requests(
             raise InvalidInput(f"{name}: give an offset, e.g. 2026-11-01T00:00:00+08:00")
         if moment is not None and not 1970 <= moment.year <= 9000:
             raise InvalidInput(f"{name}: a year between 1970 and 9000, please")
-    after = None
-    if cursor is not None:
-        after = repo.decode_cursor(cursor)
-        if after is None:
-            raise InvalidInput("cursor: not a cursor this API returned")
+    after = service.after_id(cursor)
     with rt.transaction() as s:
         who = auth.principal(s, rt)
-        scope = who.department if who.role == "department" else None
-        filters = repo.Filters(
-            states=state or (),
+        filters = service.Filters(
+            states=state or None,
             department=department,
             category=category,
             enterprise=enterprise,
@@ -130,11 +124,11 @@ def list_requests(
             created_from=created_from,
             created_to=created_to,
         )
-        rows, more = repo.page(s, filters, scope=scope, after_id=after, limit=limit)
+        rows, next_cursor = service.page(
+            session=s, principal=who, filters=filters, after=after, limit=limit
+        )
         items = present(s, rows, tz=rt.calendar.tz)
-    return RequestPage(
-        items=items, next_cursor=repo.encode_cursor(rows[-1].id) if more and rows else None
-    )
+    return RequestPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{request_id}", response_model=RequestOut, dependencies=[STAFF])

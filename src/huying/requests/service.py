@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -20,10 +21,17 @@ from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
 from huying.deadlines.models import Deadline
 from huying.deadlines.service import DeadlinePlanner
-from huying.directory import repository as directory
-from huying.directory import service as directory_service
-from huying.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
-from huying.reports.facts import seconds_rounded
+from huying.directory import service as directory
+from huying.errors import (
+    ChangedMeanwhile,
+    Forbidden,
+    InvalidFields,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+    UnknownReference,
+    validation_detail,
+)
 from huying.requests import repository as repo
 from huying.requests.models import Request, RequestCoDepartment, RequestReturn, TimelineEntry
 from huying.requests.schemas import ACTION_BODIES, NoteBody, SubmitIn
@@ -51,12 +59,17 @@ def snapshot(req: Request) -> Snapshot:
     )
 
 
+def scope_of(principal: Principal) -> str | None:
+    """The department whose requests are all a caller may see (those it leads or co-handles);
+    None for a caller who sees every request. The one place this rule is written."""
+    return principal.department if principal.role == "department" else None
+
+
 def visible(*, session: Session, principal: Principal, request_id: int) -> Request:
     """The request if the caller may see it; 404 otherwise, the same as for one that does not exist."""
-    scope = principal.department if principal.role == "department" else None
-    req = repo.get(session, request_id, department=scope)
+    req = repo.get(session, request_id, department=scope_of(principal))
     if req is None:
-        raise NotFound(f"no request {request_id}")
+        raise NotFound(f"no request {request_id}", code="request_not_found")
     return req
 
 
@@ -146,6 +159,12 @@ def _apply(
     return still_open
 
 
+def seconds_rounded(seconds: float) -> int:
+    """Working seconds as stored: to the nearest second, halves up (as the back-fill's SQL,
+    `huying.reports.repository.set_facts`, does)."""
+    return math.floor(seconds + 0.5)
+
+
 def record_facts(req: Request, stopped: list[Deadline], calendar: BusinessCalendar) -> None:
     """The reports' per-request facts, from the deadlines an action just stopped: the signing
     (the sign deadline ending met or missed; a return or merge cancels it instead) and the first
@@ -183,10 +202,10 @@ def submit(
         if existing is not None:
             return _replayed(existing, body_hash, idempotency_key), False
 
-    enterprise = directory.enterprise(session, body.enterprise_uscc)
+    enterprise = directory.enterprise(session=session, uscc=body.enterprise_uscc)
     if enterprise is None:
         raise InvalidInput(f"enterprise_uscc: no enterprise {body.enterprise_uscc} is registered")
-    category = directory.category(session, body.category)
+    category = directory.category(session=session, code=body.category)
     if category is None or not category.active:
         raise InvalidInput(f"category: {body.category!r} is not on the call list")
     urgency = body.urgency or category.urgency
@@ -226,7 +245,7 @@ def submit(
         updated_at=now,
     )
     # The id comes first, so that the number and every event of the submit can name it.
-    req.id = _next_request_id(session)
+    req.id = repo.next_id(session)
     req.number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
     session.add(req)
     overrides = category.time_limits
@@ -241,7 +260,7 @@ def submit(
         },
     )
     deadlines = _apply(session, rt, req, started, overrides=overrides, deadlines=[])
-    route = directory_service.route(
+    route = directory.route(
         session=session, category=category, grid_code=grid_code, chain_code=enterprise.chain_code
     )
     payload: dict[str, Any] = {}
@@ -257,15 +276,6 @@ def submit(
     _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines)
     session.flush()  # a concurrent submit with the same key fails here: see `replay`
     return req, True
-
-
-def _next_request_id(session: Session) -> int:
-    if session.get_bind().dialect.name == "postgresql":
-        return int(
-            session.scalar(text("SELECT nextval(pg_get_serial_sequence('requests', 'id'))")) or 0
-        )
-    # SQLite: every write transaction begins IMMEDIATE, so writers are serialised here.
-    return int(session.scalar(select(func.max(Request.id))) or 0) + 1
 
 
 def replay(
@@ -290,11 +300,8 @@ def parse_body(action: str, body: Any) -> dict[str, Any]:
     try:
         parsed = model.model_validate(body if body is not None else {})
     except ValidationError as exc:
-        raise InvalidInput(
-            "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
-                for e in exc.errors()
-            ),
+        raise InvalidFields(
+            validation_detail(exc.errors(), whole="body"),
             errors=exc.errors(include_url=False, include_context=False, include_input=False),
         ) from None
     return parsed.model_dump(exclude_none=True)
@@ -312,7 +319,7 @@ def act(
 ) -> Request:
     req = visible(session=session, principal=principal, request_id=request_id)
     if if_match is not None and req.version != if_match:
-        raise PreconditionFailed(
+        raise StaleVersion(
             f"request {req.number} is at version {req.version}, not {if_match}; reload it and retry",
             current_version=req.version,
         )
@@ -336,7 +343,7 @@ def act(
         session.flush()
     except StaleDataError:
         message = f"request {number} was changed meanwhile; reload it and retry"
-        raise (PreconditionFailed if if_match is not None else Conflict)(message) from None
+        raise (StaleVersion if if_match is not None else ChangedMeanwhile)(message) from None
     return req
 
 
@@ -346,7 +353,7 @@ def _overrides_if_starting(
     """The category's time limits, read only when the outcome starts a deadline."""
     if not any(e.op == "start" for e in outcome.deadlines):
         return None
-    category = directory.category(session, req.category_code)
+    category = directory.category(session=session, code=req.category_code)
     return category.time_limits if category else None
 
 
@@ -355,36 +362,38 @@ def _validate_references(
 ) -> None:
     if action == "dispatch":
         codes = [payload["lead_department"], *payload.get("co_departments", [])]
-        missing = sorted(set(codes) - directory.department_codes(session, codes))
+        missing = sorted(set(codes) - directory.known_departments(session=session, codes=codes))
         if missing:
-            raise InvalidInput(f"unknown department(s): {', '.join(missing)}")
+            raise UnknownReference(
+                f"unknown department(s): {', '.join(missing)}", kind="department", codes=missing
+            )
     elif action == "merge":
         target_id = payload["target_id"]
         if target_id == req.id:
-            raise InvalidInput("target_id: a request cannot be merged into itself")
-        target = session.get(Request, target_id)
+            raise InvalidInput(
+                "target_id: a request cannot be merged into itself", code="merge_into_itself"
+            )
+        target = repo.by_id(session, target_id)
         if target is None:
-            raise InvalidInput(f"target_id: no request {target_id}")
+            raise UnknownReference(
+                f"target_id: no request {target_id}",
+                kind="request",
+                codes=[str(target_id)],
+                field="target_id",
+            )
         if target.state in ("rejected", "merged"):
-            raise InvalidInput(f"target_id: request {target.number} is {target.state}")
+            raise InvalidInput(
+                f"target_id: request {target.number} is {target.state}",
+                code="merge_target_closed",
+            )
 
 
-def system_fire(
-    *,
-    rt: Runtime,
-    session: Session,
-    req: Request,
-    action: str,
-    payload: Mapping[str, Any],
-    now: datetime,
-    overrides: Mapping[str, str] | None = None,
-    deadlines: list[Deadline] | None = None,
+def system_outcome(
+    *, rt: Runtime, req: Request, action: str, payload: Mapping[str, Any], now: datetime
 ) -> Outcome:
-    """Fire a timer-driven action (warn, overdue, escalate, auto_close) as the system.
-
-    The worker passes the category's time limits and the request's open deadlines, loaded
-    once for all the steps it fires on one deadline."""
-    outcome = rt.workflows.fire(
+    """Ask the engine for a timer-driven action (warn, overdue, escalate, auto_close) fired
+    as the system. Pure: it writes nothing, and raises if the workflow refuses."""
+    return rt.workflows.fire(
         req.workflow_name,
         req.workflow_version,
         snapshot(req),
@@ -393,11 +402,108 @@ def system_fire(
         payload=payload,
         now=now,
     )
+
+
+def apply_system(
+    *,
+    rt: Runtime,
+    session: Session,
+    req: Request,
+    outcome: Outcome,
+    overrides: Mapping[str, str] | None = None,
+    deadlines: list[Deadline] | None = None,
+) -> None:
+    """Persist what `system_outcome` returned.
+
+    The worker passes the category's time limits and the request's open deadlines, loaded
+    once for all the steps it fires on one deadline."""
     if overrides is None:
         overrides = _overrides_if_starting(session, req, outcome)
     _apply(session, rt, req, outcome, overrides=overrides, deadlines=deadlines)
-    return outcome
 
 
 def allowed_actions(*, rt: Runtime, req: Request, actor: Actor) -> list[str]:
     return rt.workflows.allowed(req.workflow_name, req.workflow_version, snapshot(req), actor)
+
+
+# ---- lists: what the API's pages and the console's lists call --------------------------
+
+Filters = repo.Filters
+LIST_LIMIT = 200  # the most a console list shows
+
+
+def after_id(cursor: str | None) -> int | None:
+    """The id a page cursor continues after; InvalidInput for a cursor this API never gave."""
+    if cursor is None:
+        return None
+    found = repo.decode_cursor(cursor)
+    if found is None:
+        raise InvalidInput("cursor: not a cursor this API returned")
+    return found
+
+
+def page(
+    *,
+    session: Session,
+    principal: Principal,
+    filters: Filters,
+    after: int | None,
+    limit: int,
+) -> tuple[Sequence[Request], str | None]:
+    """The requests the caller may see, newest first, and the cursor of the next page."""
+    filters = replace(filters, scope=scope_of(principal))
+    rows, more = repo.page(session, filters, after_id=after, limit=limit)
+    return rows, repo.encode_cursor(rows[-1].id) if more and rows else None
+
+
+def by_deadline(
+    *, session: Session, filters: Filters, limit: int = LIST_LIMIT
+) -> tuple[Sequence[Request], bool]:
+    """The nearest deadline first; returns whether more than `limit` match."""
+    return repo.by_deadline(session, filters, limit=limit)
+
+
+def by_level(
+    *, session: Session, filters: Filters, limit: int = LIST_LIMIT
+) -> tuple[Sequence[Request], bool]:
+    """The highest escalation level first, then the nearest deadline."""
+    return repo.by_level(session, filters, limit=limit)
+
+
+def count(*, session: Session, filters: Filters) -> int:
+    return repo.count(session, filters)
+
+
+def count_by_state(*, session: Session) -> dict[str, int]:
+    """How many requests are in each state (states without one left out)."""
+    return repo.count_by_state(session)
+
+
+def count_overdue(*, session: Session, states: Sequence[str]) -> int:
+    """How many requests in `states` are overdue now."""
+    return repo.count_overdue(session, states=states)
+
+
+def count_by_level(*, session: Session, states: Sequence[str]) -> dict[int, int]:
+    """How many requests in `states` are at each escalation level above 0."""
+    return repo.count_by_level(session, states=states)
+
+
+def marker(*, session: Session, lists: Sequence[Filters], salt: str = "") -> str:
+    """A value that changes whenever a request enters, leaves or changes in these lists."""
+    return repo.marker(session, *lists, salt=salt)
+
+
+def returns_of(*, session: Session, request_ids: Sequence[int]) -> dict[int, TimelineEntry]:
+    """The latest `return` row of each request (who returned it and why)."""
+    return repo.returns_of(session, request_ids)
+
+
+def actor_names(*, session: Session, actors: Sequence[str]) -> dict[str, str]:
+    """Display names for timeline actors: `user:…` and `key:…`."""
+    return repo.actor_names(session, actors)
+
+
+def find_id(*, session: Session, text: str) -> int | None:
+    """A request's id from its number (HY-20261118-000001) or its id written as digits."""
+    return repo.id_for(session, text)

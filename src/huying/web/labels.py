@@ -8,12 +8,13 @@ cover what a file does not label (the submit row, roles, fields) and the wording
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from huying import errors
-from huying.api.problems import STATUS
+from huying.api.problems import status_of
+from huying.reports import service as reports
 
 STATES = {
     "submitted": "已受理",
@@ -98,7 +99,7 @@ RATINGS = {
     "very_dissatisfied": "非常不满意",
 }
 
-URGENCIES = {"normal": "一般", "urgent": "紧急"}
+URGENCIES = reports.URGENCY_NAMES  # one list of urgency names, the reports' own
 
 SOURCES = {
     "grid": "网格员上报",
@@ -123,14 +124,14 @@ FIELDS = {
     "body": "表单",
 }
 
-# Why the workflow refused (the guards' refusals in huying.workflow.library).
-_REFUSALS = {
-    "no lead department is named": "未指定主办部门",
-    "the reopen limit is reached": "已达到重办次数上限",
-    "no extension request is pending": "没有待审批的延期申请",
-    "an extension request is already pending a decision": "已有一项延期申请在等待审批",
-    "the rating is not in the top three levels": "评价不在满意等级内",
-    "the rating is not in the bottom two levels": "评价不在不满意等级内",
+# Why the workflow refused: the guards of huying.workflow.library, by name.
+REFUSALS = {
+    "has_lead_department": "未指定主办部门",
+    "under_reopen_limit": "已达到重办次数上限",
+    "extension_pending": "没有待审批的延期申请",
+    "no_extension_pending": "已有一项延期申请在等待审批",
+    "rating_satisfied": "评价不在满意等级内",
+    "rating_unsatisfied": "评价不在不满意等级内",
 }
 
 _PYDANTIC = {
@@ -175,78 +176,102 @@ class Problem:
     message: str
 
 
+# How one code is said: from the error, the action tried and the request's state; None to
+# leave it to the code of the broader kind.
+Say = Callable[[errors.HuyingError, str | None, str | None], str | None]
+
+
 def explain(
     exc: errors.HuyingError, *, action_name: str | None = None, state_name: str | None = None
 ) -> Problem:
-    """The error in Chinese, with the HTTP status the API gives the same error."""
-    status = STATUS.get(type(exc), (400, ""))[0]
-    return Problem(status, _message(exc, action_name, state_name))
+    """The error in Chinese, with the HTTP status the API gives the same error. The wording
+    follows the error's code and its fields, never its English `detail`."""
+    status = status_of(exc)[0]
+    for code in exc.all_codes:
+        said = BY_CODE.get(code)
+        message = said(exc, action_name, state_name) if said else None
+        if message is not None:
+            return Problem(status, message)
+    return Problem(status, f"操作未能完成：{exc.detail}")
 
 
-def _message(exc: errors.HuyingError, act: str | None, current: str | None) -> str:
-    what = f"“{action(act)}”" if act else "此操作"
-    detail = exc.detail
-    if isinstance(exc, errors.NotAuthenticated):
-        return "登录已过期，请重新登录。"
-    if isinstance(exc, errors.NotFound):
-        if detail.startswith("unknown action"):
-            return f"没有{what}这项操作。"
-        return "找不到该诉求，或您无权查看。"
-    if isinstance(exc, errors.Forbidden):
-        return f"您的账号无权执行{what}。"
-    if isinstance(exc, errors.PreconditionFailed):
-        current_version = exc.extra.get("current_version")
-        tail = f"（当前为第 {current_version} 版）" if current_version else ""
-        return f"该诉求在您打开页面后已被他人更新{tail}，请查看最新进展后再操作。"
-    if isinstance(exc, errors.Conflict):
-        return _conflict(exc, action(act) if act else "执行此操作", current)
-    if isinstance(exc, errors.InvalidInput):
-        return _invalid(exc)
-    if isinstance(exc, errors.Unavailable):
-        return "系统暂时无法访问数据库，请稍后重试。"
-    return f"操作未能完成：{detail}"
+def _what(act: str | None) -> str:
+    return f"“{action(act)}”" if act else "此操作"
 
 
-def _conflict(exc: errors.HuyingError, verb: str, current: str | None) -> str:
-    detail = exc.detail
+def _verb(act: str | None) -> str:
+    return action(act) if act else "执行此操作"
+
+
+def _now(exc: errors.HuyingError) -> str:
     allowed: Sequence[str] = exc.extra.get("allowed") or ()
-    now = f"现在可以：{actions(allowed)}。" if allowed else "现在您没有可执行的操作。"
-    if "changed meanwhile" in detail:
-        return "该诉求刚被其他人更新，请刷新页面后重试。"
-    if " refused: " in detail:
-        reason = detail.split(" refused: ", 1)[1]
-        said = "；".join(_REFUSALS.get(r.strip(), r.strip()) for r in reason.split(";"))
-        return f"无法{verb}：{said}。{now}"
+    return f"现在可以：{actions(allowed)}。" if allowed else "现在您没有可执行的操作。"
+
+
+def _stale(exc: errors.HuyingError, act: str | None, current: str | None) -> str:
+    current_version = exc.extra.get("current_version")
+    tail = f"（当前为第 {current_version} 版）" if current_version else ""
+    return f"该诉求在您打开页面后已被他人更新{tail}，请查看最新进展后再操作。"
+
+
+def _not_allowed(exc: errors.HuyingError, act: str | None, current: str | None) -> str:
     where = f"“{state(current)}”" if current else "当前"
-    return f"诉求处于{where}状态，不能{verb}。{now}"
+    return f"诉求处于{where}状态，不能{_verb(act)}。{_now(exc)}"
 
 
-_REQUIRED = re.compile(r"^[a-z_]+: (?P<fields>[a-z_, ]+) required$")
-_UNKNOWN_DEPT = re.compile(r"^unknown department\(s\): (?P<codes>.+)$")
+def _refused(exc: errors.HuyingError, act: str | None, current: str | None) -> str:
+    refusals: Sequence[str] = exc.extra.get("refusals") or ()
+    said = "；".join(dict.fromkeys(REFUSALS.get(r, r) for r in refusals)) or "条件不满足"
+    return f"无法{_verb(act)}：{said}。{_now(exc)}"
 
 
-def _invalid(exc: errors.HuyingError) -> str:
-    detail = exc.detail
+def _missing(exc: errors.HuyingError, act: str | None, current: str | None) -> str:
+    names: Sequence[str] = exc.extra.get("fields") or ()
+    return "请填写：" + "、".join(field(n) for n in names) + "。"
+
+
+def _invalid_fields(exc: errors.HuyingError, act: str | None, current: str | None) -> str | None:
     errs: Sequence[Mapping[str, Any]] = exc.extra.get("errors") or ()
-    if errs:
-        said = []
-        for e in errs:
-            loc = [str(p) for p in e.get("loc", ()) if not str(p).isdigit()]
-            name = field(loc[0]) if loc else "表单"
-            said.append(_PYDANTIC.get(str(e.get("type")), "{f}填写有误").format(f=name))
-        return "；".join(dict.fromkeys(said)) + "。"
-    if m := _REQUIRED.match(detail):
-        names = [n.strip() for n in m["fields"].split(",")]
-        return "请填写：" + "、".join(field(n) for n in names) + "。"
-    if m := _UNKNOWN_DEPT.match(detail):
-        return f"部门不存在：{m['codes']}。"
-    if "merged into itself" in detail:
-        return "不能把诉求合并到它自己。"
-    if detail.startswith("target_id: no request"):
+    if not errs:
+        return None
+    said = []
+    for e in errs:
+        loc = [str(p) for p in e.get("loc", ()) if not str(p).isdigit()]
+        name = field(loc[0]) if loc else "表单"
+        said.append(_PYDANTIC.get(str(e.get("type")), "{f}填写有误").format(f=name))
+    return "；".join(dict.fromkeys(said)) + "。"
+
+
+def _unknown(exc: errors.HuyingError, act: str | None, current: str | None) -> str | None:
+    kind = exc.extra.get("kind")
+    if kind == "request":
         return "找不到要合并到的诉求，请核对编号。"
-    if detail.startswith("target_id: request"):
-        return "要合并到的诉求已不予受理或已被合并，不能作为合并目标。"
-    return f"输入有误：{detail}"
+    if kind == "department":
+        return "部门不存在：" + "、".join(str(c) for c in exc.extra.get("codes") or ()) + "。"
+    return None
+
+
+def _fixed(message: str) -> Say:
+    return lambda exc, act, current: message
+
+
+BY_CODE: dict[str, Say] = {
+    "not_authenticated": _fixed("登录已过期，请重新登录。"),
+    "unknown_action": lambda exc, act, current: f"没有{_what(act)}这项操作。",
+    "not_found": _fixed("找不到该诉求，或您无权查看。"),
+    "forbidden": lambda exc, act, current: f"您的账号无权执行{_what(act)}。",
+    "precondition_failed": _stale,
+    "changed_meanwhile": _fixed("该诉求刚被其他人更新，请刷新页面后重试。"),
+    "refused": _refused,
+    "conflict": _not_allowed,
+    "missing_fields": _missing,
+    "invalid_fields": _invalid_fields,
+    "unknown_reference": _unknown,
+    "merge_into_itself": _fixed("不能把诉求合并到它自己。"),
+    "merge_target_closed": _fixed("要合并到的诉求已不予受理或已被合并，不能作为合并目标。"),
+    "invalid_input": lambda exc, act, current: f"输入有误：{exc.detail}",
+    "unavailable": _fixed("系统暂时无法访问数据库，请稍后重试。"),
+}
 
 
 _DURATION = re.compile(

@@ -1,18 +1,16 @@
-"""The figures of the supervisor's board: the three rates (三率) per lead department for a
-period, from the reports service (the definitions of `GET /api/v1/reports/rates`, in the
-README), and requests per day."""
+"""The supervisor's board's three rates (三率) per lead department for a period, from the
+reports service (the definitions of `GET /api/v1/reports/rates`, in the README): the console's
+view of what the reports service counts; no query and no calendar arithmetic of its own. The
+month and the requests per day come straight from `huying.reports.service`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from huying.reports import service as reports
-from huying.requests.models import Request
 from huying.runtime import Runtime
 
 
@@ -39,22 +37,6 @@ class DepartmentRates:
     response: Rate
     resolution: Rate
     satisfaction: Rate
-
-
-def local_midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-
-
-def month_of(moment: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
-    """The calendar month holding `moment` in `tz`, as UTC instants [start, end)."""
-    first = moment.astimezone(tz).date().replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    return local_midnight(first, tz), local_midnight(following, tz)
-
-
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    """COUNT(CASE WHEN condition THEN 1 END): the rows that meet the condition."""
-    return func.count(case((condition, 1)))
 
 
 def department_rates(
@@ -85,19 +67,3 @@ def department_rates(
         ),
         key=lambda d: d.name,
     )
-
-
-def requests_per_day(session: Session, *, days: Sequence[date], tz: tzinfo) -> list[int]:
-    """How many requests were created on each local day, in one pass over the period."""
-    if not days:
-        return []
-    bounds = [(local_midnight(d, tz), local_midnight(d + timedelta(days=1), tz)) for d in days]
-    columns = [
-        _count_if(and_(Request.created_at >= lo, Request.created_at < hi)) for lo, hi in bounds
-    ]
-    row = session.execute(
-        select(*columns).where(
-            Request.created_at >= bounds[0][0], Request.created_at < bounds[-1][1]
-        )
-    ).one()
-    return [int(v) for v in row]

@@ -20,24 +20,24 @@ from sqlalchemy.orm import Session
 
 from huying.api.deps import Rt
 from huying.auth import service as auth
-from huying.directory import repository as directory
+from huying.directory import service as directory
 from huying.errors import (
     HuyingError,
-    InvalidInput,
     NotAuthenticated,
     NotFound,
     TooManyRequests,
     Unavailable,
+    UnknownReference,
 )
+from huying.reports import service as reports
 from huying.requests import service as requests
 from huying.requests.models import Request as RequestRow
 from huying.requests.presenters import present
 from huying.runtime import Runtime
-from huying.web import charts, labels, queries, rates, views
+from huying.web import charts, labels, rates, views
 from huying.web import session as web
 from huying.web.diagram import layout
 from huying.web.forms import Form, body_from, by_priority, fields_of, read_form
-from huying.web.queries import ListFilter
 from huying.web.states import department_states, open_states, queue_states, state_labels
 from huying.web.templating import STATIC_DIR, render
 from huying.workflow.draw import mermaid
@@ -84,13 +84,15 @@ def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
     role = who.role
     items: list[tuple[str, str, str, int | None]] = []
     if role == "department":
-        where = ListFilter(states=department_states(rt), scope=who.department)
-        items.append(("inbox", "本部门待办", "/inbox", queries.count(s, where)))
+        where = requests.Filters(states=department_states(rt), scope=who.department)
+        items.append(("inbox", "本部门待办", "/inbox", requests.count(session=s, filters=where)))
     if role in ("dispatcher", "admin"):
-        where = ListFilter(states=queue_states(rt))
-        items.append(("queue", "派单队列", "/queue", queries.count(s, where)))
+        where = requests.Filters(states=queue_states(rt))
+        items.append(("queue", "派单队列", "/queue", requests.count(session=s, filters=where)))
     if role in ("supervisor", "dispatcher", "admin"):
-        watch = queries.count(s, ListFilter(states=open_states(rt), watch=True))
+        watch = requests.count(
+            session=s, filters=requests.Filters(states=open_states(rt), watch=True)
+        )
         items.append(("board", "督办看板", "/board", watch))
         items.append(("inbox", "在办诉求", "/inbox", None))
     items.append(("workflows", "流程图", "/workflows", None))
@@ -112,7 +114,7 @@ def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
 def _department_name(s: Session, code: str | None) -> str:
     if not code:
         return ""
-    dept = directory.department(s, code)
+    dept = directory.department(session=s, code=code)
     return dept.name if dept else code
 
 
@@ -303,20 +305,22 @@ def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         everything = open_states(rt)
         default = department_states(rt) if who.department else everything
         states = [chosen_state] if chosen_state in everything else default
-        where = ListFilter(
+        where = requests.Filters(
             states=states,
             scope=who.department,
             category=category,
             department=None if who.department else department,
         )
-        etag = _etag(queries.marker(s, where, salt=f"{who.principal.id}|{_minute(rt)}"))
+        etag = _etag(
+            requests.marker(session=s, lists=[where], salt=f"{who.principal.id}|{_minute(rt)}")
+        )
         if fragment and _fresh(request, etag):
             return Response(status_code=304, headers={"ETag": etag})
-        rows, more = queries.by_deadline(s, where)
+        rows, more = requests.by_deadline(session=s, filters=where)
         context: dict[str, Any] = {
             "items": _views(s, rt, rows, who),
             "more": more,
-            "total": queries.count(s, where) if more else len(rows),
+            "total": requests.count(session=s, filters=where) if more else len(rows),
             "is_department": who.department is not None,
             "nav": "inbox",
         }
@@ -333,11 +337,11 @@ def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
                 if who.department
                 else "全部在办",
                 chosen_state=chosen_state if chosen_state in everything else "",
-                categories=[(c.code, c.name) for c in directory.categories(s)],
+                categories=[(c.code, c.name) for c in directory.categories(session=s)],
                 chosen_category=category or "",
                 departments=[]
                 if who.department
-                else [(d.code, d.name) for d in directory.departments(s)],
+                else [(d.code, d.name) for d in directory.departments(session=s)],
                 chosen_department=department or "",
                 refresh_url="/fragments/inbox"
                 + (f"?{request.url.query}" if request.url.query else ""),
@@ -367,31 +371,30 @@ NON_DEPARTMENT = ("admin", "dispatcher", "supervisor")
 
 def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:
     def build(s: Session, who: web.Visitor) -> Page | Response:
-        where = ListFilter(states=queue_states(rt))
-        etag = _etag(queries.marker(s, where, salt=f"{who.principal.id}|{_minute(rt)}"))
+        where = requests.Filters(states=queue_states(rt))
+        etag = _etag(
+            requests.marker(session=s, lists=[where], salt=f"{who.principal.id}|{_minute(rt)}")
+        )
         if fragment and _fresh(request, etag):
             return Response(status_code=304, headers={"ETag": etag})
-        rows, more = queries.by_deadline(s, where)
-        returns = queries.returns_of(s, [r.id for r in rows])
-        departments = directory.departments(s)
+        rows, more = requests.by_deadline(session=s, filters=where)
+        returns = requests.returns_of(session=s, request_ids=[r.id for r in rows])
+        departments = directory.departments(session=s)
         dept_names = {d.code: d.name for d in departments}
         items = _views(s, rt, rows, who)
-        from_list = {
-            c.code: (c.lead_department_code or "", list(c.co_department_codes or []))
-            for c in directory.categories(s)
-        }
-        suggested: dict[int, tuple[str, list[str]]] = {}
+        returned_by: dict[int, str] = {}
         for item in items:
-            lead, co = from_list.get(item.r.category.code, ("", []))
             back = returns.get(item.r.id)
             if back is not None:
-                by = str((back.data or {}).get("returned_by") or "")
+                by = returned_by[item.r.id] = str((back.data or {}).get("returned_by") or "")
                 item.extra["returned_by"] = dept_names.get(by, by)
                 item.extra["return_reason"] = back.note or ""
                 item.extra["returned_at"] = views.when(back.at, rt.calendar.tz)
-                # never suggest the department that has just sent it back
-                lead, co = ("" if lead == by else lead), [c for c in co if c != by]
-            suggested[item.r.id] = (lead, co)
+        suggested = directory.dispatch_suggestions(
+            session=s,
+            category_codes={item.r.id: item.r.category.code for item in items},
+            returned_by=returned_by,
+        )
         context: dict[str, Any] = {
             "items": items,
             "more": more,
@@ -430,13 +433,17 @@ def queue_fragment(request: Request, rt: Rt) -> Response:
 def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
     def build(s: Session, who: web.Visitor) -> Page | Response:
         states = open_states(rt)
-        watch = ListFilter(states=states, watch=True)
-        pending = ListFilter(states=states, extension=True)
-        etag = _etag(queries.marker(s, watch, pending, salt=f"{who.principal.id}|{_minute(rt)}"))
+        watch = requests.Filters(states=states, watch=True)
+        pending = requests.Filters(states=states, extension=True)
+        etag = _etag(
+            requests.marker(
+                session=s, lists=[watch, pending], salt=f"{who.principal.id}|{_minute(rt)}"
+            )
+        )
         if fragment and _fresh(request, etag):
             return Response(status_code=304, headers={"ETag": etag})
-        watched, more = queries.by_level(s, watch)
-        waiting, _ = queries.by_deadline(s, pending)
+        watched, more = requests.by_level(session=s, filters=watch)
+        waiting, _ = requests.by_deadline(session=s, filters=pending)
         levels: dict[int, list[views.RequestView]] = {}
         for item in _views(s, rt, watched, who):
             levels.setdefault(item.r.escalation_level, []).append(item)
@@ -451,15 +458,15 @@ def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         }
         if not fragment:
             now, tz = rt.now(), rt.calendar.tz
-            start, end = rates.month_of(now, tz)
-            by_department = rates.department_rates(s, rt=rt, start=start, end=end)
+            month = reports.month_of(moment=now, tz=tz)
+            by_department = rates.department_rates(s, rt=rt, start=month.start, end=month.end)
             today = now.astimezone(tz).date()
             days = [today - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
-            counts = rates.requests_per_day(s, days=days, tz=tz)
+            counts = reports.requests_per_day(session=s, days=days, tz=tz)
             workdays = {d for d in days if rt.calendar.is_workday(d)}
             context.update(
                 title="督办看板",
-                month_text=f"{start.astimezone(tz):%Y年%m月}",
+                month_text=f"{month.start.astimezone(tz):%Y年%m月}",
                 rates=by_department,
                 rates_chart=charts.rates_chart(by_department),
                 day_chart=charts.day_chart(days, counts, workdays=workdays),
@@ -505,7 +512,7 @@ def workflows(request: Request, rt: Rt) -> Response:
 
 def _request_id(text: str) -> int:
     if not text.isdigit() or len(text) > 18:
-        raise NotFound(f"no request {text[:20]!r}")
+        raise NotFound(f"no request {text[:20]!r}", code="request_not_found")
     return int(text)
 
 
@@ -529,8 +536,8 @@ def _request_page(
             out, now=rt.now(), calendar=rt.calendar, state_labels=names, department=who.department
         )
         timeline = out.timeline or []
-        actors = queries.actor_names(s, [t.actor for t in timeline])
-        departments = directory.departments(s)
+        actors = requests.actor_names(session=s, actors=[t.actor for t in timeline])
+        departments = directory.departments(session=s)
         dept_names = {d.code: d.name for d in departments}
         seen = request.query_params.get("seen", "")
         context: dict[str, Any] = {
@@ -547,7 +554,7 @@ def _request_page(
         if fragment:
             return Page("_request_live.html", context, headers={"ETag": etag})
         allowed = by_priority(requests.allowed_actions(rt=rt, req=req, actor=who.principal.actor))
-        category = directory.category(s, req.category_code)
+        suggestion = directory.dispatch_suggestion(session=s, category_code=req.category_code)
         error, failed_action = "", ""
         values: dict[str, Any] = {}
         unsaved: list[tuple[str, str]] = []
@@ -569,8 +576,8 @@ def _request_page(
             allowed=allowed,
             forms={a: fields_of(a) for a in allowed},
             departments=[(d.code, d.name) for d in departments],
-            suggested_lead=(category.lead_department_code or "") if category else "",
-            suggested_co=list(category.co_department_codes or []) if category else [],
+            suggested_lead=suggestion.lead,
+            suggested_co=suggestion.co,
             levels=[rung.level for rung in rt.settings.escalation],
             csrf=who.csrf,
             error=error,
@@ -612,9 +619,14 @@ def take_action(
             rid = _request_id(request_id)
             body = body_from(action, form)
             if action == "merge" and isinstance(body.get("target_id"), str):
-                target_id = queries.request_id_for(s, body["target_id"])
+                target_id = requests.find_id(session=s, text=body["target_id"])
                 if target_id is None:
-                    raise InvalidInput(f"target_id: no request {body['target_id']!r}")
+                    raise UnknownReference(
+                        f"target_id: no request {body['target_id']!r}",
+                        kind="request",
+                        codes=[body["target_id"]],
+                        field="target_id",
+                    )
                 body["target_id"] = target_id
             version = form.get("version") or ""
             req = requests.act(
@@ -630,7 +642,7 @@ def take_action(
     except NotAuthenticated:
         return _to_login(request, expired=True)
     except NotFound as exc:
-        if exc.detail.startswith("unknown action"):
+        if exc.code == "unknown_action":
             return _serve(
                 request, rt, _request_page(request, rt, request_id, failed=(exc, action, form))
             )

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from huying.auth.service import SESSION_PREFIX, Principal, authenticate
 from huying.errors import NotAuthenticated
+from huying.requests import service as requests
 from huying.runtime import Runtime
 
 SESSION_COOKIE = "huying_session"
@@ -57,7 +58,7 @@ class Visitor:
 
     @property
     def department(self) -> str | None:
-        return self.principal.department if self.principal.role == "department" else None
+        return requests.scope_of(self.principal)
 
 
 def visitor(request: Request, session: Session, rt: Runtime) -> Visitor:

@@ -7,12 +7,23 @@ from huying.runtime import Runtime
 from huying.web import labels
 
 
-def state_labels(rt: Runtime) -> dict[str, str]:
+class StateNames(dict[str, str]):
+    """Each state's Chinese label, and which states are final (a request there is done)."""
+
+    def __init__(self, names: dict[str, str], final: frozenset[str]) -> None:
+        super().__init__(names)
+        self.final = final
+
+
+def state_labels(rt: Runtime) -> StateNames:
     found: dict[str, str] = {}
+    final: set[str] = set()
     for key in sorted(rt.workflows.workflows):
         for name, st in rt.workflows.workflows[key].spec.states.items():
             found[name] = labels.state(name, st.label)
-    return found
+            if st.final:
+                final.add(name)
+    return StateNames(found, frozenset(final))
 
 
 def open_states(rt: Runtime) -> list[str]:

@@ -12,6 +12,7 @@ from huying.calendar import BusinessCalendar
 from huying.durations import parse_duration
 from huying.requests.schemas import DeadlineOut, RequestOut, TimelineOut
 from huying.web import labels
+from huying.web.states import StateNames
 
 Mark = Literal["overdue", "warning", "ok", "paused", "done", "none"]
 MARK_LABELS: dict[str, str] = {
@@ -128,11 +129,12 @@ class RequestView:
     deadlines: list[DeadlineView]
     current: DeadlineView | None  # the open deadline that matters most now
     co_handled: bool  # the viewer's department co-handles it (does not lead it)
+    final: bool  # its state is a final one of its workflow
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def mark(self) -> Mark:
-        if self.r.overdue and self.r.state not in ("closed", "rejected", "merged"):
+        if self.r.overdue and not self.final:
             return "overdue"
         return self.current.mark if self.current else "none"
 
@@ -150,7 +152,7 @@ def request_view(
     *,
     now: datetime,
     calendar: BusinessCalendar,
-    state_labels: Mapping[str, str],
+    state_labels: StateNames,
     department: str | None = None,
 ) -> RequestView:
     deadlines = [deadline_view(d, now=now, calendar=calendar) for d in r.deadlines]
@@ -163,6 +165,7 @@ def request_view(
         deadlines=deadlines,
         current=current,
         co_handled=department is not None and lead != department,
+        final=r.state in state_labels.final,
     )
 
 
@@ -171,7 +174,7 @@ def request_views(
     *,
     now: datetime,
     calendar: BusinessCalendar,
-    state_labels: Mapping[str, str],
+    state_labels: StateNames,
     department: str | None = None,
 ) -> list[RequestView]:
     return [

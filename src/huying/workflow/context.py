@@ -87,7 +87,7 @@ class Context:
     events: list[EventDraft] = field(default_factory=list)
     deadlines: list[DeadlineEffect] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
-    refusals: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # the names of the guards that refused
     fired: Any = None  # the TransitionSpec that applied
 
     def get(self, field_name: str) -> Any:

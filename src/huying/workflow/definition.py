@@ -11,7 +11,7 @@ from typing import Any, Literal
 import yaml
 
 ROLES = frozenset({"system", "admin", "dispatcher", "supervisor", "lead_department", "integration"})
-DEADLINE_KINDS = frozenset({"dispatch", "sign", "reply", "feedback"})
+DEADLINE_KINDS = ("dispatch", "sign", "reply", "feedback")  # in the order a request meets them
 ANY_OPEN = "*"  # `source: "*"` means every state that is not final
 
 

@@ -2,8 +2,9 @@
 
 `fire()` takes a request's snapshot, the trigger, the actor, the payload and `now`,
 and returns an `Outcome` (new state, field changes, the timeline row, deadline
-effects, events) or raises `Conflict` / `Forbidden` / `NotFound` saying which
-actions are allowed. It touches no database and no clock.
+effects, events) or raises `UnknownAction` (404), `Forbidden` (403), `NotAllowedNow` or
+`GuardRefused` (409), or `MissingFields` (422); the refusals say which actions are allowed.
+It touches no database and no clock.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Any
 
 from transitions import Machine
 
-from huying.errors import Conflict, Forbidden, InvalidInput, NotFound
+from huying.errors import (
+    Forbidden,
+    GuardRefused,
+    MissingFields,
+    NotAllowedNow,
+    NotFound,
+    UnknownAction,
+)
 from huying.workflow.context import (
     Actor,
     Context,
@@ -90,7 +98,7 @@ class CompiledWorkflow:
                 ctx: Context = event.kwargs["ctx"]
                 ok = g.fn(ctx)
                 if not ok:
-                    ctx.refusals.append(g.refusal)
+                    ctx.refusals.append(g.name)
                 return ok
 
             return check
@@ -126,7 +134,7 @@ class Engine:
     def latest(self, name: str) -> WorkflowSpec:
         versions = [k for k in self.workflows if k[0] == name]
         if not versions:
-            raise NotFound(f"no workflow named {name!r}")
+            raise NotFound(f"no workflow named {name!r}", code="unknown_workflow")
         return self.workflows[max(versions)].spec
 
     def spec(self, name: str, version: int) -> WorkflowSpec:
@@ -140,7 +148,9 @@ class Engine:
         try:
             return self.workflows[(name, version)]
         except KeyError:
-            raise NotFound(f"workflow {name} version {version} is not loaded") from None
+            raise NotFound(
+                f"workflow {name} version {version} is not loaded", code="unknown_workflow"
+            ) from None
 
     def start(
         self, name: str, version: int, *, actor: Actor, now: datetime, data: Mapping[str, Any]
@@ -189,21 +199,21 @@ class Engine:
         self, name: str, version: int, snapshot: Snapshot, trigger: str, *, actor: Actor
     ) -> CompiledWorkflow:
         """Whether the state and the actor's role allow the trigger at all (guards aside):
-        NotFound for an action the workflow does not have, Conflict for one the state does
-        not allow, Forbidden for one the role may not take."""
+        UnknownAction for an action the workflow does not have, NotAllowedNow for one the
+        state does not allow, Forbidden for one the role may not take."""
         wf = self._compiled(name, version)
         candidates = wf.table.get((snapshot.state, trigger))
         if not candidates:
             allowed = self.allowed(name, version, snapshot, actor)
             if trigger not in wf.spec.triggers:
-                raise NotFound(f"unknown action {trigger!r}", allowed=allowed)
+                raise UnknownAction(f"unknown action {trigger!r}", allowed=allowed)
             if not any(
                 _role_may_ever(t.roles, actor) for t in wf.spec.transitions if t.trigger == trigger
             ):
                 raise Forbidden(
                     f"role {actor.role!r} may not take action {trigger!r}", allowed=allowed
                 )
-            raise Conflict(
+            raise NotAllowedNow(
                 f"action {trigger!r} is not possible in state {snapshot.state!r}",
                 allowed=allowed,
             )
@@ -235,13 +245,16 @@ class Engine:
             if payload.get(f) is None or payload.get(f) == ""
         ]
         if missing:
-            raise InvalidInput(f"{trigger}: {', '.join(missing)} required")
+            raise MissingFields(f"{trigger}: {', '.join(missing)} required", fields=missing)
         ctx = Context(snapshot, actor, payload, now, self.rules)
         token = _Token(snapshot.state)
         if not wf.machine.events[trigger].trigger(token, ctx=ctx):
-            reason = "; ".join(dict.fromkeys(ctx.refusals)) or "its conditions are not met"
-            raise Conflict(
+            refusals = list(dict.fromkeys(ctx.refusals))
+            said = dict.fromkeys(wf.registry.guards[g].refusal for g in refusals)
+            reason = "; ".join(said) or "its conditions are not met"
+            raise GuardRefused(
                 f"action {trigger!r} refused: {reason}",
+                refusals=refusals,
                 allowed=self.allowed(name, version, snapshot, actor),
             )
         fired: TransitionSpec = ctx.fired
