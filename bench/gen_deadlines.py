@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, Table, delete, func, insert, select, update
 
@@ -171,11 +171,14 @@ def _copies(
 
 
 def _write_pg(rt: Runtime, rows: dict[str, list[dict[str, Any]]]) -> None:
+    import psycopg
     from psycopg.types.json import Jsonb
 
     raw = rt.db.raw_connection()
     try:
-        with raw.cursor() as cur:
+        # the psycopg connection itself, for its COPY (the DB-API protocol has none)
+        pg = cast("psycopg.Connection[Any]", raw.driver_connection)
+        with pg.cursor() as cur:
             for name in TABLES:
                 data = rows[name]
                 if not data:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import os
 import signal
@@ -56,7 +57,17 @@ from _common import (  # noqa: E402
     now_utc,
     submit_body,
 )
-from sqlalchemy import Engine, Integer, String, Table, func, insert, inspect, select  # noqa: E402
+from sqlalchemy import (  # noqa: E402
+    Engine,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    insert,
+    inspect,
+    select,
+)
 
 import huying.models  # noqa: E402,F401  (every table into Base.metadata)
 from huying import migrate  # noqa: E402
@@ -226,7 +237,9 @@ def _counts(engine: Engine) -> dict[str, int]:
     names = inspect(engine).get_table_names()
     with engine.connect() as conn:
         return {
-            n: conn.scalar(select(func.count()).select_from(Table(n, Base.metadata.__class__())))
+            n: conn.execute(
+                select(func.count()).select_from(Table(n, Base.metadata.__class__()))
+            ).scalar_one()
             for n in names
             if n != "alembic_version"
         }
@@ -291,9 +304,7 @@ def capture_template(engine: Engine, request_id: int, written: dict[str, int]) -
         drop_pk = _auto_pk(t)
         fresh: list[tuple[str, int]] = []
         row0 = captured[t.name][0]
-        uniques = [
-            list(c.columns) for c in t.constraints if c.__class__.__name__ == "UniqueConstraint"
-        ]
+        uniques = [list(c.columns) for c in t.constraints if isinstance(c, UniqueConstraint)]
         uniques += [list(ix.columns) for ix in t.indexes if ix.unique]
         for cols in uniques:
             names = [c.name for c in cols]
@@ -301,10 +312,10 @@ def capture_template(engine: Engine, request_id: int, written: dict[str, int]) -
                 continue
             if any(row0.get(n) is None for n in names):
                 continue  # NULLs never collide
-            strings = [c for c in cols if isinstance(c.type, String)]
+            strings = [(c.name, c.type) for c in cols if isinstance(c.type, String)]
             if strings:
-                col = strings[-1]
-                fresh.append((col.name, min(col.type.length or 32, 32)))
+                name, string = strings[-1]
+                fresh.append((name, min(string.length or 32, 32)))
         rows = [{k: v for k, v in r.items() if k != drop_pk} for r in captured[t.name]]
         if drop_pk and t.name in referenced:
             for r, orig in zip(rows, captured[t.name], strict=True):
@@ -448,15 +459,17 @@ def main() -> int:
                     http_submits(port, token, args.warmup, c, False, bare_of=template_id)
 
             intake, bare, http_bare = Phase("intake"), Phase("bare"), Phase("bare over HTTP")
-            per_round = []
+            per_round: list[tuple[float, float]] = []
             for i in range(rounds):
                 k = n // rounds + (1 if i < n % rounds else 0)
                 a = measured(
                     "intake",
                     proc.pid,
-                    lambda k=k: http_submits(port, token, k, c, args.idempotency_key),
+                    functools.partial(http_submits, port, token, k, c, args.idempotency_key),
                 )
-                b = measured("bare", proc.pid, lambda k=k: bare_transactions(rt.db, steps, k, c))
+                b = measured(
+                    "bare", proc.pid, functools.partial(bare_transactions, rt.db, steps, k, c)
+                )
                 intake.add(a)
                 bare.add(b)
                 per_round.append((a.rate, b.rate))
@@ -464,7 +477,9 @@ def main() -> int:
                     h = measured(
                         "bare over HTTP",
                         proc.pid,
-                        lambda k=k: http_submits(port, token, k, c, False, bare_of=template_id),
+                        functools.partial(
+                            http_submits, port, token, k, c, False, bare_of=template_id
+                        ),
                     )
                     http_bare.add(h)
         finally:
@@ -483,8 +498,10 @@ def main() -> int:
         f"N={n} C={c} rounds={rounds} warmup={args.warmup} idempotency-key={'yes' if args.idempotency_key else 'no'}"
     )
     print(f"load average: {load_before} before, {load_average()} after")
-    for i, (a, b) in enumerate(per_round, 1):
-        print(f"  round {i}: intake {a:,.0f}/s, bare {b:,.0f}/s, ratio {a / b:.0%}")
+    for i, (intake_rate, bare_rate) in enumerate(per_round, 1):
+        print(
+            f"  round {i}: intake {intake_rate:,.0f}/s, bare {bare_rate:,.0f}/s, ratio {intake_rate / bare_rate:.0%}"
+        )
     for p in (intake, bare, http_bare) if args.http_bare else (intake, bare):
         busy = p.busy / p.total if p.total else 0.0
         print(

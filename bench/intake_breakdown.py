@@ -111,6 +111,7 @@ def main() -> int:
             from huying.requests.models import Request
 
             rid = conn.scalar(select(func.max(Request.id)))
+        assert rid is not None  # the submit above wrote one
         steps = capture_template(rt.db, rid, {k: after[k] - before.get(k, 0) for k in after})
 
         def auth_only(_: int) -> None:

@@ -25,6 +25,7 @@ timed `--runs` times (median and range printed):
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -165,9 +166,7 @@ def time_reports(rt: Runtime, runs: int, year_groups: list[GroupBy], what: str) 
     for label, (start, end) in PERIODS.items():
         groups = year_groups if label.startswith("year") else GROUPS
         for group_by in groups:
-            med, lo, hi, rows = timed(
-                lambda s=start, e=end, g=group_by: run_report(rt, s, e, g), runs
-            )
+            med, lo, hi, rows = timed(functools.partial(run_report, rt, start, end, group_by), runs)
             line(f"report, {label}", group_by, sum(r.received for r in rows), med, lo, hi)
     # The same statement again and again, as a long-running server sends it: psycopg prepares
     # it after 5 executions and PostgreSQL would then switch to a generic plan after 5 more.
@@ -199,7 +198,7 @@ def main() -> int:
     ap.add_argument("--http", action="store_true")
     args = ap.parse_args()
     year_groups: list[GroupBy] = (
-        GROUPS if args.year_groups == "all" else args.year_groups.split(",")  # type: ignore[assignment]
+        GROUPS if args.year_groups == "all" else args.year_groups.split(",")
     )
 
     import gen_reports

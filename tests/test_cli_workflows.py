@@ -20,13 +20,13 @@ STATES = list(REAL_DOC["states"])
 
 
 @pytest.fixture(autouse=True)
-def _project_config(monkeypatch):
+def _project_config(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run against the project's own config.yaml, whatever the environment says."""
     monkeypatch.delenv("HUYING_CONFIG", raising=False)
     monkeypatch.delenv("HUYING_DATABASE_URL", raising=False)
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["--config", str(CONFIG), *argv])
     out, err = capsys.readouterr()
     return code, out, err
@@ -51,7 +51,7 @@ def transition(d: dict[str, Any], trigger: str) -> dict[str, Any]:
 # --- check ------------------------------------------------------------------------------
 
 
-def test_check_passes_on_the_real_folder(capsys):
+def test_check_passes_on_the_real_folder(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "workflows", "check")
     assert code == 0, err
     assert "ok: service_request v1" in out
@@ -59,7 +59,7 @@ def test_check_passes_on_the_real_folder(capsys):
     assert "invalid" not in out + err
 
 
-def test_check_passes_on_the_real_folder_named_by_path(capsys):
+def test_check_passes_on_the_real_folder_named_by_path(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys, "workflows", "check", "--path", str(ROOT / "src/huying/data/workflows")
     )
@@ -67,7 +67,9 @@ def test_check_passes_on_the_real_folder_named_by_path(capsys):
     assert "ok: service_request v1" in out
 
 
-def test_check_accepts_a_relative_path(capsys, monkeypatch, tmp_path):
+def test_check_accepts_a_relative_path(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / "flows").mkdir()
     write(tmp_path / "flows", "sr.yaml", doc())
     monkeypatch.chdir(tmp_path)
@@ -149,7 +151,9 @@ def _blocks(err: str) -> dict[str, str]:
     return blocks
 
 
-def test_check_fails_naming_each_broken_file_and_its_problem(capsys, broken_folder):
+def test_check_fails_naming_each_broken_file_and_its_problem(
+    capsys: pytest.CaptureFixture[str], broken_folder: Path
+) -> None:
     code, out, err = run(capsys, "workflows", "check", "--path", str(broken_folder))
     assert code != 0
     blocks = _blocks(err)
@@ -161,7 +165,9 @@ def test_check_fails_naming_each_broken_file_and_its_problem(capsys, broken_fold
     assert "bad_guard" not in out
 
 
-def test_each_problem_is_on_its_own_line(capsys, broken_folder):
+def test_each_problem_is_on_its_own_line(
+    capsys: pytest.CaptureFixture[str], broken_folder: Path
+) -> None:
     _, _, err = run(capsys, "workflows", "check", "--path", str(broken_folder))
     block = _blocks(err)["bad_keys.yaml"]
     lines = [line for line in block.splitlines() if line.strip()]
@@ -169,7 +175,9 @@ def test_each_problem_is_on_its_own_line(capsys, broken_folder):
     assert all(line.startswith("  - ") for line in lines)
 
 
-def test_check_fails_on_a_single_broken_file(capsys, tmp_path):
+def test_check_fails_on_a_single_broken_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     d = doc()
     transition(d, "sign")["source"] = "nowhere"
     write(tmp_path, "service_request.yaml", d)
@@ -178,13 +186,17 @@ def test_check_fails_on_a_single_broken_file(capsys, tmp_path):
     assert "unknown source state 'nowhere'" in err
 
 
-def test_check_fails_on_a_folder_without_workflows(capsys, tmp_path):
+def test_check_fails_on_a_folder_without_workflows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     code, _, err = run(capsys, "workflows", "check", "--path", str(tmp_path))
     assert code == 1
     assert "no workflow files" in err
 
 
-def test_check_names_a_deadline_written_as_a_list_instead_of_crashing(capsys, tmp_path):
+def test_check_names_a_deadline_written_as_a_list_instead_of_crashing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     d = doc()
     d["states"]["in_progress"]["deadline"] = ["reply"]
     write(tmp_path, "service_request.yaml", d)
@@ -196,7 +208,9 @@ def test_check_names_a_deadline_written_as_a_list_instead_of_crashing(capsys, tm
 # --- draw --------------------------------------------------------------------------------
 
 
-def test_draw_prints_a_mermaid_state_diagram_with_every_state(capsys):
+def test_draw_prints_a_mermaid_state_diagram_with_every_state(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out, err = run(capsys, "workflows", "draw")
     assert code == 0, err
     assert "stateDiagram-v2" in out.splitlines()
@@ -205,13 +219,13 @@ def test_draw_prints_a_mermaid_state_diagram_with_every_state(capsys):
     assert "    [*] --> submitted" in out
 
 
-def test_draw_names_the_workflow_and_version(capsys):
+def test_draw_names_the_workflow_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "workflows", "draw", "--name", "service_request", "--version", "1")
     assert code == 0
     assert "(service_request v1)" in out
 
 
-def test_draw_writes_to_a_file(capsys, tmp_path):
+def test_draw_writes_to_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     target = tmp_path / "diagram.mmd"
     code, out, _ = run(capsys, "workflows", "draw", "--output", str(target))
     assert code == 0
@@ -222,14 +236,14 @@ def test_draw_writes_to_a_file(capsys, tmp_path):
         assert f"{state}: {state}" in text
 
 
-def test_draw_of_an_unknown_workflow_fails(capsys):
+def test_draw_of_an_unknown_workflow_fails(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "workflows", "draw", "--name", "nothing_such")
     assert code == 1
     assert "nothing_such" in err
     assert out == ""
 
 
-def test_draw_of_an_unknown_version_fails(capsys):
+def test_draw_of_an_unknown_version_fails(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "workflows", "draw", "--version", "99")
     assert code == 1
     assert "version 99" in err
@@ -246,7 +260,9 @@ def _config_for(tmp_path: Path, folder: Path) -> Path:
     return config
 
 
-def test_draw_picks_the_latest_version_unless_told(capsys, tmp_path):
+def test_draw_picks_the_latest_version_unless_told(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     folder = tmp_path / "flows"
     folder.mkdir()
     write(folder, "v1.yaml", doc())
@@ -273,7 +289,9 @@ def test_draw_picks_the_latest_version_unless_told(capsys, tmp_path):
     assert not (tmp_path / "never.db").exists()
 
 
-def test_draw_refuses_while_a_workflow_is_invalid(capsys, tmp_path):
+def test_draw_refuses_while_a_workflow_is_invalid(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     folder = tmp_path / "flows"
     folder.mkdir()
     d = doc()

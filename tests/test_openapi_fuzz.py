@@ -32,8 +32,8 @@ from schemathesis.specs.openapi import checks as oa_checks
 from huying.app import create_app
 from huying.clock import FrozenClock
 from huying.runtime import build_runtime
-from tests.api.support import PROBLEM, empty_tables, row_counts
-from tests.conftest import T0, World, make_settings, submit_body
+from tests.api.support import PROBLEM, row_counts
+from tests.conftest import T0, World, empty_tables, make_settings, submit_body
 
 ADMIN_EXAMPLES = 30
 OTHER_EXAMPLES = 20

@@ -106,7 +106,7 @@ def check_steps(receiver: Receiver, rid: int, request: dict[str, Any]) -> list[R
 def check_request(api: httpx.Client, rid: int, headers: dict[str, str]) -> dict[str, Any]:
     r = api.get(f"{API}/requests/{rid}", headers=headers)
     assert r.status_code == 200, r.text
-    body = r.json()
+    body: dict[str, Any] = r.json()
     assert [t["action"] for t in body["timeline"]] == TIMELINE
     assert [t["seq"] for t in body["timeline"]] == list(range(1, len(TIMELINE) + 1))
     assert body["overdue"] is True and body["escalation_level"] == 3
@@ -118,7 +118,7 @@ def check_request(api: httpx.Client, rid: int, headers: dict[str, str]) -> dict[
 def all_delivered_once(api: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:
     r = api.get(f"{API}/deliveries", params={"limit": 500}, headers=headers)
     assert r.status_code == 200, r.text
-    rows = r.json()
+    rows: list[dict[str, Any]] = r.json()
     assert {(d["status"], d["attempts"]) for d in rows} == {("delivered", 1)}, rows
     return rows
 

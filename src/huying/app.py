@@ -19,7 +19,7 @@ from huying.health import router as health_router
 from huying.reports.router import router as reports_router
 from huying.requests.router import router as requests_router
 from huying.runtime import Runtime
-from huying.web.routes import STATIC_DIR
+from huying.web.routes import STATIC_DIR, unavailable_page
 from huying.web.routes import router as web_router
 
 DESCRIPTION = """Huying (呼应): enterprises order, departments serve (企业点单、部门服务).
@@ -58,7 +58,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = rt
-    problems.install(app)
+    problems.install(app, unavailable_page=unavailable_page)  # the console's 503 page
     problems.document(app)
     docs.install(app)  # /docs, offline: no CDN
     # Bodies capped and checked; read only when a route asks, after the gate admitted the caller.

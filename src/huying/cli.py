@@ -269,7 +269,7 @@ def cmd_reports_facts(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from huying.auth.service import ROLES, SYSTEM_ROLES
+    from huying.roles import ROLES, STAFF_ROLES
 
     p = argparse.ArgumentParser(
         prog="huying", description="Huying (呼应): service requests, answered in time."
@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uc.set_defaults(func=cmd_users_create)
     uc.add_argument("--username", required=True)
-    uc.add_argument("--role", required=True, choices=[r for r in ROLES if r not in SYSTEM_ROLES])
+    uc.add_argument("--role", required=True, choices=STAFF_ROLES)
     uc.add_argument("--department")
     uc.add_argument("--display-name")
 

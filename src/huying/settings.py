@@ -19,6 +19,9 @@ from huying.errors import validation_detail
 from huying.workflow.definition import DEADLINE_KINDS
 
 # Read when no file is named and it exists; otherwise Settings' own defaults apply.
+# The urgency a request has unless it says otherwise; config.yaml's time_limits must define
+# it. Every other urgency is whatever time_limits names.
+DEFAULT_URGENCY = "normal"
 DEFAULT_CONFIG = Path("config.yaml")
 # The workflows shipped in the package: the default of `workflows.path`.
 PACKAGED_WORKFLOWS = Path(__file__).resolve().parent / "data" / "workflows"
@@ -214,7 +217,7 @@ class Settings(_Strict):
     calendar: CalendarSettings = CalendarSettings()
     time_limits: dict[str, TimeLimits] = Field(
         default_factory=lambda: {
-            "normal": TimeLimits(
+            DEFAULT_URGENCY: TimeLimits(
                 dispatch="2 working hours",
                 sign="1 working day",
                 reply="5 working days",
@@ -245,8 +248,8 @@ class Settings(_Strict):
     @field_validator("time_limits")
     @classmethod
     def _limits(cls, value: dict[str, TimeLimits]) -> dict[str, TimeLimits]:
-        if "normal" not in value:
-            raise ValueError("an entry for urgency 'normal' is required")
+        if DEFAULT_URGENCY not in value:
+            raise ValueError(f"an entry for urgency {DEFAULT_URGENCY!r} is required")
         for urgency, limits in value.items():
             missing = [k for k in DEADLINE_KINDS if limits.get(k) is None]
             if missing:
@@ -288,7 +291,7 @@ class Settings(_Strict):
     ) -> Duration:
         """The time limit of one deadline kind: the category's override, else the urgency default."""
         text = (override or {}).get(kind) or self.time_limits.get(
-            urgency, self.time_limits["normal"]
+            urgency, self.time_limits[DEFAULT_URGENCY]
         ).get(kind)
         if text is None:  # guarded by the validator; kept for the type checker
             raise ConfigError(f"time_limits.{urgency}.{kind}: missing")

@@ -28,7 +28,7 @@ def assert_problem(response: Any, status: int, *fragments: str) -> dict[str, Any
     """A problem+json response with this status whose detail names every fragment."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert body["status"] == status, body
     assert isinstance(body["title"], str) and body["title"], body
     detail = body["detail"]

@@ -4,7 +4,7 @@ name every method of a path, and a pool that hands out no connection is a 503.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,7 +56,7 @@ class Sent:
             return {"type": "http.request", "body": self.chunks[self.read - 1], "more_body": more}
         return {"type": "http.disconnect"}
 
-    async def _send(self, message: dict[str, Any]) -> None:
+    async def _send(self, message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
             self.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
@@ -64,7 +64,7 @@ class Sent:
             self.body += message.get("body", b"")
 
     def __call__(self, method: str, path: str, headers: dict[str, str]) -> Sent:
-        scope = {
+        scope: dict[str, Any] = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",

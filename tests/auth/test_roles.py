@@ -1,4 +1,5 @@
-"""The monitor role: an API key for scraping /metrics, and nothing else in the API."""
+"""The roles: the monitor role (an API key for scraping /metrics, and nothing else in the API),
+the groups of `huying.auth.roles`, and the workflow files' role names beside them."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from huying import roles
 from huying.auth.service import create_key, create_user
 from huying.errors import InvalidInput
 from huying.runtime import Runtime
+from huying.web import labels
+from huying.workflow import definition
 from tests.api.support import assert_problem, nothing_written
 from tests.conftest import USCC_A, World, submit_body
 
@@ -87,3 +91,27 @@ def test_a_monitor_key_may_scrape_metrics(client: TestClient, monitor: dict[str,
     r = client.get("/metrics", headers=monitor)
     assert r.status_code == 200, r.text
     assert "huying_database_up 1.0" in r.text
+
+
+def test_the_workflow_files_name_auth_s_roles_and_two_of_their_own() -> None:
+    """A workflow file names the roles of `huying.auth.roles`, except that the department
+    role is named as `lead_department` (bound to the request's lead department), and the
+    engine's own `system`; `monitor` acts on no request."""
+    own = {"system", "lead_department"}
+    assert own <= definition.ROLES
+    assert definition.ROLES - own <= set(roles.ROLES)
+    assert (definition.ROLES - own) | {roles.DEPARTMENT} == set(roles.REQUEST_WORKERS)
+    assert roles.MONITOR not in definition.ROLES
+
+
+def test_the_groups_are_made_of_roles() -> None:
+    groups = {name: value for name, value in vars(roles).items() if name.isupper()}
+    for name, value in groups.items():
+        members = (value,) if isinstance(value, str) else value
+        assert set(members) <= set(roles.ROLES), name
+        assert len(set(members)) == len(members), name
+    assert tuple(r for r in roles.ROLES if r not in roles.SYSTEM_ROLES) == roles.STAFF_ROLES
+
+
+def test_every_role_has_a_chinese_name() -> None:
+    assert set(roles.ROLES) | definition.ROLES <= set(labels.ROLES)

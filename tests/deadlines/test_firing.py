@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import Table, event, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.alerts.models import Event
@@ -25,11 +25,13 @@ API = "/api/v1/requests"
 def submit(client: TestClient, world: World, **over: Any) -> dict[str, Any]:
     r = client.post(API, json=submit_body(**over), headers=world.h("integration"))
     assert r.status_code == 201, r.text
-    return r.json()
+    body: dict[str, Any] = r.json()
+    return body
 
 
 def get(client: TestClient, world: World, rid: int) -> dict[str, Any]:
-    return client.get(f"{API}/{rid}", headers=world.h("supervisor")).json()
+    body: dict[str, Any] = client.get(f"{API}/{rid}", headers=world.h("supervisor")).json()
+    return body
 
 
 def events(rt: Runtime, rid: int) -> list[str]:
@@ -225,7 +227,7 @@ def test_a_request_changed_under_a_claimed_batch_fails_the_batch(
         assert req is not None
         req.escalation_level = 2
         # another writer, which the claim's row lock keeps out on PostgreSQL
-        table = Request.__table__
+        table = cast(Table, Request.__table__)
         s.connection().execute(
             update(table).where(table.c.id == rid).values(version=table.c.version + 1)
         )

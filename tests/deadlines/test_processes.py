@@ -286,14 +286,14 @@ def check_delivered_in_order(rt: Runtime, receiver: Receiver) -> dict[str, int]:
     request the first acceptances came in event order. Returns a few figures."""
     with rt.transaction() as s:
         rows = s.execute(select(Event.uid, Event.request_id).order_by(Event.id)).all()
-    expected: dict[int, list[str]] = defaultdict(list)
+    expected: dict[int | None, list[str]] = defaultdict(list)
     for uid, rid in rows:
         expected[rid].append(uid)
     assert receiver.bad_signatures == 0
     got = receiver.accepted_ids()
     missing = {uid for uid, _ in rows} - got
     assert not missing, f"{len(missing)} event(s) never delivered, e.g. {sorted(missing)[:3]}"
-    arrived: dict[int, list[str]] = defaultdict(list)
+    arrived: dict[int | None, list[str]] = defaultdict(list)
     for call in receiver.first_acceptances():
         assert call.request_id is not None
         arrived[call.request_id].append(call.msg_id)

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from openpyxl import load_workbook
+from openpyxl import load_workbook  # type: ignore[import-untyped]  # no stubs in the dev deps
 
 from tests.reports.conftest import Scenario
 

@@ -44,9 +44,10 @@ def test_parallel_conflicting_actions_apply_exactly_once(
 
         def sign_or_return(i: int, rid: int = rid) -> int:
             action, body = ("sign", {}) if i % 2 else ("return", {"reason": "非本部门事项"})
-            return client.post(
+            status: int = client.post(
                 f"{API}/{rid}/actions/{action}", json=body, headers=world.h("gxj")
             ).status_code
+            return status
 
         codes = _race(client, 8, sign_or_return)
         assert codes[200] == 1, codes
@@ -63,11 +64,12 @@ def test_parallel_if_match_writers_one_wins_rest_412(client: TestClient, world: 
     etag = client.get(f"{API}/{rid}", headers=world.h("supervisor")).headers["ETag"]
 
     def urge(i: int) -> int:
-        return client.post(
+        status: int = client.post(
             f"{API}/{rid}/actions/urge",
             json={"note": f"第{i}次催办"},
             headers=world.h("supervisor", **{"If-Match": etag}),
         ).status_code
+        return status
 
     codes = _race(client, 6, urge)
     assert codes == Counter({200: 1, 412: 5}), codes
@@ -75,11 +77,12 @@ def test_parallel_if_match_writers_one_wins_rest_412(client: TestClient, world: 
 
 def test_parallel_idempotent_submits_make_one_request(client: TestClient, world: World) -> None:
     def post(i: int) -> int:
-        return client.post(
+        status: int = client.post(
             API,
             json=submit_body(),
             headers=world.h("integration", **{"Idempotency-Key": "grid-42"}),
         ).status_code
+        return status
 
     codes = _race(client, 6, post)
     assert codes[201] == 1 and codes[200] == 5, codes

@@ -350,6 +350,7 @@ def test_the_dispatcher_dispatches_merges_and_rejects_from_the_queue(
         assert (req.state, req.lead_department_code) == ("dispatched", "RSJ")
         assert sorted(req.co_department_codes) == ["GXJ", "STREET"]
         number = req.number
+        assert number is not None
     response = web.post(
         f"/requests/{second}/actions/merge",
         data={"csrf": csrf, "target_id": number.lower()},

@@ -149,6 +149,10 @@ def test_the_wording_follows_the_code_not_the_detail() -> None:
         ("30 minutes", "30 分钟"),
         ("1 hour", "1 小时"),
         ("PT2S", "PT2S"),
+        ("90 minutes", "90 分钟"),
+        ("1.5 working hours", "90 个工作分钟"),
+        ("3 Days", "3 天"),
+        ("not a duration", "not a duration"),
     ],
 )
 def test_durations_in_chinese(text: str, zh: str) -> None:

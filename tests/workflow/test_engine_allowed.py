@@ -3,9 +3,12 @@ fields are evaluated, and the system's own triggers are hidden from people."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from huying.workflow.context import Actor
+from huying.workflow.engine import Engine
 
 from .support import (
     ADMIN,
@@ -30,11 +33,11 @@ SYSTEM_TRIGGERS = {"route", "auto_close", "escalate"}
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine() -> Engine:
     return make_engine()
 
 
-def allowed(engine, state, actor, **fields):
+def allowed(engine: Engine, state: str, actor: Actor, **fields: Any) -> list[str]:
     return engine.allowed(NAME, VERSION, snap(state, **fields), actor)
 
 
@@ -81,29 +84,35 @@ BY_NAME = {
 
 
 @pytest.mark.parametrize(("state", "who"), list(EXPECTED))
-def test_people_see_exactly_the_actions_their_role_may_take_in_each_state(engine, state, who):
+def test_people_see_exactly_the_actions_their_role_may_take_in_each_state(
+    engine: Engine, state: str, who: str
+) -> None:
     assert allowed(engine, state, BY_NAME[who]) == EXPECTED[(state, who)]
 
 
 @pytest.mark.parametrize("state", OPEN_STATES + FINAL_STATES)
 @pytest.mark.parametrize("actor", [STREET, RSJ], ids=["co_department", "other_department"])
-def test_departments_other_than_the_lead_may_take_no_action(engine, state, actor):
+def test_departments_other_than_the_lead_may_take_no_action(
+    engine: Engine, state: str, actor: Actor
+) -> None:
     assert allowed(engine, state, actor) == []
 
 
 @pytest.mark.parametrize("state", FINAL_STATES)
 @pytest.mark.parametrize("actor", EVERYONE, ids=lambda a: a.id)
-def test_no_one_may_take_any_action_in_a_final_state(engine, state, actor):
+def test_no_one_may_take_any_action_in_a_final_state(
+    engine: Engine, state: str, actor: Actor
+) -> None:
     assert allowed(engine, state, actor) == []
 
 
 @pytest.mark.parametrize("state", OPEN_STATES)
 @pytest.mark.parametrize("actor", PEOPLE, ids=lambda a: a.id)
-def test_system_triggers_are_hidden_from_people(engine, state, actor):
+def test_system_triggers_are_hidden_from_people(engine: Engine, state: str, actor: Actor) -> None:
     assert not SYSTEM_TRIGGERS & set(allowed(engine, state, actor))
 
 
-def test_the_system_sees_its_own_triggers(engine):
+def test_the_system_sees_its_own_triggers(engine: Engine) -> None:
     assert {"route", "escalate"} <= set(allowed(engine, "submitted", SYSTEM))
     assert {"auto_close", "escalate"} <= set(allowed(engine, "replied", SYSTEM))
     assert "escalate" in allowed(engine, "in_progress", SYSTEM)
@@ -111,7 +120,7 @@ def test_the_system_sees_its_own_triggers(engine):
     assert "route" not in allowed(engine, "dispatched", SYSTEM)
 
 
-def test_decide_extension_is_offered_only_while_an_extension_is_pending(engine):
+def test_decide_extension_is_offered_only_while_an_extension_is_pending(engine: Engine) -> None:
     pending = {"extend_by": "2 working days"}
     for state in ("in_progress", "suspended"):
         assert "decide_extension" not in allowed(engine, state, SUPERVISOR)
@@ -122,13 +131,13 @@ def test_decide_extension_is_offered_only_while_an_extension_is_pending(engine):
         )
 
 
-def test_request_extension_is_hidden_while_one_is_pending(engine):
+def test_request_extension_is_hidden_while_one_is_pending(engine: Engine) -> None:
     pending = {"extend_by": "2 working days"}
     assert allowed(engine, "in_progress", GXJ, pending_extension=pending) == ["suspend", "reply"]
     assert allowed(engine, "suspended", GXJ, pending_extension=pending) == ["resume"]
 
 
-def test_guards_that_need_the_action_fields_do_not_hide_the_action(engine):
+def test_guards_that_need_the_action_fields_do_not_hide_the_action(engine: Engine) -> None:
     # dispatch needs a lead_department and rate needs a rating: both only known on firing
     assert "dispatch" in allowed(engine, "awaiting_dispatch", DISPATCHER)
     assert "rate" in allowed(engine, "replied", INTEGRATION)
@@ -136,19 +145,19 @@ def test_guards_that_need_the_action_fields_do_not_hide_the_action(engine):
     assert "rate" in allowed(engine, "replied", INTEGRATION, reopen_count=5)
 
 
-def test_department_staff_see_the_actions_of_the_requests_they_lead(engine):
+def test_department_staff_see_the_actions_of_the_requests_they_lead(engine: Engine) -> None:
     rsj_led = snap("dispatched", lead_department="RSJ")
     assert engine.allowed(NAME, VERSION, rsj_led, RSJ) == ["sign", "return"]
     assert engine.allowed(NAME, VERSION, rsj_led, GXJ) == []
 
 
-def test_an_unknown_role_may_take_nothing(engine):
+def test_an_unknown_role_may_take_nothing(engine: Engine) -> None:
     for state in OPEN_STATES:
         assert allowed(engine, state, Actor("x", "visitor")) == []
 
 
 @pytest.mark.parametrize("state", OPEN_STATES)
 @pytest.mark.parametrize("actor", EVERYONE, ids=lambda a: a.id)
-def test_allowed_lists_each_action_once(engine, state, actor):
+def test_allowed_lists_each_action_once(engine: Engine, state: str, actor: Actor) -> None:
     got = allowed(engine, state, actor)
     assert len(got) == len(set(got))

@@ -4,10 +4,11 @@ the deadlines the two states declare, and nothing else."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
-from huying.workflow.context import DeadlineEffect, Snapshot
+from huying.workflow.context import Actor, DeadlineEffect, Snapshot
 from huying.workflow.definition import parse, validate
 from huying.workflow.engine import Engine
 from huying.workflow.library import REGISTRY
@@ -30,7 +31,7 @@ from .support import (
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine() -> Engine:
     return make_engine()
 
 
@@ -124,14 +125,20 @@ STATE_CHANGES = [
     ids=[f"{r[0]}-{r[1]}-{r[4]}" for r in STATE_CHANGES],
 )
 def test_each_state_change_has_the_deadline_effects_its_states_declare(
-    engine, source, trigger, actor, payload, dest, expected
-):
+    engine: Engine,
+    source: str,
+    trigger: str,
+    actor: Actor,
+    payload: dict[str, Any],
+    dest: str,
+    expected: list[tuple[str, ...]],
+) -> None:
     out = fire(engine, snap(source), trigger, actor, **payload)
     assert out.state == dest
     assert effects(out) == expected
 
 
-def test_the_table_covers_every_state_change_of_the_workflow(engine):
+def test_the_table_covers_every_state_change_of_the_workflow(engine: Engine) -> None:
     spec = engine.spec(NAME, VERSION)
     declared = {(src, t.trigger, t.dest) for t in spec.transitions if t.dest for src in t.sources}
     covered = {(r[0], r[1], r[4]) for r in STATE_CHANGES}
@@ -148,12 +155,12 @@ def test_the_table_covers_every_state_change_of_the_workflow(engine):
     ],
 )
 def test_actions_that_keep_the_state_leave_the_deadlines_alone(
-    engine, state, trigger, actor, payload
-):
+    engine: Engine, state: str, trigger: str, actor: Actor, payload: dict[str, Any]
+) -> None:
     assert fire(engine, snap(state), trigger, actor, **payload).deadlines == ()
 
 
-def _custom_engine():
+def _custom_engine() -> Engine:
     """A workflow of its own, to show the effects come from the states' declarations."""
     admin = ["admin"]
     doc = {
@@ -210,13 +217,15 @@ def _custom_engine():
         ("replying_too", "finish", [("stop", "reply", "met")]),
     ],
 )
-def test_the_effects_follow_the_states_declarations_in_any_workflow(source, trigger, expected):
+def test_the_effects_follow_the_states_declarations_in_any_workflow(
+    source: str, trigger: str, expected: list[tuple[str, ...]]
+) -> None:
     engine = _custom_engine()
     out = engine.fire("clocks", 1, Snapshot(source), trigger, actor=ADMIN, payload={}, now=NOW)
     assert effects(out) == expected
 
 
-def test_start_starts_the_deadline_of_an_initial_state_that_runs_one():
+def test_start_starts_the_deadline_of_an_initial_state_that_runs_one() -> None:
     engine = _custom_engine()
     spec = engine.spec("clocks", 1)
     doc_spec = dataclasses.replace(spec, name="clocks2", initial="signing")

@@ -4,11 +4,14 @@ changes, the deadline effects, the timeline draft and the events of each firing.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from huying.errors import Conflict, InvalidInput
-from huying.workflow.context import Snapshot
+from huying.workflow.context import Actor, Snapshot
+from huying.workflow.definition import WorkflowSpec
+from huying.workflow.engine import Engine
 
 from .support import (
     ADMIN,
@@ -30,16 +33,16 @@ from .support import (
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine() -> Engine:
     return make_engine()
 
 
 @pytest.fixture(scope="module")
-def spec(engine):
+def spec(engine: Engine) -> WorkflowSpec:
     return engine.spec(NAME, VERSION)
 
 
-def _transition_event(spec, trigger, dest):
+def _transition_event(spec: WorkflowSpec, trigger: str, dest: str | None) -> str:
     """The event type the YAML declares for the transition `trigger` into `dest`."""
     (event,) = {t.event_type for t in spec.transitions if t.trigger == trigger and t.dest == dest}
     return event
@@ -48,7 +51,7 @@ def _transition_event(spec, trigger, dest):
 # --- start and routing ------------------------------------------------------------------
 
 
-def test_start_enters_the_initial_state_with_a_submit_timeline_row(engine):
+def test_start_enters_the_initial_state_with_a_submit_timeline_row(engine: Engine) -> None:
     out = engine.start(NAME, VERSION, actor=INTEGRATION, now=NOW, data={"source": "grid"})
     assert (out.trigger, out.from_state, out.state) == ("submit", None, "submitted")
     assert out.deadlines == ()  # submitted runs no deadline
@@ -58,7 +61,9 @@ def test_start_enters_the_initial_state_with_a_submit_timeline_row(engine):
     assert tl.data == {"source": "grid"}
 
 
-def test_route_with_a_lead_department_dispatches_and_starts_the_sign_deadline(engine, spec):
+def test_route_with_a_lead_department_dispatches_and_starts_the_sign_deadline(
+    engine: Engine, spec: WorkflowSpec
+) -> None:
     out = fire(
         engine,
         Snapshot("submitted"),
@@ -76,7 +81,9 @@ def test_route_with_a_lead_department_dispatches_and_starts_the_sign_deadline(en
 
 
 @pytest.mark.parametrize("payload", [{}, {"lead_department": None}, {"lead_department": ""}])
-def test_route_without_a_lead_department_waits_for_a_dispatcher(engine, spec, payload):
+def test_route_without_a_lead_department_waits_for_a_dispatcher(
+    engine: Engine, spec: WorkflowSpec, payload: dict[str, Any]
+) -> None:
     out = fire(engine, Snapshot("submitted"), "route", SYSTEM, **payload)
     assert out.state == "awaiting_dispatch"
     assert "lead_department" not in out.changes
@@ -84,7 +91,7 @@ def test_route_without_a_lead_department_waits_for_a_dispatcher(engine, spec, pa
     assert event_types(out)[0] == _transition_event(spec, "route", "awaiting_dispatch")
 
 
-def test_dispatch_names_the_lead_and_co_departments(engine, spec):
+def test_dispatch_names_the_lead_and_co_departments(engine: Engine, spec: WorkflowSpec) -> None:
     out = fire(
         engine,
         Snapshot("awaiting_dispatch"),
@@ -101,7 +108,7 @@ def test_dispatch_names_the_lead_and_co_departments(engine, spec):
     assert event_types(out)[0] == _transition_event(spec, "dispatch", "dispatched")
 
 
-def test_dispatch_without_a_lead_department_is_refused_naming_the_field(engine):
+def test_dispatch_without_a_lead_department_is_refused_naming_the_field(engine: Engine) -> None:
     with pytest.raises(InvalidInput) as caught:
         fire(engine, Snapshot("awaiting_dispatch"), "dispatch", DISPATCHER, co_departments=["X"])
     assert "lead_department" in caught.value.detail
@@ -110,7 +117,7 @@ def test_dispatch_without_a_lead_department_is_refused_naming_the_field(engine):
 # --- sign, return ----------------------------------------------------------------------
 
 
-def test_the_lead_department_signs(engine, spec):
+def test_the_lead_department_signs(engine: Engine, spec: WorkflowSpec) -> None:
     out = fire(engine, snap("dispatched"), "sign", GXJ)
     assert out.state == "in_progress"
     assert effects(out) == [("stop", "sign", "met"), ("start", "reply")]
@@ -118,7 +125,9 @@ def test_the_lead_department_signs(engine, spec):
     assert (out.timeline.actor, out.timeline.role) == ("user:gxj", "department")
 
 
-def test_return_sends_it_back_to_the_dispatchers_and_counts_it(engine, spec):
+def test_return_sends_it_back_to_the_dispatchers_and_counts_it(
+    engine: Engine, spec: WorkflowSpec
+) -> None:
     out = fire(engine, snap("dispatched"), "return", GXJ, reason="不属于本部门职责")
     assert out.state == "awaiting_dispatch"
     assert out.changes["return_count"] == 1
@@ -132,7 +141,9 @@ def test_return_sends_it_back_to_the_dispatchers_and_counts_it(engine, spec):
 
 
 @pytest.mark.parametrize("previous_returns", [0, 1])
-def test_returns_up_to_the_configured_number_do_not_escalate(engine, previous_returns):
+def test_returns_up_to_the_configured_number_do_not_escalate(
+    engine: Engine, previous_returns: int
+) -> None:
     out = fire(engine, snap("dispatched", return_count=previous_returns), "return", GXJ, reason="x")
     assert out.changes["return_count"] == previous_returns + 1
     assert "escalation_level" not in out.changes
@@ -140,7 +151,7 @@ def test_returns_up_to_the_configured_number_do_not_escalate(engine, previous_re
 
 
 @pytest.mark.parametrize("previous_returns", [2, 5])
-def test_returns_past_the_configured_number_escalate(engine, previous_returns):
+def test_returns_past_the_configured_number_escalate(engine: Engine, previous_returns: int) -> None:
     out = fire(
         engine,
         snap("dispatched", return_count=previous_returns, escalation_level=1),
@@ -155,7 +166,7 @@ def test_returns_past_the_configured_number_escalate(engine, previous_returns):
     assert escalated.data["previous_level"] == 1
 
 
-def test_the_return_threshold_comes_from_the_rules():
+def test_the_return_threshold_comes_from_the_rules() -> None:
     strict = make_engine({"return_escalate_after": 0, "reopen_limit": 1})
     out = fire(strict, snap("dispatched"), "return", GXJ, reason="x")
     assert out.changes["escalation_level"] == 1
@@ -164,7 +175,9 @@ def test_the_return_threshold_comes_from_the_rules():
 # --- extensions --------------------------------------------------------------------------
 
 
-def test_request_extension_records_a_pending_extension_without_changing_state(engine, spec):
+def test_request_extension_records_a_pending_extension_without_changing_state(
+    engine: Engine, spec: WorkflowSpec
+) -> None:
     out = fire(
         engine,
         snap("in_progress"),
@@ -185,7 +198,9 @@ def test_request_extension_records_a_pending_extension_without_changing_state(en
     assert event_types(out) == [_transition_event(spec, "request_extension", None)]
 
 
-def test_an_approved_extension_moves_the_reply_deadline_and_clears_the_pending_one(engine):
+def test_an_approved_extension_moves_the_reply_deadline_and_clears_the_pending_one(
+    engine: Engine,
+) -> None:
     s = snap("in_progress")
     s = apply(s, fire(engine, s, "request_extension", GXJ, extend_by="3 working days", reason="r"))
     out = fire(engine, s, "decide_extension", SUPERVISOR, approved=True)
@@ -197,13 +212,13 @@ def test_an_approved_extension_moves_the_reply_deadline_and_clears_the_pending_o
     assert apply(s, out).pending_extension is None
 
 
-def test_a_supervisor_may_grant_a_different_length_than_asked(engine):
+def test_a_supervisor_may_grant_a_different_length_than_asked(engine: Engine) -> None:
     s = snap("in_progress", pending_extension={"extend_by": "5 working days"})
     out = fire(engine, s, "decide_extension", SUPERVISOR, approved=True, extend_by="2 working days")
     assert effects(out) == [("extend", "reply", "2 working days")]
 
 
-def test_a_denied_extension_clears_the_pending_one_and_moves_nothing(engine):
+def test_a_denied_extension_clears_the_pending_one_and_moves_nothing(engine: Engine) -> None:
     s = snap("in_progress", pending_extension={"extend_by": "5 working days"})
     out = fire(engine, s, "decide_extension", ADMIN, approved=False, note="理由不充分")
     assert out.changes["pending_extension"] is None
@@ -212,7 +227,7 @@ def test_a_denied_extension_clears_the_pending_one_and_moves_nothing(engine):
     assert out.timeline.note == "理由不充分"
 
 
-def test_an_extension_may_be_requested_and_decided_while_suspended(engine):
+def test_an_extension_may_be_requested_and_decided_while_suspended(engine: Engine) -> None:
     s = snap("suspended")
     s = apply(s, fire(engine, s, "request_extension", GXJ, extend_by="1 working day", reason="r"))
     out = fire(engine, s, "decide_extension", SUPERVISOR, approved=True)
@@ -220,7 +235,9 @@ def test_an_extension_may_be_requested_and_decided_while_suspended(engine):
     assert effects(out) == [("extend", "reply", "1 working day")]
 
 
-def test_a_second_extension_request_while_one_is_pending_is_refused_with_the_reason(engine):
+def test_a_second_extension_request_while_one_is_pending_is_refused_with_the_reason(
+    engine: Engine,
+) -> None:
     s = snap("in_progress", pending_extension={"extend_by": "3 working days"})
     with pytest.raises(Conflict) as caught:
         fire(engine, s, "request_extension", GXJ, extend_by="1 working day", reason="again")
@@ -229,7 +246,7 @@ def test_a_second_extension_request_while_one_is_pending_is_refused_with_the_rea
     assert "reply" in caught.value.extra["allowed"]
 
 
-def test_deciding_when_nothing_is_pending_is_refused_with_the_reason(engine):
+def test_deciding_when_nothing_is_pending_is_refused_with_the_reason(engine: Engine) -> None:
     with pytest.raises(Conflict) as caught:
         fire(engine, snap("in_progress"), "decide_extension", SUPERVISOR, approved=True)
     assert "no extension request is pending" in caught.value.detail
@@ -239,7 +256,7 @@ def test_deciding_when_nothing_is_pending_is_refused_with_the_reason(engine):
 # --- suspend, resume ------------------------------------------------------------------------
 
 
-def test_suspend_pauses_the_reply_deadline(engine, spec):
+def test_suspend_pauses_the_reply_deadline(engine: Engine, spec: WorkflowSpec) -> None:
     out = fire(engine, snap("in_progress"), "suspend", GXJ, reason="等待企业补充材料")
     assert out.state == "suspended"
     assert effects(out) == [("pause", "reply")]
@@ -247,7 +264,7 @@ def test_suspend_pauses_the_reply_deadline(engine, spec):
     assert event_types(out)[0] == _transition_event(spec, "suspend", "suspended")
 
 
-def test_resume_resumes_the_reply_deadline(engine, spec):
+def test_resume_resumes_the_reply_deadline(engine: Engine, spec: WorkflowSpec) -> None:
     out = fire(engine, snap("suspended"), "resume", GXJ)
     assert out.state == "in_progress"
     assert effects(out) == [("resume", "reply")]
@@ -258,7 +275,9 @@ def test_resume_resumes_the_reply_deadline(engine, spec):
 
 
 @pytest.mark.parametrize("resolved", [True, False])
-def test_reply_records_whether_it_is_resolved_and_starts_the_feedback_deadline(engine, resolved):
+def test_reply_records_whether_it_is_resolved_and_starts_the_feedback_deadline(
+    engine: Engine, resolved: bool
+) -> None:
     out = fire(
         engine, snap("in_progress"), "reply", GXJ, content="已协调供电局增容", resolved=resolved
     )
@@ -282,8 +301,8 @@ def test_reply_records_whether_it_is_resolved_and_starts_the_feedback_deadline(e
     ],
 )
 def test_an_action_missing_a_required_field_is_refused_naming_the_field(
-    engine, state, trigger, actor, payload, field
-):
+    engine: Engine, state: str, trigger: str, actor: Actor, payload: dict[str, Any], field: str
+) -> None:
     s = snap(
         state, pending_extension={"extend_by": "1 day"} if trigger == "decide_extension" else None
     )
@@ -296,7 +315,9 @@ def test_an_action_missing_a_required_field_is_refused_naming_the_field(
     ("state", "trigger", "actor"),
     [("awaiting_dispatch", "reject", DISPATCHER), ("dispatched", "return", GXJ)],
 )
-def test_a_reason_given_together_with_a_note_is_kept_on_the_timeline(engine, state, trigger, actor):
+def test_a_reason_given_together_with_a_note_is_kept_on_the_timeline(
+    engine: Engine, state: str, trigger: str, actor: Actor
+) -> None:
     out = fire(engine, snap(state), trigger, actor, reason="属于诉讼事项", note="见附件")
     tl = out.timeline
     kept = [tl.note, tl.data.get("reason")]
@@ -306,7 +327,9 @@ def test_a_reason_given_together_with_a_note_is_kept_on_the_timeline(engine, sta
 
 
 @pytest.mark.parametrize("rating", ["very_satisfied", "satisfied", "basically_satisfied"])
-def test_a_satisfied_rating_closes_the_request(engine, spec, rating):
+def test_a_satisfied_rating_closes_the_request(
+    engine: Engine, spec: WorkflowSpec, rating: str | None
+) -> None:
     s = snap("replied", resolved=True)
     out = fire(engine, s, "rate", INTEGRATION, rating=rating, note="感谢")
     assert out.state == "closed"
@@ -321,7 +344,9 @@ def test_a_satisfied_rating_closes_the_request(engine, spec, rating):
 
 
 @pytest.mark.parametrize("rating", ["dissatisfied", "very_dissatisfied"])
-def test_an_unsatisfied_rating_reopens_it_with_a_new_reply_deadline(engine, rating):
+def test_an_unsatisfied_rating_reopens_it_with_a_new_reply_deadline(
+    engine: Engine, rating: str | None
+) -> None:
     s = snap("replied", resolved=True)
     out = fire(engine, s, "rate", INTEGRATION, rating=rating)
     assert out.state == "in_progress"
@@ -333,7 +358,9 @@ def test_an_unsatisfied_rating_reopens_it_with_a_new_reply_deadline(engine, rati
     assert reopened.data["reopen_count"] == 1
 
 
-def test_past_the_reopen_limit_an_unsatisfied_rating_closes_it_unresolved_and_escalates(engine):
+def test_past_the_reopen_limit_an_unsatisfied_rating_closes_it_unresolved_and_escalates(
+    engine: Engine,
+) -> None:
     s = snap("replied", resolved=True, reopen_count=1, escalation_level=0)
     out = fire(engine, s, "rate", DISPATCHER, rating="very_dissatisfied", note="电话回访")
     assert out.state == "closed"
@@ -347,7 +374,7 @@ def test_past_the_reopen_limit_an_unsatisfied_rating_closes_it_unresolved_and_es
     assert closed.data == {"resolved": False, "rating": "very_dissatisfied"}
 
 
-def test_the_reopen_limit_comes_from_the_rules():
+def test_the_reopen_limit_comes_from_the_rules() -> None:
     generous = make_engine({"return_escalate_after": 2, "reopen_limit": 3})
     s = snap("replied", reopen_count=2)
     assert fire(generous, s, "rate", INTEGRATION, rating="dissatisfied").state == "in_progress"
@@ -355,7 +382,7 @@ def test_the_reopen_limit_comes_from_the_rules():
     assert fire(generous, s, "rate", INTEGRATION, rating="dissatisfied").state == "closed"
 
 
-def test_reopening_repeats_until_the_limit_then_closes(engine):
+def test_reopening_repeats_until_the_limit_then_closes(engine: Engine) -> None:
     s = snap("in_progress")
     states = []
     for _ in range(3):
@@ -371,13 +398,15 @@ def test_reopening_repeats_until_the_limit_then_closes(engine):
 
 
 @pytest.mark.parametrize("rating", ["meh", None, "SATISFIED"])
-def test_a_rating_outside_the_five_levels_is_refused(engine, rating):
+def test_a_rating_outside_the_five_levels_is_refused(engine: Engine, rating: str | None) -> None:
     with pytest.raises((Conflict, InvalidInput)) as caught:
         fire(engine, snap("replied"), "rate", INTEGRATION, rating=rating)
     assert "rating" in caught.value.detail
 
 
-def test_auto_close_closes_unrated_when_the_feedback_deadline_passes(engine, spec):
+def test_auto_close_closes_unrated_when_the_feedback_deadline_passes(
+    engine: Engine, spec: WorkflowSpec
+) -> None:
     out = fire(engine, snap("replied", resolved=True), "auto_close", SYSTEM)
     assert out.state == "closed"
     assert "rating" not in out.changes
@@ -395,7 +424,9 @@ def test_auto_close_closes_unrated_when_the_feedback_deadline_passes(engine, spe
     ("state", "stopped"),
     [("submitted", []), ("awaiting_dispatch", [("stop", "dispatch", "cancelled")])],
 )
-def test_reject_closes_it_and_cancels_the_running_deadline(engine, spec, state, stopped):
+def test_reject_closes_it_and_cancels_the_running_deadline(
+    engine: Engine, spec: WorkflowSpec, state: str, stopped: list[tuple[str, ...]]
+) -> None:
     out = fire(engine, Snapshot(state), "reject", DISPATCHER, reason="属于诉讼事项")
     assert out.state == "rejected"
     assert effects(out) == stopped
@@ -412,7 +443,9 @@ def test_reject_closes_it_and_cancels_the_running_deadline(engine, spec, state, 
         ("dispatched", [("stop", "sign", "cancelled")]),
     ],
 )
-def test_merge_points_at_the_target_and_cancels_the_running_deadline(engine, spec, state, stopped):
+def test_merge_points_at_the_target_and_cancels_the_running_deadline(
+    engine: Engine, spec: WorkflowSpec, state: str, stopped: list[tuple[str, ...]]
+) -> None:
     out = fire(engine, snap(state), "merge", ADMIN, target_id=42)
     assert out.state == "merged"
     assert out.changes["merged_into_id"] == 42
@@ -427,7 +460,9 @@ OPEN = ["submitted", "awaiting_dispatch", "dispatched", "in_progress", "suspende
 
 @pytest.mark.parametrize("state", OPEN)
 @pytest.mark.parametrize("actor", [SUPERVISOR, DISPATCHER, ADMIN])
-def test_urge_works_in_every_open_state_without_changing_anything(engine, spec, state, actor):
+def test_urge_works_in_every_open_state_without_changing_anything(
+    engine: Engine, spec: WorkflowSpec, state: str, actor: Actor
+) -> None:
     s = snap(state, escalation_level=1)
     out = fire(engine, s, "urge", actor, note="请尽快办理")
     assert out.state == state
@@ -441,8 +476,8 @@ def test_urge_works_in_every_open_state_without_changing_anything(engine, spec, 
 @pytest.mark.parametrize("state", OPEN)
 @pytest.mark.parametrize("actor", [SUPERVISOR, DISPATCHER, ADMIN])
 def test_supervise_works_in_every_open_state_and_raises_the_escalation_level(
-    engine, spec, state, actor
-):
+    engine: Engine, spec: WorkflowSpec, state: str, actor: Actor
+) -> None:
     s = snap(state, escalation_level=1)
     out = fire(engine, s, "supervise", actor, note="列入督办")
     assert out.state == state
@@ -453,7 +488,7 @@ def test_supervise_works_in_every_open_state_and_raises_the_escalation_level(
     assert "request.escalated" in types
 
 
-def test_supervise_may_raise_to_at_least_a_named_level(engine):
+def test_supervise_may_raise_to_at_least_a_named_level(engine: Engine) -> None:
     out = fire(engine, snap("in_progress", escalation_level=1), "supervise", SUPERVISOR, level=3)
     assert out.changes["escalation_level"] == 3
     out = fire(engine, snap("in_progress", escalation_level=5), "supervise", SUPERVISOR, level=3)
@@ -461,7 +496,9 @@ def test_supervise_may_raise_to_at_least_a_named_level(engine):
 
 
 @pytest.mark.parametrize("state", OPEN)
-def test_escalate_raises_the_level_in_every_open_state_without_changing_state(engine, spec, state):
+def test_escalate_raises_the_level_in_every_open_state_without_changing_state(
+    engine: Engine, spec: WorkflowSpec, state: str
+) -> None:
     out = fire(engine, snap(state, escalation_level=2), "escalate", SYSTEM, level=3)
     assert out.state == state
     assert out.changes["escalation_level"] == 3
@@ -474,7 +511,7 @@ def test_escalate_raises_the_level_in_every_open_state_without_changing_state(en
 # --- timeline drafts ---------------------------------------------------------------------------------
 
 
-def test_the_timeline_draft_carries_action_states_actor_role_time_and_note(engine):
+def test_the_timeline_draft_carries_action_states_actor_role_time_and_note(engine: Engine) -> None:
     later = NOW + timedelta(hours=3)
     out = fire(engine, snap("dispatched"), "sign", GXJ, now=later, note="已签收")
     tl = out.timeline
@@ -497,14 +534,19 @@ def test_the_timeline_draft_carries_action_states_actor_role_time_and_note(engin
     ],
 )
 def test_the_timeline_note_comes_from_note_reason_or_content(
-    engine, trigger, state, actor, payload, note
-):
+    engine: Engine,
+    trigger: str,
+    state: str,
+    actor: Actor,
+    payload: dict[str, Any],
+    note: str | None,
+) -> None:
     out = fire(engine, snap(state), trigger, actor, **payload)
     assert out.timeline.note == note
     assert not {"note", "reason", "content"} & set(out.timeline.data)
 
 
-def test_the_timeline_data_keeps_the_other_fields_but_drops_empty_ones(engine):
+def test_the_timeline_data_keeps_the_other_fields_but_drops_empty_ones(engine: Engine) -> None:
     out = fire(
         engine,
         Snapshot("awaiting_dispatch"),
@@ -518,7 +560,7 @@ def test_the_timeline_data_keeps_the_other_fields_but_drops_empty_ones(engine):
     assert out.timeline.note is None
 
 
-def test_the_first_event_describes_the_state_change(engine):
+def test_the_first_event_describes_the_state_change(engine: Engine) -> None:
     out = fire(engine, snap("dispatched"), "sign", GXJ, note="ok")
     first = out.events[0]
     assert first.data["action"] == "sign"
@@ -527,7 +569,7 @@ def test_the_first_event_describes_the_state_change(engine):
     assert first.data["note"] == "ok"
 
 
-def test_firing_does_not_touch_the_snapshot_it_was_given(engine):
+def test_firing_does_not_touch_the_snapshot_it_was_given(engine: Engine) -> None:
     s = snap("replied", reopen_count=0)
     fire(engine, s, "rate", INTEGRATION, rating="dissatisfied")
     assert s == snap("replied", reopen_count=0)
@@ -536,10 +578,10 @@ def test_firing_does_not_touch_the_snapshot_it_was_given(engine):
 # --- the whole life ----------------------------------------------------------------------------------
 
 
-def test_a_full_life_from_submit_to_closed(engine):
+def test_a_full_life_from_submit_to_closed(engine: Engine) -> None:
     s = Snapshot(engine.start(NAME, VERSION, actor=INTEGRATION, now=NOW, data={}).state)
     path = [s.state]
-    steps = [
+    steps: list[tuple[str, Actor, dict[str, Any]]] = [
         ("route", SYSTEM, {}),
         ("dispatch", DISPATCHER, {"lead_department": "GXJ"}),
         ("return", GXJ, {"reason": "非本部门"}),

@@ -4,12 +4,13 @@ workflow side by side, each request following the version it started on."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import transitions
 
 from huying.errors import Conflict, NotFound
-from huying.workflow.context import Snapshot
+from huying.workflow.context import Actor, Snapshot
 from huying.workflow.definition import load_dir
 from huying.workflow.engine import Engine
 from huying.workflow.library import REGISTRY
@@ -32,12 +33,12 @@ from .support import (
 
 
 @pytest.fixture
-def machine_inits(monkeypatch):
+def machine_inits(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Counts every `transitions.Machine` constructed while the test runs."""
     calls: list[object] = []
     original = transitions.Machine.__init__
 
-    def counting(self, *args, **kwargs):
+    def counting(self: transitions.Machine, *args: Any, **kwargs: Any) -> None:
         calls.append(self)
         original(self, *args, **kwargs)
 
@@ -48,7 +49,7 @@ def machine_inits(monkeypatch):
 def _one_life(engine: Engine, n: int) -> int:
     """Run request number n from submitted to closed; returns the number of fires."""
     s = Snapshot("submitted")
-    steps = [
+    steps: list[tuple[str, Actor, dict[str, Any]]] = [
         ("route", SYSTEM, {"lead_department": "GXJ"}),
         ("sign", GXJ, {}),
         ("urge", SUPERVISOR, {"note": f"#{n}"}),
@@ -63,13 +64,13 @@ def _one_life(engine: Engine, n: int) -> int:
     return len(steps)
 
 
-def test_building_the_engine_makes_one_machine_per_definition(machine_inits):
+def test_building_the_engine_makes_one_machine_per_definition(machine_inits: list[object]) -> None:
     specs = real_specs()
     make_engine()
     assert len(machine_inits) == len(specs)
 
 
-def test_firing_a_thousand_times_builds_no_machine(machine_inits):
+def test_firing_a_thousand_times_builds_no_machine(machine_inits: list[object]) -> None:
     engine = make_engine()
     built = len(machine_inits)
     fires = 0
@@ -80,7 +81,9 @@ def test_firing_a_thousand_times_builds_no_machine(machine_inits):
     assert len(machine_inits) == built
 
 
-def test_refused_fires_and_allowed_lists_build_no_machine_either(machine_inits):
+def test_refused_fires_and_allowed_lists_build_no_machine_either(
+    machine_inits: list[object],
+) -> None:
     engine = make_engine()
     built = len(machine_inits)
     for _ in range(200):
@@ -90,7 +93,7 @@ def test_refused_fires_and_allowed_lists_build_no_machine_either(machine_inits):
     assert len(machine_inits) == built
 
 
-def test_every_request_is_moved_by_the_same_machine_object():
+def test_every_request_is_moved_by_the_same_machine_object() -> None:
     engine = make_engine()
     machine = engine.workflows[(NAME, 1)].machine
     for n in range(50):
@@ -98,7 +101,7 @@ def test_every_request_is_moved_by_the_same_machine_object():
     assert engine.workflows[(NAME, 1)].machine is machine
 
 
-def test_the_shared_machine_holds_no_request(machine_inits):
+def test_the_shared_machine_holds_no_request(machine_inits: list[object]) -> None:
     engine = make_engine()
     machine = engine.workflows[(NAME, 1)].machine
     _one_life(engine, 0)
@@ -133,20 +136,20 @@ def versioned_engine(two_versions: Path) -> Engine:
     return Engine(specs, REGISTRY, {"reopen_limit": 1, "return_escalate_after": 2})
 
 
-def test_latest_returns_the_highest_version(versioned_engine):
+def test_latest_returns_the_highest_version(versioned_engine: Engine) -> None:
     latest = versioned_engine.latest(NAME)
     assert latest.version == 2
     assert "reviewing" in latest.states
 
 
-def test_each_version_has_its_own_machine(versioned_engine):
+def test_each_version_has_its_own_machine(versioned_engine: Engine) -> None:
     m1 = versioned_engine.workflows[(NAME, 1)].machine
     m2 = versioned_engine.workflows[(NAME, 2)].machine
     assert m1 is not m2
     assert "reviewing" in m2.states and "reviewing" not in m1.states
 
 
-def test_a_request_on_v1_keeps_following_v1(versioned_engine):
+def test_a_request_on_v1_keeps_following_v1(versioned_engine: Engine) -> None:
     s = Snapshot("in_progress", lead_department="GXJ")
     assert "review" not in versioned_engine.allowed(NAME, 1, s, SUPERVISOR)
     with pytest.raises(NotFound):  # v1 has no such action
@@ -157,7 +160,7 @@ def test_a_request_on_v1_keeps_following_v1(versioned_engine):
     assert out.state == "replied"
 
 
-def test_a_request_on_v2_follows_v2(versioned_engine):
+def test_a_request_on_v2_follows_v2(versioned_engine: Engine) -> None:
     s = Snapshot("in_progress", lead_department="GXJ")
     assert "review" in versioned_engine.allowed(NAME, 2, s, SUPERVISOR)
     out = versioned_engine.fire(NAME, 2, s, "review", actor=SUPERVISOR, payload={}, now=NOW)
@@ -168,7 +171,7 @@ def test_a_request_on_v2_follows_v2(versioned_engine):
     assert out.state == "replied"
 
 
-def test_a_v1_snapshot_in_a_state_only_v2_has_is_refused_by_v1(versioned_engine):
+def test_a_v1_snapshot_in_a_state_only_v2_has_is_refused_by_v1(versioned_engine: Engine) -> None:
     with pytest.raises(Conflict):
         versioned_engine.fire(
             NAME, 1, Snapshot("reviewing"), "urge", actor=SUPERVISOR, payload={}, now=NOW
@@ -179,7 +182,7 @@ def test_a_v1_snapshot_in_a_state_only_v2_has_is_refused_by_v1(versioned_engine)
     assert out.state == "reviewing"  # `source: "*"` of v2 includes its new state
 
 
-def test_spec_returns_the_exact_version_asked_for(versioned_engine):
+def test_spec_returns_the_exact_version_asked_for(versioned_engine: Engine) -> None:
     assert versioned_engine.spec(NAME, 1).version == 1
     assert "reviewing" not in versioned_engine.spec(NAME, 1).states
     assert versioned_engine.spec(NAME, 2).version == 2

@@ -49,7 +49,7 @@ def draw_step(data: st.DataObject, s: Snapshot) -> tuple[str, Actor, dict[str, A
     candidates = [
         (t, a) for a in EVERYONE for t in ENGINE.allowed(NAME, VERSION, s, a) if t in MOVING
     ]
-    if candidates and data.draw(st.booleans(), label="steer"):
+    if bool(candidates) and data.draw(st.booleans(), label="steer"):
         trigger, actor = data.draw(st.sampled_from(candidates), label="offered")
     else:
         trigger, actor = data.draw(random_step, label="any")

@@ -4,13 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from huying import roles
 from huying.alerts import service
 from huying.alerts.schemas import DeliveryOut, Status, WebhookCreated, WebhookIn, WebhookOut
 from huying.api.deps import Auth, Rt
 from huying.api.gate import GatedRoute, allow
 
 # Webhooks and their deliveries are the admin's alone.
-router = APIRouter(tags=["webhooks"], route_class=GatedRoute, dependencies=[allow("admin")])
+router = APIRouter(tags=["webhooks"], route_class=GatedRoute, dependencies=[allow(*roles.ADMINS)])
 Id = Annotated[int, Path(ge=1, le=2**62)]
 
 

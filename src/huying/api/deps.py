@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 from huying.auth.service import Principal, authenticate
 from huying.errors import Forbidden, InvalidInput, NotAuthenticated
 from huying.runtime import Runtime
-from huying.web.session import SESSION_COOKIE
 
 _bearer = HTTPBearer(
     auto_error=False, description="an API key (hyk_…) or a staff session token (hys_…)"
 )
+# The console's cookie holding a staff session token (`huying.web.session` sets it).
+SESSION_COOKIE = "huying_session"
 # Methods that change nothing: the only ones for which the JSON API accepts the console's
 # session cookie. A page of another site can make a browser send that cookie with a POST (a
 # form posts across sites), so a cookie alone never authorises an unsafe method here.

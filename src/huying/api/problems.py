@@ -6,11 +6,12 @@ the error's structured fields (`allowed`, `fields`, `refusals`, `current_version
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
@@ -31,6 +32,11 @@ STATUS: dict[type[errors.HuyingError], tuple[int, str]] = {
     errors.TooManyRequests: (429, "Too many requests"),
 }
 PROBLEM = "application/problem+json"
+# Seconds a 503 asks the client to wait before it retries.
+RETRY_AFTER = "5"
+# The console's page for a browser that meets a 503 (`huying.web.routes.unavailable_page`),
+# given to `install` by the app that serves the console.
+UnavailablePage = Callable[[Request], Response]
 
 # The code of a problem that is not one of Huying's errors, by status.
 _STATUS_CODES = {status: kind.code for kind, (status, _) in STATUS.items()} | {
@@ -58,7 +64,7 @@ def problem(
     }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status == 503:
-        headers = {"Retry-After": "5"}
+        headers = {"Retry-After": RETRY_AFTER}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -81,24 +87,18 @@ class Refused(StarletteHTTPException):
         self.error = error
 
 
-def _unavailable(request: Request, detail: str) -> Response:
-    """503: a problem document for the API, a page in Chinese for the console's browsers.
-    A page reloads itself; a form that was posted is not sent again."""
-    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+def _unavailable(request: Request, detail: str, page: UnavailablePage | None) -> Response:
+    """503: a problem document for the API and for clients that do not ask for HTML; the
+    console's `page` for its browsers, when the app serves a console."""
+    if (
+        page is None
+        or request.url.path.startswith("/api/")
+        or "text/html" not in request.headers.get("accept", "")
+    ):
         return problem(503, "Service unavailable", detail)
-    # the console's own error page (imported here: huying.web.labels imports this module)
-    from huying.web.templating import render
-
-    context: dict[str, Any] = {"title": "暂时无法服务", "nav": ""}
-    if request.method == "GET":
-        context |= {
-            "refresh_seconds": 10,
-            "message": "数据库暂时无法连接。本页每 10 秒自动刷新，恢复后即可继续使用。",
-        }
-    else:
-        context["message"] = "数据库暂时无法连接，本次操作没有保存。请稍后返回重试。"
-    page = render("error.html", context)
-    return HTMLResponse(page, status_code=503, headers={"Retry-After": "5"})
+    response = page(request)
+    response.headers["Retry-After"] = RETRY_AFTER
+    return response
 
 
 def _validation_detail(errs: list[dict[str, Any]]) -> str:
@@ -143,7 +143,9 @@ def _not_allowed(request: Request, exc: StarletteHTTPException) -> Response:
     return response
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, unavailable_page: UnavailablePage | None = None) -> None:
+    """Answer every error as a problem document; a 503 for a browser as `unavailable_page`."""
+
     @app.exception_handler(errors.HuyingError)
     async def _huying(_: Request, exc: errors.HuyingError) -> JSONResponse:
         return answer(exc)
@@ -155,7 +157,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(errors.Unavailable)
     async def _pool(request: Request, exc: errors.Unavailable) -> Response:
         log.warning("database unavailable: %s", exc.detail)
-        return _unavailable(request, exc.detail)
+        return _unavailable(request, exc.detail, unavailable_page)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -183,7 +185,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _operational(request: Request, exc: OperationalError) -> Response:
         log.warning("database unavailable: %s", exc.orig.__class__.__name__)
-        return _unavailable(request, "the database is unavailable; retry shortly")
+        return _unavailable(request, "the database is unavailable; retry shortly", unavailable_page)
 
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError) -> JSONResponse:
@@ -194,7 +196,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
-            return _unavailable(request, "the database connection was lost; retry shortly")
+            return _unavailable(
+                request, "the database connection was lost; retry shortly", unavailable_page
+            )
         log.exception("database error")
         return problem(500, "Internal error", "an unexpected database error occurred")
 

@@ -27,12 +27,10 @@ from huying.auth.models import ApiKey, StaffSession, User
 from huying.directory import service as directory
 from huying.durations import parse_duration
 from huying.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
+from huying.roles import DEPARTMENT, ROLES, SYSTEM_ROLES
 from huying.runtime import Runtime
 from huying.workflow.context import Actor
 
-ROLES = ("admin", "dispatcher", "supervisor", "department", "integration", "monitor")
-# Roles for other systems: they get API keys, never a user with a password.
-SYSTEM_ROLES = ("integration", "monitor")
 KEY_PREFIX = "hyk_"
 SESSION_PREFIX = "hys_"
 _hasher = PasswordHasher()
@@ -64,7 +62,7 @@ def token_hash(token: str) -> str:
 def _check_role(session: Session, role: str, department: str | None) -> None:
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if role == "department":
+    if role == DEPARTMENT:
         if not department:
             raise InvalidInput("the department role needs a department code")
         if directory.department(session=session, code=department) is None:

@@ -7,6 +7,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from huying.db import Base, BigID, JSONType, UTCDateTime
+from huying.settings import DEFAULT_URGENCY
 
 
 class Department(Base):
@@ -46,7 +47,7 @@ class Category(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     group: Mapped[str] = mapped_column(String(100), default="")
-    urgency: Mapped[str] = mapped_column(String(32), default="normal")
+    urgency: Mapped[str] = mapped_column(String(32), default=DEFAULT_URGENCY)
     # per deadline kind overrides: {"reply": "3 working days"}
     time_limits: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     lead_department_code: Mapped[str | None] = mapped_column(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from huying import roles
 from huying.api.deps import Auth, Rt
 from huying.api.gate import GatedRoute, allow
 from huying.directory import service
@@ -20,9 +21,9 @@ from huying.directory.schemas import (
 )
 
 router = APIRouter(tags=["directory"], route_class=GatedRoute)
-ADMIN = allow("admin")
+ADMIN = allow(*roles.ADMINS)
 # the directory is reference data for every role that works with requests (not `monitor`)
-READERS = allow("admin", "dispatcher", "supervisor", "department", "integration")
+READERS = allow(*roles.REQUEST_WORKERS)
 
 
 @router.post(
@@ -88,7 +89,7 @@ def list_categories(rt: Rt, auth: Auth) -> list[CategoryOut]:
     "/enterprises",
     status_code=status.HTTP_201_CREATED,
     response_model=EnterpriseOut,
-    dependencies=[allow("admin", "integration")],
+    dependencies=[allow(*roles.ENTERPRISE_WRITERS)],
 )
 def create_enterprise(body: EnterpriseIn, rt: Rt, auth: Auth) -> EnterpriseOut:
     with rt.transaction() as s:
@@ -107,7 +108,7 @@ def create_enterprise(body: EnterpriseIn, rt: Rt, auth: Auth) -> EnterpriseOut:
 @router.get(
     "/enterprises/{uscc}",
     response_model=EnterpriseOut,
-    dependencies=[allow("admin", "integration", "dispatcher", "supervisor")],
+    dependencies=[allow(*roles.ENTERPRISE_READERS)],
 )
 def get_enterprise(uscc: USCC, rt: Rt, auth: Auth) -> EnterpriseOut:
     with rt.transaction() as s:
@@ -134,7 +135,7 @@ def create_rule(body: RoutingRuleIn, rt: Rt, auth: Auth) -> RoutingRuleOut:
 @router.get(
     "/routing-rules",
     response_model=list[RoutingRuleOut],
-    dependencies=[allow("admin", "dispatcher", "supervisor")],
+    dependencies=[allow(*roles.COORDINATORS)],
 )
 def list_rules(rt: Rt, auth: Auth) -> list[RoutingRuleOut]:
     with rt.transaction() as s:

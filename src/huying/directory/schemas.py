@@ -14,6 +14,7 @@ from pydantic import (
 from huying.directory.uscc import uscc_problem
 from huying.durations import parse_duration
 from huying.inputs import Input
+from huying.settings import DEFAULT_URGENCY
 from huying.workflow.definition import DEADLINE_KINDS
 
 Code = Annotated[
@@ -93,7 +94,7 @@ class CategoryIn(Input):
     code: Code
     name: Name
     group: str = Field(default="", max_length=100)
-    urgency: str = Field(default="normal", max_length=32)
+    urgency: str = Field(default=DEFAULT_URGENCY, max_length=32)
     lead_department: Code | None = None
     co_departments: list[Code] = Field(default_factory=list, max_length=20)
     time_limits: Annotated[

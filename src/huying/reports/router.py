@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from huying import roles
 from huying.api.deps import Auth, Rt
 from huying.api.gate import GatedRoute, allow
 from huying.reports import export, service
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/reports", tags=["reports"], route_class=GatedRoute)
 @router.get(
     "/rates",
     response_model=RatesReport,
-    dependencies=[allow("supervisor", "admin")],
+    dependencies=[allow(*roles.SUPERVISORS)],
     responses={
         200: {
             "description": "the table; as CSV or XLSX with Chinese headers when `format` says so",

@@ -57,47 +57,57 @@ def timeline_out(session: Session, request_id: int, tz: tzinfo) -> list[Timeline
 def present(
     session: Session, requests: Sequence[Request], *, tz: tzinfo, with_timeline: bool = False
 ) -> list[RequestOut]:
+    """Requests as the API shows them, their names and deadlines read in one batch each (and
+    each one's timeline, if asked)."""
     if not requests:
         return []
     names = repo.names_for(session, requests)
-    depts, cats, ents = names.departments, names.categories, names.enterprises
     by_request = deadlines.of_requests(session=session, request_ids=[r.id for r in requests])
     out = []
     for r in requests:
-        lead = r.lead_department_code
-        item = RequestOut(
-            id=r.id,
-            number=r.number or "",
-            state=r.state,
-            workflow={"name": r.workflow_name, "version": r.workflow_version},
-            enterprise=EnterpriseRef(uscc=r.enterprise_uscc, name=ents.get(r.enterprise_uscc, "")),
-            category=Ref(code=r.category_code, name=cats.get(r.category_code, "")),
-            urgency=r.urgency,
-            title=r.title,
-            description=r.description,
-            grid_code=r.grid_code,
-            chain=r.chain_code,
-            location=r.location,
-            contact=r.contact,
-            source=r.source,
-            external_id=r.external_id,
-            lead_department=Ref(code=lead, name=depts.get(lead, "")) if lead else None,
-            co_departments=[Ref(code=c, name=depts.get(c, "")) for c in r.co_department_codes],
-            escalation_level=r.escalation_level,
-            overdue=r.overdue,
-            return_count=r.return_count,
-            reopen_count=r.reopen_count,
-            rating=r.rating,
-            resolved=r.resolved,
-            pending_extension=r.pending_extension,
-            merged_into=r.merged_into_id,
-            deadlines=[deadline_out(d, tz) for d in by_request.get(r.id, [])],
-            version=r.version,
-            created_at=_local(r.created_at, tz),
-            updated_at=_local(r.updated_at, tz),
-            closed_at=_opt(r.closed_at, tz),
-        )
+        item = request_out(r, names, by_request.get(r.id, []), tz)
         if with_timeline:
             item.timeline = timeline_out(session, r.id, tz)
         out.append(item)
     return out
+
+
+def request_out(
+    r: Request, names: repo.Names, its_deadlines: Sequence[Deadline], tz: tzinfo
+) -> RequestOut:
+    """One request with the names of what it refers to ("" for a name not found) and its
+    instants in `tz`; no timeline."""
+    depts, cats, ents = names.departments, names.categories, names.enterprises
+    lead = r.lead_department_code
+    return RequestOut(
+        id=r.id,
+        number=r.number or "",
+        state=r.state,
+        workflow={"name": r.workflow_name, "version": r.workflow_version},
+        enterprise=EnterpriseRef(uscc=r.enterprise_uscc, name=ents.get(r.enterprise_uscc, "")),
+        category=Ref(code=r.category_code, name=cats.get(r.category_code, "")),
+        urgency=r.urgency,
+        title=r.title,
+        description=r.description,
+        grid_code=r.grid_code,
+        chain=r.chain_code,
+        location=r.location,
+        contact=r.contact,
+        source=r.source,
+        external_id=r.external_id,
+        lead_department=Ref(code=lead, name=depts.get(lead, "")) if lead else None,
+        co_departments=[Ref(code=c, name=depts.get(c, "")) for c in r.co_department_codes],
+        escalation_level=r.escalation_level,
+        overdue=r.overdue,
+        return_count=r.return_count,
+        reopen_count=r.reopen_count,
+        rating=r.rating,
+        resolved=r.resolved,
+        pending_extension=r.pending_extension,
+        merged_into=r.merged_into_id,
+        deadlines=[deadline_out(d, tz) for d in its_deadlines],
+        version=r.version,
+        created_at=_local(r.created_at, tz),
+        updated_at=_local(r.updated_at, tz),
+        closed_at=_opt(r.closed_at, tz),
+    )

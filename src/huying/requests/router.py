@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
+from huying import roles
 from huying.api.deps import Auth, IfMatch, Rt
 from huying.api.gate import GatedRoute, allow
 from huying.api.types import Instant
@@ -16,7 +17,7 @@ from huying.requests.schemas import ActionsOut, RequestOut, RequestPage, SubmitI
 
 router = APIRouter(prefix="/requests", tags=["requests"], route_class=GatedRoute)
 RequestId = Annotated[int, Path(ge=1, le=2**62, description="the request's id")]
-STAFF = allow("admin", "dispatcher", "supervisor", "department", "integration")
+STAFF = allow(*roles.REQUEST_WORKERS)
 
 
 def _etag(response: Response, version: int) -> None:
@@ -27,7 +28,7 @@ def _etag(response: Response, version: int) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=RequestOut,
-    dependencies=[allow(*service.SUBMIT_ROLES, doing="submit requests")],
+    dependencies=[allow(*roles.SUBMITTERS, doing="submit requests")],
     responses={
         200: {
             "model": RequestOut,

@@ -16,12 +16,14 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from huying import roles
 from huying.alerts.models import Event
 from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
 from huying.deadlines.models import Deadline
 from huying.deadlines.service import DeadlinePlanner
 from huying.directory import service as directory
+from huying.directory.models import Category, Enterprise
 from huying.errors import (
     ChangedMeanwhile,
     Forbidden,
@@ -37,8 +39,9 @@ from huying.requests.models import Request, RequestCoDepartment, RequestReturn, 
 from huying.requests.schemas import ACTION_BODIES, NoteBody, SubmitIn
 from huying.runtime import Runtime
 from huying.workflow.context import SYSTEM, Actor, Outcome, Snapshot
+from huying.workflow.definition import WorkflowSpec
 
-SUBMIT_ROLES = ("integration", "dispatcher", "admin")
+SUBMIT_ROLES = roles.SUBMITTERS
 
 
 def planner(rt: Runtime) -> DeadlinePlanner:
@@ -196,12 +199,65 @@ def submit(
         raise Forbidden(f"role {principal.role!r} may not submit requests")
     body_hash = _hash_body(body)
     if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= 200:
-            raise InvalidInput("Idempotency-Key: 1 to 200 characters")
-        existing = repo.by_idempotency(session, principal.id, idempotency_key)
+        existing = _earlier_submit(session, principal, idempotency_key)
         if existing is not None:
             return _replayed(existing, body_hash, idempotency_key), False
+    enterprise, category, urgency = _submitted_references(session, rt, body)
 
+    now = rt.now()
+    spec = rt.workflows.latest(rt.settings.workflows.default)
+    grid_code = body.grid_code or enterprise.grid_code
+    req = _new_request(
+        spec,
+        principal,
+        body,
+        enterprise=enterprise,
+        category=category,
+        urgency=urgency,
+        grid_code=grid_code,
+        idempotency_key=idempotency_key,
+        body_hash=body_hash,
+        now=now,
+    )
+    # The id comes first, so that the number and every event of the submit can name it.
+    req.id = repo.next_id(session)
+    req.number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
+    session.add(req)
+    overrides = category.time_limits
+    started = rt.workflows.start(
+        spec.name,
+        spec.version,
+        actor=principal.actor,
+        now=now,
+        data={
+            "source": body.source,
+            **({"external_id": body.external_id} if body.external_id else {}),
+        },
+    )
+    deadlines = _apply(session, rt, req, started, overrides=overrides, deadlines=[])
+    payload = _route_payload(session, category, grid_code, enterprise.chain_code)
+    routed = rt.workflows.fire(
+        spec.name, spec.version, snapshot(req), "route", actor=SYSTEM, payload=payload, now=now
+    )
+    _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines)
+    session.flush()  # a concurrent submit with the same key fails here: see `replay`
+    return req, True
+
+
+def _earlier_submit(session: Session, principal: Principal, key: str) -> Request | None:
+    """The request this caller already submitted under this Idempotency-Key, if any;
+    InvalidInput for a key that is not 1 to 200 characters."""
+    if not 1 <= len(key) <= 200:
+        raise InvalidInput("Idempotency-Key: 1 to 200 characters")
+    return repo.by_idempotency(session, principal.id, key)
+
+
+def _submitted_references(
+    session: Session, rt: Runtime, body: SubmitIn
+) -> tuple[Enterprise, Category, str]:
+    """The enterprise and category a submit names, and its urgency (the body's, else the
+    category's). InvalidInput for an enterprise not registered, a category not on the call
+    list, or an urgency without configured time limits, checked in that order."""
     enterprise = directory.enterprise(session=session, uscc=body.enterprise_uscc)
     if enterprise is None:
         raise InvalidInput(f"enterprise_uscc: no enterprise {body.enterprise_uscc} is registered")
@@ -213,11 +269,25 @@ def submit(
         raise InvalidInput(
             f"urgency: {urgency!r} is not one of {', '.join(rt.settings.time_limits)}"
         )
+    return enterprise, category, urgency
 
-    now = rt.now()
-    spec = rt.workflows.latest(rt.settings.workflows.default)
-    grid_code = body.grid_code or enterprise.grid_code
-    req = Request(
+
+def _new_request(
+    spec: WorkflowSpec,
+    principal: Principal,
+    body: SubmitIn,
+    *,
+    enterprise: Enterprise,
+    category: Category,
+    urgency: str,
+    grid_code: str | None,
+    idempotency_key: str | None,
+    body_hash: str,
+    now: datetime,
+) -> Request:
+    """The row of a new request in the workflow's initial state, before it has an id or a
+    number; the body hash is kept only with an Idempotency-Key, to tell a replay from a reuse."""
+    return Request(
         workflow_name=spec.name,
         workflow_version=spec.version,
         state=spec.initial,
@@ -244,38 +314,23 @@ def submit(
         created_at=now,
         updated_at=now,
     )
-    # The id comes first, so that the number and every event of the submit can name it.
-    req.id = repo.next_id(session)
-    req.number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
-    session.add(req)
-    overrides = category.time_limits
-    started = rt.workflows.start(
-        spec.name,
-        spec.version,
-        actor=principal.actor,
-        now=now,
-        data={
-            "source": body.source,
-            **({"external_id": body.external_id} if body.external_id else {}),
-        },
-    )
-    deadlines = _apply(session, rt, req, started, overrides=overrides, deadlines=[])
+
+
+def _route_payload(
+    session: Session, category: Category, grid_code: str | None, chain_code: str | None
+) -> dict[str, Any]:
+    """The `route` trigger's payload: the departments of the routing rule that matches, or
+    nothing when none does."""
     route = directory.route(
-        session=session, category=category, grid_code=grid_code, chain_code=enterprise.chain_code
+        session=session, category=category, grid_code=grid_code, chain_code=chain_code
     )
-    payload: dict[str, Any] = {}
-    if route is not None:
-        payload = {
-            "lead_department": route.lead_department,
-            "co_departments": list(route.co_departments),
-            "rule_id": route.rule_id,
-        }
-    routed = rt.workflows.fire(
-        spec.name, spec.version, snapshot(req), "route", actor=SYSTEM, payload=payload, now=now
-    )
-    _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines)
-    session.flush()  # a concurrent submit with the same key fails here: see `replay`
-    return req, True
+    if route is None:
+        return {}
+    return {
+        "lead_department": route.lead_department,
+        "co_departments": list(route.co_departments),
+        "rule_id": route.rule_id,
+    }
 
 
 def replay(

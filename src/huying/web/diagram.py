@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from huying.web import labels
-from huying.workflow.definition import WorkflowSpec
+from huying.workflow.definition import StateSpec, TransitionSpec, WorkflowSpec
 
 W, H = 132.0, 58.0  # a state's box
 COL, ROW = 224.0, 128.0  # pitch of columns and rows
 LEFT, TOP = 40.0, 96.0
 
-SPEC_ROLES = {**labels.ROLES, "lead_department": "主办部门"}
+SPEC_ROLES = labels.ROLES  # the workflow files' roles too (lead_department, system)
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,26 @@ def _roles(roles: Iterable[str]) -> str:
 
 
 def layout(spec: WorkflowSpec, *, current: str | None = None) -> Diagram:
+    """The spec as a diagram: states placed in columns, each state change an edge, and one
+    table row per transition; `current` marks the state a request is in."""
     pairs = _pairs(spec)
+    back = _back_pairs(spec, pairs)
+    forward = [p for p in pairs if p not in back]
+    layer = _layers(spec, forward)
+    columns = _columns(spec, layer, forward)
+    nodes = _nodes(spec, columns, current)
+    rows_used = max(len(c) for c in columns.values())
+    width = LEFT + (max(columns) + 1) * COL - (COL - W) + LEFT
+    bottom = TOP + (rows_used - 1) * ROW + H
+    diagram = Diagram(spec, width, bottom + 96, list(nodes.values()))
+    diagram.edges = _edges(pairs, back, layer, nodes, bottom)
+    diagram.rows = [_row(spec, t) for t in spec.transitions]
+    return diagram
+
+
+def _back_pairs(spec: WorkflowSpec, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The pairs drawn as going back: in file order, a pair whose dest already reaches its
+    source over the pairs kept as forward."""
     dag: dict[str, set[str]] = {s: set() for s in spec.states}
     back: set[tuple[str, str]] = set()
     for a, b in pairs:
@@ -159,8 +178,14 @@ def layout(spec: WorkflowSpec, *, current: str | None = None) -> Diagram:
             back.add((a, b))
         else:
             dag[a].add(b)
-    forward = [p for p in pairs if p not in back]
-    layer = _layers(spec, forward)
+    return back
+
+
+def _columns(
+    spec: WorkflowSpec, layer: dict[str, int], forward: Iterable[tuple[str, str]]
+) -> dict[int, list[str]]:
+    """Column number → its states, top to bottom: open states with a way forward first,
+    then dead ends, then final states, each group in file order."""
     has_forward_out = {a for a, _ in forward}
     order = list(spec.states)
     columns: dict[int, list[str]] = {}
@@ -169,87 +194,107 @@ def layout(spec: WorkflowSpec, *, current: str | None = None) -> Diagram:
         key=lambda s: (spec.states[s].final, s not in has_forward_out, order.index(s)),
     ):
         columns.setdefault(layer[name], []).append(name)
-    rows_used = max(len(c) for c in columns.values())
+    return columns
 
+
+def _nodes(
+    spec: WorkflowSpec, columns: dict[int, list[str]], current: str | None
+) -> dict[str, Node]:
+    """Each state's box at its column and row, with the note of the deadline it runs or
+    pauses (or that it is final)."""
     nodes: dict[str, Node] = {}
     for col, names in columns.items():
         for row, name in enumerate(names):
             st = spec.states[name]
-            note = ""
-            if st.deadline:
-                note = "计时：" + labels.DEADLINE_KINDS.get(st.deadline, st.deadline)
-            elif st.pauses:
-                note = "暂停：" + labels.DEADLINE_KINDS.get(st.pauses, st.pauses)
-            elif st.final:
-                note = "终态"
             nodes[name] = Node(
                 name=name,
                 label=labels.state(name, st.label),
-                note=note,
+                note=_note(st),
                 x=LEFT + col * COL,
                 y=TOP + row * ROW,
                 final=st.final,
                 initial=name == spec.initial,
                 current=name == current,
             )
-    width = LEFT + (max(columns) + 1) * COL - (COL - W) + LEFT
-    bottom = TOP + (rows_used - 1) * ROW + H
-    height = bottom + 96
-    diagram = Diagram(spec, width, height, list(nodes.values()))
+    return nodes
 
+
+def _note(st: StateSpec) -> str:
+    if st.deadline:
+        return "计时：" + labels.DEADLINE_KINDS.get(st.deadline, st.deadline)
+    if st.pauses:
+        return "暂停：" + labels.DEADLINE_KINDS.get(st.pauses, st.pauses)
+    return "终态" if st.final else ""
+
+
+def _edges(
+    pairs: dict[tuple[str, str], list[str]],
+    back: set[tuple[str, str]],
+    layer: dict[str, int],
+    nodes: dict[str, Node],
+    bottom: float,
+) -> list[Edge]:
+    """One edge per (source, dest) pair, in file order; arcs below the bottom row that end
+    at the same state are spread apart."""
     arrivals: dict[str, int] = {}
+    edges = []
     for (a, b), names in pairs.items():
-        s, d = nodes[a], nodes[b]
         span = abs(layer[b] - layer[a])
-        row_s, row_d = round((s.y - TOP) / ROW), round((d.y - TOP) / ROW)
-        if (a, b) not in back and span == 1:
-            dy = 0.0 if row_s == row_d else (10.0 if row_d > row_s else -10.0)
-            path, mx, my = _cubic(
-                (s.x + W, s.cy + dy),
-                (s.x + W + 46, s.cy + dy),
-                (d.x - 46, d.cy - dy),
-                (d.x - 4, d.cy - dy),
-            )
-        elif row_s == 0 and row_d == 0:  # arc above the top row
-            lift = 36 + 20 * span
-            # forward arcs leave right of centre and land left of it; backward ones the reverse
-            out, into = (s.cx + 24, d.cx + 24) if (a, b) in back else (s.cx + 8, d.cx - 8)
-            path, mx, my = _cubic(
-                (out, s.y), (out, s.y - lift), (into, d.y - lift), (into, d.y - 4)
-            )
-        elif (a, b) in back and row_d < row_s:  # back and up: leave left, enter from below
-            path, mx, my = _cubic(
-                (s.x, s.cy + 10),
-                (s.x - 40, s.cy + 10),
-                (d.cx + 30, d.y + H + 50),
-                (d.cx + 30, d.y + H + 4),
-                t=0.3,
-            )
-        else:  # arc below the bottom row, entering the target from below
-            k = arrivals.get(b, 0)
-            arrivals[b] = k + 1
-            drop = bottom + 22 + 14 * k
-            ex = d.cx - 24 + 24 * k
-            path, mx, my = _cubic(
-                (s.cx, s.y + H), (s.cx, drop + 20), (ex, drop + 20), (ex, d.y + H + 4)
-            )
-        diagram.edges.append(Edge(a, b, path, tuple(names), mx, my, (a, b) in back))
+        path, mx, my = _route(nodes[a], nodes[b], span, (a, b) in back, bottom, arrivals)
+        edges.append(Edge(a, b, path, tuple(names), mx, my, (a, b) in back))
+    return edges
 
-    for t in spec.transitions:
-        open_states = [s for s, st in spec.states.items() if not st.final]
-        if set(t.sources) == set(open_states) and len(t.sources) > 2:
-            sources = "任何未办结状态"
-        else:
-            sources = "、".join(labels.state(s, spec.states[s].label) for s in t.sources)
-        dest = labels.state(t.dest, spec.states[t.dest].label) if t.dest else "（状态不变）"
-        diagram.rows.append(
-            Transition(
-                trigger=t.trigger,
-                label=t.label or labels.action(t.trigger),
-                sources=sources,
-                dest=dest,
-                roles=_roles(t.roles),
-                requires="、".join(labels.field(f) for f in t.requires),
-            )
+
+def _route(
+    s: Node, d: Node, span: int, back: bool, bottom: float, arrivals: dict[str, int]
+) -> tuple[str, float, float]:
+    """The path of one edge and where its label goes: forward to the next column runs
+    straight across; within the top row it arcs above; back and up it leaves left and enters
+    from below; anything else arcs below the bottom row (counted in `arrivals`)."""
+    row_s, row_d = round((s.y - TOP) / ROW), round((d.y - TOP) / ROW)
+    if not back and span == 1:
+        dy = 0.0 if row_s == row_d else (10.0 if row_d > row_s else -10.0)
+        return _cubic(
+            (s.x + W, s.cy + dy),
+            (s.x + W + 46, s.cy + dy),
+            (d.x - 46, d.cy - dy),
+            (d.x - 4, d.cy - dy),
         )
-    return diagram
+    if row_s == 0 and row_d == 0:  # arc above the top row
+        lift = 36 + 20 * span
+        # forward arcs leave right of centre and land left of it; backward ones the reverse
+        out, into = (s.cx + 24, d.cx + 24) if back else (s.cx + 8, d.cx - 8)
+        return _cubic((out, s.y), (out, s.y - lift), (into, d.y - lift), (into, d.y - 4))
+    if back and row_d < row_s:  # back and up: leave left, enter from below
+        return _cubic(
+            (s.x, s.cy + 10),
+            (s.x - 40, s.cy + 10),
+            (d.cx + 30, d.y + H + 50),
+            (d.cx + 30, d.y + H + 4),
+            t=0.3,
+        )
+    # arc below the bottom row, entering the target from below
+    k = arrivals.get(d.name, 0)
+    arrivals[d.name] = k + 1
+    drop = bottom + 22 + 14 * k
+    ex = d.cx - 24 + 24 * k
+    return _cubic((s.cx, s.y + H), (s.cx, drop + 20), (ex, drop + 20), (ex, d.y + H + 4))
+
+
+def _row(spec: WorkflowSpec, t: TransitionSpec) -> Transition:
+    """The table row of one transition; a transition from every open state (more than two)
+    says so instead of listing them."""
+    open_states = [s for s, st in spec.states.items() if not st.final]
+    if set(t.sources) == set(open_states) and len(t.sources) > 2:
+        sources = "任何未办结状态"
+    else:
+        sources = "、".join(labels.state(s, spec.states[s].label) for s in t.sources)
+    dest = labels.state(t.dest, spec.states[t.dest].label) if t.dest else "（状态不变）"
+    return Transition(
+        trigger=t.trigger,
+        label=t.label or labels.action(t.trigger),
+        sources=sources,
+        dest=dest,
+        roles=_roles(t.roles),
+        requires="、".join(labels.field(f) for f in t.requires),
+    )

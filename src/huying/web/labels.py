@@ -7,13 +7,13 @@ cover what a file does not label (the submit row, roles, fields) and the wording
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from huying import errors
 from huying.api.problems import status_of
+from huying.durations import parse_duration
 from huying.reports import service as reports
 
 STATES = {
@@ -73,7 +73,9 @@ ROLES = {
     "supervisor": "督办员",
     "department": "部门办事员",
     "integration": "对接系统",
+    "monitor": "监控系统",
     "system": "系统",
+    "lead_department": "主办部门",  # a workflow file's name for the lead department's clerks
 }
 
 DEADLINE_KINDS = {
@@ -274,18 +276,31 @@ BY_CODE: dict[str, Say] = {
 }
 
 
-_DURATION = re.compile(
-    r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<working>working\s+)?(?P<unit>second|minute|hour|day|week)s?$"
-)
-_UNITS = {"second": "秒", "minute": "分钟", "hour": "小时", "day": "天", "week": "周"}
+_UNITS = ((86400, "天"), (3600, "小时"), (60, "分钟"), (1, "秒"))
+
+
+def _amount(seconds: float, units: Sequence[tuple[int, str]] = _UNITS) -> tuple[str, str]:
+    """The seconds as a number of the largest unit they are a whole number of: 5400 → 90 分钟."""
+    for size, name in units:
+        count = seconds / size
+        if count and count.is_integer():
+            return f"{count:.0f}", name
+    return f"{seconds:g}", units[-1][1]
 
 
 def duration(text: str) -> str:
-    """'5 working days' → '5 个工作日', '2 working hours' → '2 个工作小时', '30 minutes' → '30 分钟'."""
-    m = _DURATION.match(text.strip().lower())
-    if m is None:
+    """'5 working days' → '5 个工作日', '2 working hours' → '2 个工作小时', '30 minutes' → '30 分钟',
+    from what `huying.durations` reads in the text; ISO 8601 ('PT2S') and text it cannot read
+    are shown as written."""
+    try:
+        parsed = parse_duration(text)
+    except ValueError:
         return text
-    n, unit = m["n"], m["unit"]
-    if m["working"]:
-        return f"{n} 个工作日" if unit == "day" else f"{n} 个工作{_UNITS[unit]}"
-    return f"{n} {_UNITS[unit]}"
+    if parsed.kind == "working_days":
+        return f"{parsed.days} 个工作日"
+    if parsed.kind == "working_hours":
+        number, unit = _amount(parsed.seconds, _UNITS[1:])
+        return f"{number} 个工作{unit}"
+    if parsed.text.upper().startswith("P"):
+        return text
+    return " ".join(_amount(parsed.seconds))

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from huying import roles
 from huying.api.deps import Rt
 from huying.auth import service as auth
 from huying.directory import service as directory
@@ -42,7 +43,7 @@ from huying.web.states import department_states, open_states, queue_states, stat
 from huying.web.templating import STATIC_DIR, render
 from huying.workflow.draw import mermaid
 
-__all__ = ["STATIC_DIR", "router"]
+__all__ = ["STATIC_DIR", "router", "unavailable_page"]
 
 router = APIRouter(include_in_schema=False)
 PostedForm = Annotated[Form, Depends(read_form)]
@@ -79,6 +80,20 @@ def _problem(status: int, message: str, title: str = "") -> Page:
     )
 
 
+def unavailable_page(request: Request) -> HTMLResponse:
+    """The 503 page while the database is away (`huying.api.problems` sends it to browsers).
+    A page reloads itself; a form that was posted is not sent again."""
+    context: dict[str, Any] = {"title": "暂时无法服务", "nav": ""}
+    if request.method == "GET":
+        context |= {
+            "refresh_seconds": 10,
+            "message": "数据库暂时无法连接。本页每 10 秒自动刷新，恢复后即可继续使用。",
+        }
+    else:
+        context["message"] = "数据库暂时无法连接，本次操作没有保存。请稍后返回重试。"
+    return HTMLResponse(render("error.html", context), 503)
+
+
 def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
     """What every full page shows around its content: the menu with its count badges."""
     role = who.role
@@ -86,10 +101,10 @@ def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
     if role == "department":
         where = requests.Filters(states=department_states(rt), scope=who.department)
         items.append(("inbox", "本部门待办", "/inbox", requests.count(session=s, filters=where)))
-    if role in ("dispatcher", "admin"):
+    if role in roles.DISPATCHERS:
         where = requests.Filters(states=queue_states(rt))
         items.append(("queue", "派单队列", "/queue", requests.count(session=s, filters=where)))
-    if role in ("supervisor", "dispatcher", "admin"):
+    if role in roles.COORDINATORS:
         watch = requests.count(
             session=s, filters=requests.Filters(states=open_states(rt), watch=True)
         )
@@ -366,7 +381,7 @@ def inbox_fragment(request: Request, rt: Rt) -> Response:
 # --- the dispatchers' queue --------------------------------------------------------
 
 
-NON_DEPARTMENT = ("admin", "dispatcher", "supervisor")
+NON_DEPARTMENT = roles.COORDINATORS
 
 
 def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:

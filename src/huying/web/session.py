@@ -22,15 +22,16 @@ from urllib.parse import urlsplit
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
+from huying import roles
+from huying.api.deps import SESSION_COOKIE as SESSION_COOKIE
 from huying.auth.service import SESSION_PREFIX, Principal, authenticate
 from huying.errors import NotAuthenticated
 from huying.requests import service as requests
 from huying.runtime import Runtime
 
-SESSION_COOKIE = "huying_session"
 LOGIN_COOKIE = "huying_login_csrf"
 CSRF_FIELD = "csrf"
-CONSOLE_ROLES = ("admin", "dispatcher", "supervisor", "department")
+CONSOLE_ROLES = roles.STAFF_ROLES
 
 
 def csrf_for(session_token: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from huying.calendar import BusinessCalendar
 from huying.durations import parse_duration
 from huying.requests.schemas import DeadlineOut, RequestOut, TimelineOut
+from huying.settings import DEFAULT_URGENCY
 from huying.web import labels
 from huying.web.states import StateNames
 
@@ -141,6 +142,11 @@ class RequestView:
     @property
     def mark_label(self) -> str:
         return MARK_LABELS[self.mark]
+
+    @property
+    def urgent(self) -> bool:
+        """Its urgency is not the default one: the lists and the page mark it."""
+        return self.r.urgency != DEFAULT_URGENCY
 
     @property
     def urgency_label(self) -> str:

@@ -96,13 +96,38 @@ _TRANSITION_KEYS = {
 }
 
 
+_TOP_KEYS = {"name", "version", "title", "initial", "states", "transitions"}
+
+
 def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, list[str]]:
     """Parse a loaded YAML document into a spec; structural problems are returned, not raised."""
-    problems: list[str] = []
     if not isinstance(data, dict):
         return None, [
             "the document must be a mapping with name, version, initial, states, transitions"
         ]
+    problems: list[str] = []
+    name, version, initial = _parse_header(data, problems)
+    states = _parse_states(data.get("states"), problems)
+    open_states = tuple(s.name for s in states.values() if not s.final)
+    transitions = _parse_transitions(data.get("transitions"), open_states, problems)
+    if problems:
+        return None, problems
+    assert isinstance(name, str) and isinstance(version, int) and isinstance(initial, str)
+    spec = WorkflowSpec(
+        name=name,
+        version=version,
+        title=str(data.get("title", name)),
+        initial=initial,
+        states=states,
+        transitions=tuple(transitions),
+        source=source,
+    )
+    return spec, []
+
+
+def _parse_header(data: dict[Any, Any], problems: list[str]) -> tuple[Any, Any, Any]:
+    """The name, version and initial state as written; whether each has the right form, and
+    whether the document has keys beyond the known top-level ones."""
     name, version, initial = data.get("name"), data.get("version"), data.get("initial")
     if not isinstance(name, str) or not name.isidentifier():
         problems.append(f"name: expected an identifier, got {name!r}")
@@ -110,15 +135,19 @@ def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, 
         problems.append(f"version: expected a whole number >= 1, got {version!r}")
     if not isinstance(initial, str):
         problems.append(f"initial: expected a state name, got {initial!r}")
-    unknown_top = set(data) - {"name", "version", "title", "initial", "states", "transitions"}
+    unknown_top = set(data) - _TOP_KEYS
     if unknown_top:
         problems.append(f"unknown top-level keys: {', '.join(sorted(unknown_top))}")
+    return name, version, initial
 
-    states: dict[str, StateSpec] = {}
-    raw_states = data.get("states")
+
+def _parse_states(raw_states: Any, problems: list[str]) -> dict[str, StateSpec]:
+    """The `states` mapping as specs; a state that is not a mapping is left out, and a setting
+    of the wrong type is reported and read as absent."""
     if not isinstance(raw_states, dict) or not raw_states:
         problems.append("states: expected a mapping of state name to its settings")
-        raw_states = {}
+        return {}
+    states: dict[str, StateSpec] = {}
     for state_name, raw in raw_states.items():
         raw = raw or {}
         where = f"states.{state_name}"
@@ -142,82 +171,91 @@ def parse(data: Any, *, source: str = "<memory>") -> tuple[WorkflowSpec | None, 
             pauses=raw.get("pauses") if isinstance(raw.get("pauses"), str) else None,
             label=str(raw.get("label", "")),
         )
+    return states
 
-    transitions: list[TransitionSpec] = []
-    raw_transitions = data.get("transitions")
+
+def _parse_transitions(
+    raw_transitions: Any, open_states: tuple[str, ...], problems: list[str]
+) -> list[TransitionSpec]:
+    """The `transitions` list as specs, in file order; one that is not a mapping or has no
+    valid trigger is left out."""
     if not isinstance(raw_transitions, list) or not raw_transitions:
         problems.append("transitions: expected a list")
-        raw_transitions = []
-    open_states = tuple(s.name for s in states.values() if not s.final)
+        return []
+    transitions: list[TransitionSpec] = []
     for i, raw in enumerate(raw_transitions):
-        where = f"transitions[{i}]"
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: expected a mapping")
-            continue
-        if extra := set(raw) - _TRANSITION_KEYS:
-            problems.append(f"{where}: unknown keys {', '.join(sorted(extra))}")
-        trigger = raw.get("trigger")
-        if not isinstance(trigger, str) or not trigger.isidentifier():
-            problems.append(f"{where}.trigger: expected an identifier, got {trigger!r}")
-            continue
-        where = f"transitions[{i}] ({trigger})"
-        sources = _as_tuple(raw.get("source"), f"{where}.source", problems)
-        if sources == (ANY_OPEN,):
-            sources = open_states
-        dest = raw.get("dest")
-        if dest is not None and not isinstance(dest, str):
-            problems.append(
-                f"{where}.dest: expected a state name or nothing (internal), got {dest!r}"
-            )
-            dest = None
-        event = raw.get("event")
-        if event is not None and not (isinstance(event, str) and event.strip()):
-            problems.append(
-                f"{where}.event: expected an event type such as request.signed, got {event!r}"
-            )
-            event = None
-        outcome = raw.get("deadline_outcome", "met")
-        if outcome not in ("met", "cancelled"):
-            problems.append(f"{where}.deadline_outcome: expected met or cancelled, got {outcome!r}")
-            outcome = "met"
-        transitions.append(
-            TransitionSpec(
-                trigger=trigger,
-                sources=sources,
-                dest=dest,
-                roles=_as_tuple(raw.get("roles"), f"{where}.roles", problems),
-                guards=_as_tuple(raw.get("guards"), f"{where}.guards", problems),
-                actions=_as_tuple(raw.get("actions"), f"{where}.actions", problems),
-                event=event,
-                deadline_outcome=outcome,
-                label=str(raw.get("label", "")),
-                requires=_as_tuple(raw.get("requires"), f"{where}.requires", problems),
-            )
+        spec = _parse_transition(raw, f"transitions[{i}]", open_states, problems)
+        if spec is not None:
+            transitions.append(spec)
+    return transitions
+
+
+def _parse_transition(
+    raw: Any, where: str, open_states: tuple[str, ...], problems: list[str]
+) -> TransitionSpec | None:
+    """One transition: `source: "*"` becomes every open state, and a dest, event or outcome
+    of the wrong form is reported and replaced by its default."""
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: expected a mapping")
+        return None
+    if extra := set(raw) - _TRANSITION_KEYS:
+        problems.append(f"{where}: unknown keys {', '.join(sorted(extra))}")
+    trigger = raw.get("trigger")
+    if not isinstance(trigger, str) or not trigger.isidentifier():
+        problems.append(f"{where}.trigger: expected an identifier, got {trigger!r}")
+        return None
+    where = f"{where} ({trigger})"
+    sources = _as_tuple(raw.get("source"), f"{where}.source", problems)
+    if sources == (ANY_OPEN,):
+        sources = open_states
+    dest = raw.get("dest")
+    if dest is not None and not isinstance(dest, str):
+        problems.append(f"{where}.dest: expected a state name or nothing (internal), got {dest!r}")
+        dest = None
+    event = raw.get("event")
+    if event is not None and not (isinstance(event, str) and event.strip()):
+        problems.append(
+            f"{where}.event: expected an event type such as request.signed, got {event!r}"
         )
-    if problems:
-        return None, problems
-    assert isinstance(name, str) and isinstance(version, int) and isinstance(initial, str)
-    spec = WorkflowSpec(
-        name=name,
-        version=version,
-        title=str(data.get("title", name)),
-        initial=initial,
-        states=states,
-        transitions=tuple(transitions),
-        source=source,
+        event = None
+    outcome = raw.get("deadline_outcome", "met")
+    if outcome not in ("met", "cancelled"):
+        problems.append(f"{where}.deadline_outcome: expected met or cancelled, got {outcome!r}")
+        outcome = "met"
+    return TransitionSpec(
+        trigger=trigger,
+        sources=sources,
+        dest=dest,
+        roles=_as_tuple(raw.get("roles"), f"{where}.roles", problems),
+        guards=_as_tuple(raw.get("guards"), f"{where}.guards", problems),
+        actions=_as_tuple(raw.get("actions"), f"{where}.actions", problems),
+        event=event,
+        deadline_outcome=outcome,
+        label=str(raw.get("label", "")),
+        requires=_as_tuple(raw.get("requires"), f"{where}.requires", problems),
     )
-    return spec, []
 
 
 def validate(spec: WorkflowSpec, *, guards: Iterable[str], actions: Iterable[str]) -> list[str]:
     """Everything wrong with a parsed spec, given the guard and action names the code registered."""
     problems: list[str] = []
-    known_guards, known_actions = set(guards), set(actions)
-    states = spec.states
-    if spec.initial not in states:
+    if spec.initial not in spec.states:
         problems.append(f"initial state {spec.initial!r} is not among the states")
-    paused_kinds = {s.deadline for s in states.values() if s.deadline}
-    for s in states.values():
+    problems += _state_problems(spec)
+    known_guards, known_actions = set(guards), set(actions)
+    for t in spec.transitions:
+        problems += _transition_problems(spec, t, known_guards, known_actions)
+    if problems:
+        return problems
+    return _graph_problems(spec)
+
+
+def _state_problems(spec: WorkflowSpec) -> list[str]:
+    """Deadlines on states: a known kind, paused only where some state runs it, none on a
+    final state."""
+    problems: list[str] = []
+    paused_kinds = {s.deadline for s in spec.states.values() if s.deadline}
+    for s in spec.states.values():
         if s.deadline and s.deadline not in DEADLINE_KINDS:
             problems.append(
                 f"state {s.name!r}: unknown deadline kind {s.deadline!r} "
@@ -227,34 +265,45 @@ def validate(spec: WorkflowSpec, *, guards: Iterable[str], actions: Iterable[str
             problems.append(f"state {s.name!r} pauses {s.pauses!r}, which no state runs")
         if s.final and (s.deadline or s.pauses):
             problems.append(f"final state {s.name!r} cannot run or pause a deadline")
+    return problems
 
-    for t in spec.transitions:
-        where = f"transition {t.trigger!r}"
-        if not t.sources:
-            problems.append(f"{where}: no source state")
-        for src in t.sources:
-            if src not in states:
-                problems.append(f"{where}: unknown source state {src!r}")
-            elif states[src].final:
-                problems.append(f"{where}: leaves final state {src!r}")
-        if t.dest is not None and t.dest not in states:
-            problems.append(f"{where}: unknown destination state {t.dest!r}")
-        if not t.roles:
-            problems.append(f"{where}: no role may take it (roles is empty)")
-        for role in t.roles:
-            if role not in ROLES:
-                problems.append(
-                    f"{where}: unknown role {role!r} (known: {', '.join(sorted(ROLES))})"
-                )
-        for g in t.guards:
-            if g not in known_guards:
-                problems.append(f"{where}: guard {g!r} is not registered")
-        for a in t.actions:
-            if a not in known_actions:
-                problems.append(f"{where}: action {a!r} is not registered")
-    if problems:
-        return problems
 
+def _transition_problems(
+    spec: WorkflowSpec, t: TransitionSpec, known_guards: set[str], known_actions: set[str]
+) -> list[str]:
+    """One transition's names: known open source states, a known destination, at least one
+    known role, and only registered guards and actions."""
+    problems: list[str] = []
+    states = spec.states
+    where = f"transition {t.trigger!r}"
+    if not t.sources:
+        problems.append(f"{where}: no source state")
+    for src in t.sources:
+        if src not in states:
+            problems.append(f"{where}: unknown source state {src!r}")
+        elif states[src].final:
+            problems.append(f"{where}: leaves final state {src!r}")
+    if t.dest is not None and t.dest not in states:
+        problems.append(f"{where}: unknown destination state {t.dest!r}")
+    if not t.roles:
+        problems.append(f"{where}: no role may take it (roles is empty)")
+    for role in t.roles:
+        if role not in ROLES:
+            problems.append(f"{where}: unknown role {role!r} (known: {', '.join(sorted(ROLES))})")
+    for g in t.guards:
+        if g not in known_guards:
+            problems.append(f"{where}: guard {g!r} is not registered")
+    for a in t.actions:
+        if a not in known_actions:
+            problems.append(f"{where}: action {a!r} is not registered")
+    return problems
+
+
+def _graph_problems(spec: WorkflowSpec) -> list[str]:
+    """The shape of a spec whose names are all right: every state reachable from the initial
+    one, at least one final state, and every open state with a way out that can end."""
+    problems: list[str] = []
+    states = spec.states
     edges: dict[str, set[str]] = {name: set() for name in states}
     for t in spec.transitions:
         if t.dest is not None:
