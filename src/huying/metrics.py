@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huying import __version__
 from huying.alerts import service as alerts
-from huying.api.deps import Auth, Credentials
+from huying.auth.deps import Auth, Credentials
 from huying.auth.service import token_hash
 from huying.deadlines import service as deadlines
 from huying.errors import HuyingError, Unavailable

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from huying import errors
 from huying.alerts.router import router as alerts_router
-from huying.api.deps import token_of
-from huying.api.gate import GatedRoute, rule_of
 from huying.api.problems import answer
 from huying.app import create_app
+from huying.auth.deps import token_of
+from huying.auth.gate import GatedRoute, rule_of
 from huying.auth.service import create_user
 from huying.directory.router import router as directory_router
 from huying.reports.router import router as reports_router

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from huying.alerts.router import router as alerts_router
-from huying.api.gate import rule_of
+from huying.auth.gate import rule_of
 from huying.directory.router import router as directory_router
 from huying.reports.router import router as reports_router
 from huying.requests.router import router as requests_router

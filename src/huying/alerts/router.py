@@ -7,8 +7,9 @@ from fastapi import APIRouter, Path, Query
 from huying import roles
 from huying.alerts import service
 from huying.alerts.schemas import DeliveryOut, Status, WebhookCreated, WebhookIn, WebhookOut
-from huying.api.deps import Auth, Rt
-from huying.api.gate import GatedRoute, allow
+from huying.api.deps import Rt
+from huying.auth.deps import Auth
+from huying.auth.gate import GatedRoute, allow
 
 # Webhooks and their deliveries are the admin's alone.
 router = APIRouter(tags=["webhooks"], route_class=GatedRoute, dependencies=[allow(*roles.ADMINS)])

@@ -4,7 +4,7 @@ NUL either.
 
 A body larger than the limit gets 413 and is read no further: at once when Content-Length
 says so, else as soon as the bytes counted pass the limit (a chunked body). The body is
-read lazily, when the route asks for it, so that `huying.api.gate` can answer 401 or 403
+read lazily, when the route asks for it, so that `huying.auth.gate` can answer 401 or 403
 first without reading anything. A plain ASGI middleware: a `@app.middleware("http")`
 function cost 2.3 ms of CPU per request, a third of a submit's.
 """

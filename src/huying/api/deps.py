@@ -1,86 +1,19 @@
-"""Dependencies: the runtime, the caller's credentials, If-Match."""
+"""Dependencies every router shares that are not about identity: the runtime, If-Match.
+Who is calling is `huying.auth.deps`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.security.utils import get_authorization_scheme_param
-from sqlalchemy.orm import Session
 
-from huying.auth.service import Principal, authenticate
-from huying.errors import Forbidden, InvalidInput, NotAuthenticated
+from huying.errors import InvalidInput
 from huying.runtime import Runtime
-
-_bearer = HTTPBearer(
-    auto_error=False, description="an API key (hyk_…) or a staff session token (hys_…)"
-)
-# The console's cookie holding a staff session token (`huying.web.session` sets it).
-SESSION_COOKIE = "huying_session"
-# Methods that change nothing: the only ones for which the JSON API accepts the console's
-# session cookie. A page of another site can make a browser send that cookie with a POST (a
-# form posts across sites), so a cookie alone never authorises an unsafe method here.
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Where `huying.api.gate` leaves the principal it resolved before the body was read.
-ADMITTED = "huying.principal"
 
 
 def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
-
-
-def token_of(request: Request) -> str:
-    """The caller's token: `Authorization: Bearer <token>`, or the console's session cookie on
-    a safe method only. NotAuthenticated (401) when there is none to use."""
-    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
-    if scheme.lower() == "bearer" and token:
-        return token
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie and request.method in SAFE_METHODS:
-        return cookie
-    if cookie:
-        raise NotAuthenticated(
-            f"the console's session cookie is not accepted for {request.method} under /api/; "
-            "send Authorization: Bearer <API key or session token>"
-        )
-    raise NotAuthenticated("send Authorization: Bearer <API key or session token>")
-
-
-def check_role(who: Principal, roles: Sequence[str] | None, doing: str = "do this") -> None:
-    if roles is not None and who.role not in roles:
-        raise Forbidden(f"role {who.role!r} may not {doing} (allowed: {', '.join(roles)})")
-
-
-class Credentials:
-    """The bearer token of the call, and the principal `huying.api.gate` already resolved for
-    it, if the route is gated; else it is resolved inside the handler's unit of work."""
-
-    def __init__(self, token: str, admitted: Principal | None = None) -> None:
-        self.token = token
-        self.admitted = admitted
-
-    def principal(
-        self, session: Session, rt: Runtime, roles: Sequence[str] | None = None
-    ) -> Principal:
-        """The caller. A gated route declares its roles with `huying.api.gate.allow` and
-        passes none here; `roles` is for routes outside the gate."""
-        who = self.admitted or authenticate(session=session, token=self.token, now=rt.now())
-        check_role(who, roles)
-        return who
-
-
-async def credentials(
-    request: Request,
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Credentials:
-    # `_bearer` is here for the OpenAPI document's security scheme; token_of reads the header.
-    admitted = request.scope.get(ADMITTED)
-    if isinstance(admitted, Principal):
-        return Credentials(token_of(request), admitted)
-    return Credentials(token_of(request))
 
 
 def if_match(
@@ -98,5 +31,4 @@ def if_match(
 
 
 Rt = Annotated[Runtime, Depends(runtime)]
-Auth = Annotated[Credentials, Depends(credentials)]
 IfMatch = Annotated[int | None, Depends(if_match)]

@@ -6,12 +6,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, column, delete, select, table
 from sqlalchemy.orm import Session
 
 from huying.auth.models import ApiKey, LoginFailure, StaffSession, User
 
 # --- keys and users ---------------------------------------------------------------
+
+# The table the keys' and users' `department_code` refers to (a foreign key by name, as in
+# auth.models): named here rather than imported from huying.directory, whose routers are
+# gated by auth, so that auth does not import directory back.
+_departments = table("departments", column("code"))
+
+
+def department_known(session: Session, code: str) -> bool:
+    found = session.scalar(select(_departments.c.code).where(_departments.c.code == code))
+    return found is not None
 
 
 def key_by_hash(session: Session, digest: str) -> ApiKey | None:

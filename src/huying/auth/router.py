@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from huying.api.deps import Auth, Rt
-from huying.api.gate import GatedRoute
+from huying.api.deps import Rt
 from huying.auth import service
+from huying.auth.deps import Auth
+from huying.auth.gate import GatedRoute
 from huying.auth.schemas import LoginIn, LoginOut, MeOut
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=GatedRoute)

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from huying.auth import repository
 from huying.auth.models import ApiKey, StaffSession, User
-from huying.directory import service as directory
 from huying.durations import parse_duration
 from huying.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
 from huying.roles import DEPARTMENT, ROLES, SYSTEM_ROLES
@@ -65,7 +64,7 @@ def _check_role(session: Session, role: str, department: str | None) -> None:
     if role == DEPARTMENT:
         if not department:
             raise InvalidInput("the department role needs a department code")
-        if directory.department(session=session, code=department) is None:
+        if not repository.department_known(session, department):
             raise InvalidInput(f"unknown department {department!r}")
     elif department:
         raise InvalidInput(f"only the department role is bound to a department, not {role!r}")

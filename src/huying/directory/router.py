@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from huying import roles
-from huying.api.deps import Auth, Rt
-from huying.api.gate import GatedRoute, allow
+from huying.api.deps import Rt
+from huying.auth.deps import Auth
+from huying.auth.gate import GatedRoute, allow
 from huying.directory import service
 from huying.directory.schemas import (
     USCC,

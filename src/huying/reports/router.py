@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from huying import roles
-from huying.api.deps import Auth, Rt
-from huying.api.gate import GatedRoute, allow
+from huying.api.deps import Rt
+from huying.auth.deps import Auth
+from huying.auth.gate import GatedRoute, allow
 from huying.reports import export, service
 from huying.reports.schemas import Format, GroupBy, RatesReport
 

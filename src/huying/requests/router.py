@@ -7,9 +7,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from huying import roles
-from huying.api.deps import Auth, IfMatch, Rt
-from huying.api.gate import GatedRoute, allow
+from huying.api.deps import IfMatch, Rt
 from huying.api.types import Instant
+from huying.auth.deps import Auth
+from huying.auth.gate import GatedRoute, allow
 from huying.errors import InvalidInput
 from huying.requests import service
 from huying.requests.presenters import present

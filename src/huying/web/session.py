@@ -1,7 +1,7 @@
 """Who is looking at the console: the staff session cookie, and CSRF tokens for every form.
 
 - The session is `auth.service.login`'s token (`hys_…`) in an HttpOnly, SameSite=Lax cookie
-  named `huying_session`. The JSON API accepts it for GET only (`api.deps.token_of`): an
+  named `huying_session`. The JSON API accepts it for GET only (`auth.deps.token_of`): an
   unsafe method there needs `Authorization`, which no page of another site can send.
 - Forms of a signed-in user carry a per-session token: HMAC-SHA256 keyed with the session
   token, which a page of another site can neither read nor compute. It needs no server
@@ -23,7 +23,7 @@ from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from huying import roles
-from huying.api.deps import SESSION_COOKIE as SESSION_COOKIE
+from huying.auth.deps import SESSION_COOKIE as SESSION_COOKIE
 from huying.auth.service import SESSION_PREFIX, Principal, authenticate
 from huying.errors import NotAuthenticated
 from huying.requests import service as requests

@@ -26,7 +26,8 @@ from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from huying.api.deps import ADMITTED, check_role, credentials, runtime, token_of
+from huying.api.deps import runtime
+from huying.auth.deps import ADMITTED, check_role, credentials, token_of
 from huying.auth.service import Principal, authenticate
 from huying.runtime import Runtime
 
