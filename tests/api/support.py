@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from huying.db import Base
 from huying.runtime import Runtime
-from tests.conftest import empty_tables  # noqa: F401 - one way to empty the database, with `rt`
 
 PROBLEM = "application/problem+json"
 

@@ -69,6 +69,9 @@ BAD_SUBMIT_BODIES = [
     pytest.param(submit_body(title="   "), ["title"], id="title-blank"),
     pytest.param(submit_body(location="地" * 301), ["location", "300"], id="location-301"),
     pytest.param(submit_body(grid_code="4401-12"), ["grid_code"], id="grid-pattern"),
+    # well-formed, but not a code of directory.grid_code_pattern (15 digits): the same check
+    # as an enterprise's grid code in the directory
+    pytest.param(submit_body(grid_code="44011201"), ["grid_code", "pattern"], id="grid-configured"),
     # extra unknown fields, anywhere
     pytest.param(submit_body(priority="high"), ["priority", "not permitted"], id="extra-field"),
     pytest.param(

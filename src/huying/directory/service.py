@@ -160,6 +160,12 @@ def grid_codes(pattern: str) -> GridCodes:
     return GridCodes(pattern)
 
 
+def grid_code_problem(code: str, *, pattern: str) -> str | None:
+    """What is wrong with a grid code under `directory.grid_code_pattern`, or None. The one
+    check for every grid code written: enterprises, and a request's own at submit."""
+    return grid_codes(pattern).code_problem(code)
+
+
 def _save(
     session: Session,
     item: M,
@@ -306,7 +312,7 @@ def save_enterprise(
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN,
 ) -> Saved[Enterprise]:
     if data.grid_code is not None and (
-        problem := grid_codes(grid_code_pattern).code_problem(data.grid_code)
+        problem := grid_code_problem(data.grid_code, pattern=grid_code_pattern)
     ):
         raise InvalidInput(f"grid_code: {problem}")
     if data.chain is not None and repo.chain(session, data.chain) is None:

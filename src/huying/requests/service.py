@@ -257,7 +257,8 @@ def _submitted_references(
 ) -> tuple[Enterprise, Category, str]:
     """The enterprise and category a submit names, and its urgency (the body's, else the
     category's). InvalidInput for an enterprise not registered, a category not on the call
-    list, or an urgency without configured time limits, checked in that order."""
+    list, an urgency without configured time limits, or a grid code that does not match
+    `directory.grid_code_pattern`, checked in that order."""
     enterprise = directory.enterprise(session=session, uscc=body.enterprise_uscc)
     if enterprise is None:
         raise InvalidInput(f"enterprise_uscc: no enterprise {body.enterprise_uscc} is registered")
@@ -269,6 +270,12 @@ def _submitted_references(
         raise InvalidInput(
             f"urgency: {urgency!r} is not one of {', '.join(rt.settings.time_limits)}"
         )
+    if body.grid_code is not None and (
+        problem := directory.grid_code_problem(
+            body.grid_code, pattern=rt.settings.directory.grid_code_pattern
+        )
+    ):
+        raise InvalidInput(f"grid_code: {problem}")
     return enterprise, category, urgency
 
 
