@@ -180,6 +180,23 @@ class BusinessCalendar:
         """Years asked about that the holiday source has no data for (Monday to Friday was used)."""
         return frozenset(self._missing)
 
+    def knows_year(self, year: int) -> bool:
+        """Whether `year`'s holidays are known: the source has it, or the config names one of
+        its days (a district that types in next year's holidays itself); always with no source."""
+        if self._source is None or year in self._source.years:
+            return True
+        return any(d.year == year for d in self._extra_holidays | self._extra_workdays)
+
+    def unannounced(self, today: date, *, warn_from: tuple[int, int]) -> list[int]:
+        """Years that should be known by `today` and are not: this year always, and next
+        year from `warn_from` (month, day) on. The State Council publishes next year's
+        holidays around November; until the package (or the config) has them, a deadline
+        crossing New Year counts 元旦 as a working day."""
+        years = [today.year]
+        if (today.month, today.day) >= warn_from:
+            years.append(today.year + 1)
+        return [y for y in years if not self.knows_year(y)]
+
     def is_workday(self, day: date) -> bool:
         cached = self._workday_cache.get(day)
         if cached is None:

@@ -25,6 +25,14 @@ CODES: dict[str, str] = {
     ),
     "merge_into_itself": "422: a request cannot be merged into itself",
     "merge_target_closed": "422: the request to merge into is rejected or merged itself",
+    "unknown_reason_code": "422: `reason_code` is not one of the configured suspension.reasons",
+    "suspension_too_long": "422: `length` is longer than suspension.max_length",
+    "duration_not_positive": "422: the duration (`length`, `extend_by`) must be longer than zero",
+    "extension_too_long": (
+        "422: `extend_by`, with this deadline's earlier extensions, is longer than "
+        "extension.max_length"
+    ),
+    "level_above_ladder": "422: `level` is above the escalation ladder's top",
     "not_authenticated": "401: no valid credentials",
     "forbidden": "403: the caller's role or department may not do this; `allowed` if any",
     "not_found": "404: nothing there, or nothing the caller may see",

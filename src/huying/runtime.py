@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -29,6 +30,17 @@ def load_workflows(
     settings: Settings,
 ) -> tuple[dict[tuple[str, int], WorkflowSpec], list[WorkflowInvalid]]:
     return load_dir(settings.workflows_dir, guards=REGISTRY.guards, actions=REGISTRY.actions)
+
+
+def workflow_rules(settings: Settings) -> dict[str, Any]:
+    """The configured numbers the workflow's guards and actions read (`Context.rules`)."""
+    return {
+        **settings.workflow_rules.model_dump(),
+        "ladder_top": settings.ladder_top,
+        "suspension_max_count": settings.suspension.max_count,
+        "suspension_requires_approval": settings.suspension.requires_approval,
+        "extension_max_count": settings.extension.max_count,
+    }
 
 
 def build_calendar(settings: Settings) -> BusinessCalendar:
@@ -109,7 +121,7 @@ def build_runtime(
             str(settings.workflows_dir),
             [f"the default workflow {settings.workflows.default!r} is not defined"],
         )
-    rules = settings.workflow_rules.model_dump()
+    rules = workflow_rules(settings)
     db = make_engine(
         settings.database_url,
         pool_size=settings.database.pool_size,

@@ -74,6 +74,24 @@ class CalendarSettings(_Strict):
     holidays: Literal["cn", "none"] = "cn"
     extra_holidays: tuple[date, ...] = ()
     extra_workdays: tuple[date, ...] = ()
+    # From this day of the year (MM-DD) on, next year's official holidays are expected:
+    # /healthz, the supervisor's board and `huying calendar check` flag it while unknown.
+    warn_from: str = "11-01"
+
+    @field_validator("warn_from")
+    @classmethod
+    def _warn_from(cls, value: str) -> str:
+        try:
+            date.fromisoformat(f"2000-{value}")  # a leap year: 02-29 is a day too
+        except ValueError:
+            raise ValueError(f"{value!r}: a day of the year as MM-DD, e.g. 11-01") from None
+        return value
+
+    @property
+    def warn_from_day(self) -> tuple[int, int]:
+        """`warn_from` as (month, day)."""
+        month, _, day = self.warn_from.partition("-")
+        return int(month), int(day)
 
     @field_validator("timezone")
     @classmethod
@@ -110,10 +128,23 @@ class TimeLimits(_Strict):
         return value
 
 
+class NotifyDepartment(_Strict):
+    """A rung's fixed recipients: the leaders of one department with one role (e.g. the
+    督查室's), whoever leads the request."""
+
+    department: str = Field(min_length=1, max_length=64)
+    role: str = Field(min_length=1, max_length=64)
+
+
+# A leader role looked up from the lead department up through its parents (or from the
+# dispatch centre when the request has no lead department), or a fixed department's leaders.
+NotifyEntry = str | NotifyDepartment
+
+
 class Rung(_Strict):
     after: str
     level: int = Field(ge=1, le=9)
-    notify: tuple[str, ...] = ()
+    notify: tuple[NotifyEntry, ...] = ()
 
     _check = field_validator("after")(classmethod(lambda cls, v: _check_duration(v)))
 
@@ -125,6 +156,54 @@ class Rung(_Strict):
 class WorkflowRules(_Strict):
     return_escalate_after: int = Field(default=2, ge=0)
     reopen_limit: int = Field(default=1, ge=0)
+
+
+def _positive_duration(value: str) -> str:
+    d = parse_duration(value)
+    if d.seconds <= 0 and d.days <= 0:
+        raise ValueError(f"{value!r}: longer than zero, please")
+    return value
+
+
+DEFAULT_SUSPENSION_REASONS = {
+    "awaiting_materials": "等待企业补充材料",
+    "site_survey": "需现场勘查",
+    "third_party": "等待第三方或上级意见",
+    "other": "其他",
+}
+
+
+class SuspensionSettings(_Strict):
+    """挂起: asked by the lead department with a reason code, decided by a supervisor or a
+    dispatcher (unless `requires_approval` is false), ended by the worker when `length` has
+    passed or earlier by the department."""
+
+    reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SUSPENSION_REASONS))
+    max_length: str = "10 working days"
+    max_count: int = Field(default=2, ge=0, le=100)  # per request
+    requires_approval: bool = True
+
+    _check = field_validator("max_length")(classmethod(lambda cls, v: _positive_duration(v)))
+
+    @field_validator("reasons")
+    @classmethod
+    def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("at least one reason code, please")
+        bad = [code for code in value if not code.isidentifier() or len(code) > 32]
+        if bad:
+            raise ValueError(f"reason codes are identifiers of at most 32 characters: {bad}")
+        return value
+
+
+class ExtensionSettings(_Strict):
+    """延期: asked before the reply deadline falls due, at most `max_count` times and
+    `max_length` in total per deadline."""
+
+    max_length: str = "10 working days"
+    max_count: int = Field(default=1, ge=0, le=100)
+
+    _check = field_validator("max_length")(classmethod(lambda cls, v: _positive_duration(v)))
 
 
 class WorkerSettings(_Strict):
@@ -234,7 +313,12 @@ class Settings(_Strict):
         Rung(after="1 working day", level=2, notify=("street_leadership",)),
         Rung(after="3 working days", level=3, notify=("district_supervision",)),
     )
+    # The department whose leaders a rung's role entries name when the request has no lead
+    # department (the dispatch deadline, the return limit): the command or dispatch centre.
+    dispatch_center: str | None = None
     workflow_rules: WorkflowRules = WorkflowRules()
+    suspension: SuspensionSettings = SuspensionSettings()
+    extension: ExtensionSettings = ExtensionSettings()
     worker: WorkerSettings = WorkerSettings()
     webhooks: WebhookSettings = WebhookSettings()
     auth: AuthSettings = AuthSettings()
@@ -260,9 +344,21 @@ class Settings(_Strict):
     @classmethod
     def _ladder(cls, value: tuple[Rung, ...]) -> tuple[Rung, ...]:
         levels = [r.level for r in value]
-        if levels != sorted(set(levels)):
-            raise ValueError("rungs must have strictly increasing levels")
+        if levels != list(range(1, len(value) + 1)):
+            raise ValueError(
+                f"the rungs are levels 1 to {len(value)} in order (got {levels}): "
+                "a request's level is the highest rung it reached"
+            )
         return value
+
+    @property
+    def ladder_top(self) -> int:
+        """The highest escalation level: the ladder's last rung (0 without a ladder)."""
+        return len(self.escalation)
+
+    def rung(self, level: int) -> Rung | None:
+        """The rung of `level` (1 to ladder_top), or None."""
+        return self.escalation[level - 1] if 1 <= level <= len(self.escalation) else None
 
     @property
     def urgencies(self) -> list[str]:

@@ -252,7 +252,7 @@ def test_action_the_state_does_not_allow_is_409_listing_the_allowed(
         problem = assert_problem(r, 409, "sign", "in_progress")
     allowed = client.get(f"{API}/{rid}/actions", headers=world.h("gxj")).json()
     assert problem["allowed"] == allowed["actions"]
-    assert set(problem["allowed"]) == {"request_extension", "suspend", "reply"}
+    assert set(problem["allowed"]) == {"request_extension", "request_suspension", "reply"}
     after = client.get(f"{API}/{rid}", headers=world.h("gxj")).json()
     assert after["version"] == in_progress["version"]
     assert len(after["timeline"]) == len(in_progress["timeline"])
@@ -263,7 +263,7 @@ def test_action_on_a_closed_request_is_409_with_nothing_allowed(
 ) -> None:
     rid = in_progress["id"]
     act(client, world, "gxj", rid, "reply", content="已处理", resolved=True)
-    act(client, world, "integration", rid, "rate", rating="satisfied")
+    act(client, world, "integration", rid, "rate", rating="satisfied", resolved=True)
     with nothing_written(rt):
         for action in ("urge", "supervise"):
             r = client.post(f"{API}/{rid}/actions/{action}", json={}, headers=world.h("admin"))

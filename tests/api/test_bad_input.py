@@ -433,14 +433,60 @@ def _version(client: TestClient, world: World, rid: int) -> int:
             id="reply-extra-field",
         ),
         pytest.param("reply", {"content": "答" * 4001, "resolved": True}, ["content"], id="long"),
-        pytest.param("suspend", {}, ["reason", "required"], id="suspend-no-reason"),
+        pytest.param(
+            "request_suspension",
+            {"reason_code": "other", "length": "2 working days"},
+            ["reason", "required"],
+            id="suspend-no-reason",
+        ),
+        pytest.param(
+            "request_suspension",
+            {"reason_code": "holiday", "reason": "x", "length": "2 working days"},
+            ["reason_code", "holiday", "awaiting_materials"],
+            id="suspend-unknown-reason-code",
+        ),
+        pytest.param(
+            "request_suspension",
+            {"reason_code": "other", "reason": "x", "length": "11 working days"},
+            ["length", "at most 10 working days"],
+            id="suspend-too-long",
+        ),
+        pytest.param(
+            "request_suspension",
+            {"reason_code": "other", "reason": "x", "length": "0 seconds"},
+            ["length", "longer than zero"],
+            id="suspend-zero-length",
+        ),
+        pytest.param(
+            "request_extension",
+            {"extend_by": "0 working days", "reason": "等材料"},
+            ["extend_by", "longer than zero"],
+            id="extension-zero",
+        ),
+        pytest.param(
+            "request_extension",
+            {"extend_by": "-1 working days", "reason": "等材料"},
+            ["extend_by"],
+            id="extension-negative",
+        ),
+        pytest.param(
+            "request_extension",
+            {"extend_by": "11 working days", "reason": "等材料"},
+            ["extend_by", "at most 10 working days in total"],
+            id="extension-over-the-cap",
+        ),
         pytest.param(
             "request_extension",
             {"extend_by": "a while", "reason": "等材料"},
             ["extend_by", "a while"],
             id="extension-bad-duration",
         ),
-        pytest.param("suspend", {"reason": "  "}, ["reason"], id="suspend-blank-reason"),
+        pytest.param(
+            "request_suspension",
+            {"reason_code": "other", "reason": "  ", "length": "2 working days"},
+            ["reason"],
+            id="suspend-blank-reason",
+        ),
     ],
 )
 def test_bad_action_body_is_422_and_writes_nothing(

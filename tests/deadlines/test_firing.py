@@ -167,9 +167,22 @@ def test_suspension_adds_the_paused_working_days_back(
     client.post(f"{API}/{rid}/actions/sign", json={}, headers=world.h("gxj"))
     reply = next(d for d in get(client, world, rid)["deadlines"] if d["kind"] == "reply")
     assert reply["due_at"] == "2026-11-25T17:30:00+08:00"  # 5 working days after Wed 18th
-    client.post(
-        f"{API}/{rid}/actions/suspend", json={"reason": "等待补充材料"}, headers=world.h("gxj")
+    asked = client.post(
+        f"{API}/{rid}/actions/request_suspension",
+        json={
+            "reason_code": "awaiting_materials",
+            "reason": "等待补充材料",
+            "length": "10 working days",
+        },
+        headers=world.h("gxj"),
     )
+    assert asked.status_code == 200, asked.text
+    decided = client.post(
+        f"{API}/{rid}/actions/decide_suspension",
+        json={"approved": True},
+        headers=world.h("supervisor"),
+    )
+    assert decided.json()["state"] == "suspended", decided.text
     clock.set(at("2026-11-26T10:00:00+08:00"))  # past the old due: nothing fires while paused
     assert fire_due(rt, now=clock.now()).fired == 0
     clock.set(at("2026-11-23T10:00:00+08:00"))

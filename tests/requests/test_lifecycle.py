@@ -33,12 +33,19 @@ def test_submit_to_reopen_to_close(client: TestClient, world: World) -> None:
     act(client, world, "gxj", rid, "sign", note="已签收，安排专人对接")
     act(client, world, "gxj", rid, "reply", content="已协调供电局出具增容方案", resolved=True)
     reopened = act(
-        client, world, "integration", rid, "rate", rating="dissatisfied", note="方案周期太长"
+        client,
+        world,
+        "integration",
+        rid,
+        "rate",
+        rating="dissatisfied",
+        resolved=False,
+        note="方案周期太长",
     )
     assert reopened["state"] == "in_progress"
     assert reopened["reopen_count"] == 1
     act(client, world, "gxj", rid, "reply", content="已压缩至 10 个工作日完成", resolved=True)
-    closed = act(client, world, "integration", rid, "rate", rating="satisfied")
+    closed = act(client, world, "integration", rid, "rate", rating="satisfied", resolved=True)
     assert closed["state"] == "closed"
     assert closed["rating"] == "satisfied"
     assert closed["resolved"] is True
@@ -56,7 +63,7 @@ def test_submit_to_reopen_to_close(client: TestClient, world: World) -> None:
         (7, "rate", "replied", "closed"),
     ]
     assert timeline[2]["note"] == "已签收，安排专人对接"
-    assert timeline[4]["data"] == {"rating": "dissatisfied"}
+    assert timeline[4]["data"] == {"rating": "dissatisfied", "resolved": False}
     assert timeline[4]["role"] == "integration"
     kinds = [(d["kind"], d["status"]) for d in closed["deadlines"]]
     assert kinds == [
@@ -72,9 +79,9 @@ def test_reopen_limit_closes_unresolved_and_escalates(client: TestClient, world:
     rid = client.post(API, json=submit_body(), headers=world.h("integration")).json()["id"]
     act(client, world, "gxj", rid, "sign")
     act(client, world, "gxj", rid, "reply", content="答复一", resolved=True)
-    act(client, world, "integration", rid, "rate", rating="very_dissatisfied")
+    act(client, world, "integration", rid, "rate", rating="very_dissatisfied", resolved=False)
     act(client, world, "gxj", rid, "reply", content="答复二", resolved=True)
-    final = act(client, world, "integration", rid, "rate", rating="dissatisfied")
+    final = act(client, world, "integration", rid, "rate", rating="dissatisfied", resolved=False)
     assert final["state"] == "closed"
     assert final["resolved"] is False
     assert final["escalation_level"] == 1
@@ -150,11 +157,28 @@ def test_extension_suspend_resume(client: TestClient, world: World) -> None:
     assert after["pending_extension"] is None
     due_after = next(d["due_at"] for d in after["deadlines"] if d["kind"] == "reply")
     assert due_after > due_before
-    suspended = act(client, world, "gxj", rid, "suspend", reason="等待企业补充材料")
+    asked = act(
+        client,
+        world,
+        "gxj",
+        rid,
+        "request_suspension",
+        reason_code="awaiting_materials",
+        reason="等待企业补充环评材料",
+        length="3 working days",
+    )
+    assert asked["state"] == "in_progress"  # the clock runs while the decision waits
+    assert asked["pending_suspension"]["reason_code"] == "awaiting_materials"
+    suspended = act(client, world, "supervisor", rid, "decide_suspension", approved=True)
     assert suspended["state"] == "suspended"
+    assert suspended["suspension_count"] == 1
+    assert suspended["suspension"]["resumes_at"]
     assert [d["status"] for d in suspended["deadlines"] if d["kind"] == "reply"] == ["paused"]
+    assert [d["status"] for d in suspended["deadlines"] if d["kind"] == "suspension"] == ["running"]
     resumed = act(client, world, "gxj", rid, "resume")
+    assert resumed["suspension"] is None
     assert [d["status"] for d in resumed["deadlines"] if d["kind"] == "reply"] == ["running"]
+    assert [d["status"] for d in resumed["deadlines"] if d["kind"] == "suspension"] == ["met"]
 
 
 def test_reject_and_merge(client: TestClient, world: World) -> None:

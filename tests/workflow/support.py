@@ -20,7 +20,14 @@ from huying.workflow.library import REGISTRY
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "src/huying/data/workflows"
 NAME, VERSION = "service_request", 1
-RULES = {"return_escalate_after": 2, "reopen_limit": 1}
+RULES: dict[str, Any] = {
+    "return_escalate_after": 2,
+    "reopen_limit": 1,
+    "ladder_top": 3,
+    "suspension_max_count": 2,
+    "suspension_requires_approval": True,
+    "extension_max_count": 1,
+}
 NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # 2026-11-18 10:00 Shanghai, a Wednesday
 
 # The states and actions the design (DESIGN.md, "Workflow") names for version 1.
@@ -91,8 +98,9 @@ def real_specs() -> dict[tuple[str, int], WorkflowSpec]:
     return specs
 
 
-def make_engine(rules: dict[str, int] | None = None) -> Engine:
-    return Engine(real_specs(), REGISTRY, RULES if rules is None else rules)
+def make_engine(rules: dict[str, Any] | None = None) -> Engine:
+    """The real workflows with the default rules, `rules` overriding some of them."""
+    return Engine(real_specs(), REGISTRY, {**RULES, **(rules or {})})
 
 
 def fire(

@@ -20,6 +20,7 @@ from .support import (
     INTEGRATION,
     NAME,
     NOW,
+    RULES,
     SUPERVISOR,
     SYSTEM,
     VERSION,
@@ -491,8 +492,22 @@ def test_supervise_works_in_every_open_state_and_raises_the_escalation_level(
 def test_supervise_may_raise_to_at_least_a_named_level(engine: Engine) -> None:
     out = fire(engine, snap("in_progress", escalation_level=1), "supervise", SUPERVISOR, level=3)
     assert out.changes["escalation_level"] == 3
-    out = fire(engine, snap("in_progress", escalation_level=5), "supervise", SUPERVISOR, level=3)
-    assert out.changes["escalation_level"] == 6  # never lowers: one above the current
+    out = fire(engine, snap("in_progress", escalation_level=2), "supervise", SUPERVISOR, level=1)
+    assert out.changes["escalation_level"] == 3  # never lowers: one above the current
+
+
+def test_levels_are_rungs_never_above_the_ladders_top(engine: Engine) -> None:
+    top = RULES["ladder_top"]
+    out = fire(engine, snap("in_progress", escalation_level=top), "supervise", SUPERVISOR)
+    assert out.changes["escalation_level"] == top
+    (escalated,) = [e for e in out.events if e.type == "request.escalated"]
+    assert escalated.data["level"] == top  # a supervision at the top still alerts its rung
+    # A later deadline's ladder raises the level only when it reaches a higher rung.
+    out = fire(engine, snap("in_progress", escalation_level=2), "escalate", SYSTEM, level=1)
+    assert out.changes["escalation_level"] == 2
+    # Old rows above the top come back to it.
+    out = fire(engine, snap("in_progress", escalation_level=6), "escalate", SYSTEM, level=1)
+    assert out.changes["escalation_level"] == top
 
 
 @pytest.mark.parametrize("state", OPEN)

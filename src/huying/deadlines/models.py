@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 class Deadline(Base):
-    """One time limit of a request (dispatch, sign, reply, feedback).
+    """One time limit of a request (dispatch, sign, reply, feedback), or the length of an
+    approved suspension (kind `suspension`: at its due instant the worker resumes the request).
 
     status: running → (warning) → missed once the due instant passes; met or
     cancelled when its state is left; paused while the request is suspended.
@@ -50,6 +51,10 @@ class Deadline(Base):
     remaining: Mapped[str | None] = mapped_column(String(64))  # while paused: what is left
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rungs_fired: Mapped[int] = mapped_column(Integer, default=0)
+    # Extensions approved on this deadline: how many, and the working seconds they added
+    # together (the cap `extension.max_length` is counted in working time).
+    extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    extended_seconds: Mapped[int] = mapped_column(Integer, default=0)
     next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -21,6 +21,10 @@ from huying.workflow.context import DeadlineEffect
 if TYPE_CHECKING:
     from huying.requests.models import Request
 
+# The timer of an approved suspension: no warning, no ladder; at its due instant the worker
+# resumes the request. Its length is the one approved, not a configured time limit.
+SUSPENSION = "suspension"
+
 
 def open_of_requests(*, session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
     """The open deadlines of each of these requests, oldest first."""
@@ -51,7 +55,7 @@ def next_fire_at(d: Deadline, *, settings: Settings, calendar: BusinessCalendar)
         return d.warn_at
     if d.missed_at is None:
         return d.due_at
-    if d.kind == "feedback":  # a missed feedback deadline auto-closes; no ladder
+    if d.kind in ("feedback", SUSPENSION):  # a feedback deadline auto-closes; no ladder
         return None
     ladder = settings.escalation
     if d.rungs_fired < len(ladder):
@@ -64,7 +68,7 @@ class Step:
     """The one step `next_fire_at` points at: the system action to fire, and for `escalate`
     the rung of the ladder (`number` counts from 1)."""
 
-    action: Literal["warn", "overdue", "auto_close", "escalate"]
+    action: Literal["warn", "overdue", "auto_close", "escalate", "resume"]
     rung: Rung | None = None
     number: int = 0
 
@@ -72,6 +76,8 @@ class Step:
 def next_step(d: Deadline, *, settings: Settings) -> Step:
     if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
         return Step("warn")
+    if d.kind == SUSPENSION:
+        return Step("resume")
     if d.missed_at is None:
         return Step("auto_close" if d.kind == "feedback" else "overdue")
     return Step("escalate", rung=settings.escalation[d.rungs_fired], number=d.rungs_fired + 1)
@@ -79,7 +85,10 @@ def next_step(d: Deadline, *, settings: Settings) -> Step:
 
 def mark_fired(d: Deadline, step: Step, *, due: datetime) -> None:
     """Record on the deadline that `step` fired at `due`. Called only once the engine has
-    accepted the step's action, before its outcome is applied (which reads the marks)."""
+    accepted the step's action, before its outcome is applied (which reads the marks). A
+    resumption marks nothing: its outcome ends the suspension's timer."""
+    if step.action == "resume":
+        return
     if step.action == "warn":
         d.warned_at = due
     elif step.action == "escalate":
@@ -106,7 +115,9 @@ class DeadlinePlanner:
         self, session: Session, *, request: Request, kind: str, duration: Duration, now: datetime
     ) -> Deadline:
         due = self.calendar.add(now, duration)
-        warn = self.calendar.point_at(now, due, self.settings.warning_at, duration.kind)
+        warn: datetime | None = None
+        if kind != SUSPENSION:
+            warn = self.calendar.point_at(now, due, self.settings.warning_at, duration.kind)
         d = Deadline(
             request=request,
             kind=kind,
@@ -114,8 +125,10 @@ class DeadlinePlanner:
             duration=duration.text,
             started_at=now,
             due_at=due,
-            warn_at=warn if warn < due else None,
+            warn_at=warn if warn is not None and warn < due else None,
             rungs_fired=0,
+            extension_count=0,
+            extended_seconds=0,
             version=1,
         )
         self._schedule(d)
@@ -147,7 +160,11 @@ class DeadlinePlanner:
             if effect.op == "start":
                 for d in mine:  # a new round replaces any open one of the same kind
                     self._finish(d, "cancelled", now)
-                duration = self.limit(effect.kind, urgency=request.urgency, overrides=overrides)
+                duration = (
+                    parse_duration(effect.by)
+                    if effect.by
+                    else self.limit(effect.kind, urgency=request.urgency, overrides=overrides)
+                )
                 rows.append(
                     self.start(
                         session, request=request, kind=effect.kind, duration=duration, now=now
@@ -166,7 +183,7 @@ class DeadlinePlanner:
                     self._resume(d, now)
             elif effect.op == "extend" and effect.by:
                 for d in mine:
-                    self._extend(d, parse_duration(effect.by), now)
+                    self._extend(d, parse_duration(effect.by), now, asked_at=effect.asked_at)
         return [d for d in rows if d.completed_at is None]
 
     def _finish(self, d: Deadline, outcome: str, now: datetime) -> None:
@@ -210,12 +227,26 @@ class DeadlinePlanner:
         self._schedule(d)
         d.version += 1
 
-    def _extend(self, d: Deadline, by: Duration, now: datetime) -> None:
-        base = d.due_at
-        d.due_at = self.calendar.add(base, by)
-        if d.status == "missed" and d.due_at > now and d.completed_at is None:
-            d.status = "running"
+    def _extend(
+        self, d: Deadline, by: Duration, now: datetime, *, asked_at: datetime | None
+    ) -> None:
+        """Move the due instant on by `by` (while paused, what remains grows with it) and
+        count the extension. A deadline that had passed runs again only if the extension was
+        asked before it passed and the new due instant is still ahead; the overdue and the
+        rungs already fired stay in the timeline and in the level (`rungs_fired` is kept: a
+        rung reached is not reached twice)."""
+        old_due = d.due_at
+        d.due_at = self.calendar.add(old_due, by)
+        if d.status == "paused" and d.paused_at is not None:
+            kind = parse_duration(d.duration).kind
+            d.remaining = self.calendar.remaining(d.due_at, d.paused_at, kind).text
+        d.extension_count = (d.extension_count or 0) + 1
+        added = self.calendar.working_seconds_between(old_due, d.due_at)
+        d.extended_seconds = (d.extended_seconds or 0) + round(added)
+        asked_in_time = d.missed_at is None or (asked_at is not None and asked_at < d.missed_at)
+        if d.missed_at is not None and asked_in_time and d.due_at > now:
             d.missed_at = None
-            d.rungs_fired = 0
+            if d.status == "missed":
+                d.status = "running"
         self._schedule(d)
         d.version += 1

@@ -2,6 +2,9 @@
 (warning, overdue, every rung of the ladder, auto-close) once, in order, through the engine,
 as a system action on the deadline's request.
 
+The end of an approved suspension is a step too: the suspension's timer falls due and the
+request resumes (`resume`, as the system).
+
 A tick claims a batch with FOR UPDATE SKIP LOCKED on PostgreSQL (the deadline and its
 request both locked, so a concurrent action waits or is skipped), fires it, and moves
 `next_fire_at` on in the same transaction: a second claim of the same step finds nothing.
@@ -39,25 +42,6 @@ class FireResult:
     fired: int = 0  # steps fired (warnings, overdue, rungs, auto-closes)
 
 
-def recipients(
-    departments: dict[str, Department], department_code: str | None, roles: tuple[str, ...]
-) -> list[dict[str, Any]]:
-    """Leaders with one of `roles`, from the department up through its parents."""
-    found: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    code = department_code
-    while code and code not in seen:
-        seen.add(code)
-        dept = departments.get(code)
-        if dept is None:
-            break
-        for leader in dept.leaders or []:
-            if leader.get("role") in roles:
-                found.append({**leader, "department": dept.code, "department_name": dept.name})
-        code = dept.parent_code
-    return found
-
-
 @dataclass
 class _Batch:
     """What the steps of one claimed batch read, each read once: the directory's categories
@@ -86,16 +70,13 @@ def _step(
     before anything is written), then mark the deadline and apply the outcome."""
     step = deadlines.next_step(d, settings=rt.settings)
     payload: dict[str, Any] = {"deadline": d.kind, "due_at": d.due_at.isoformat()}
-    if step.rung is not None:
-        notify = [
-            {
-                "role": role,
-                "leaders": recipients(batch.departments, req.lead_department_code, (role,)),
-            }
-            for role in step.rung.notify
-        ]
-        payload |= {"level": step.rung.level, "rung": step.number, "notify": notify}
-    outcome = requests.system_outcome(rt=rt, req=req, action=step.action, payload=payload, now=due)
+    if step.rung is not None:  # who the rung notifies is added where every escalation is
+        payload |= {"level": step.rung.level, "rung": step.number}
+    # the planner appends the deadlines it starts to this same list
+    open_rows = batch.deadlines.setdefault(req.id, [])
+    outcome = requests.system_outcome(
+        rt=rt, req=req, action=step.action, payload=payload, now=due, deadlines=open_rows
+    )
     deadlines.mark_fired(d, step, due=due)
     requests.apply_system(
         rt=rt,
@@ -103,8 +84,8 @@ def _step(
         req=req,
         outcome=outcome,
         overrides=batch.overrides.get(req.category_code, {}),
-        # the planner appends the deadlines it starts to this same list
-        deadlines=batch.deadlines.setdefault(req.id, []),
+        deadlines=open_rows,
+        departments=batch.departments,
     )
 
 

@@ -47,8 +47,18 @@ class Request(Base):
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     rating: Mapped[str | None] = mapped_column(String(32))
+    # The lead department's claim at its reply (答复: 已解决 / 未解决).
     resolved: Mapped[bool | None] = mapped_column(Boolean)
+    # The enterprise's own answer to 是否解决 when it rated (None: it gave none). The
+    # resolution rate counts this where given and the department's claim otherwise.
+    enterprise_resolved: Mapped[bool | None] = mapped_column(Boolean)
     pending_extension: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # 挂起: the request waiting for a decision ({reason_code, reason, length, requested_by,
+    # requested_at}), the suspension running now ({reason_code, reason, length, since,
+    # resumes_at, approved_by}), and how many suspensions it has had.
+    pending_suspension: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    suspension: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    suspension_count: Mapped[int] = mapped_column(Integer, default=0)
     timeline_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last timeline row's seq
     merged_into_id: Mapped[int | None] = mapped_column(
         BigID, ForeignKey("requests.id", ondelete="RESTRICT")

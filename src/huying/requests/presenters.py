@@ -34,6 +34,7 @@ def deadline_out(d: Deadline, tz: tzinfo) -> DeadlineOut:
         warned=d.warned_at is not None,
         completed_at=_opt(d.completed_at, tz),
         escalations=d.rungs_fired,
+        extensions=d.extension_count or 0,
     )
 
 
@@ -103,7 +104,11 @@ def request_out(
         reopen_count=r.reopen_count,
         rating=r.rating,
         resolved=r.resolved,
+        enterprise_resolved=r.enterprise_resolved,
         pending_extension=r.pending_extension,
+        pending_suspension=r.pending_suspension,
+        suspension=r.suspension,
+        suspension_count=r.suspension_count or 0,
         merged_into=r.merged_into_id,
         deadlines=[deadline_out(d, tz) for d in its_deadlines],
         version=r.version,

@@ -116,6 +116,7 @@ class Filters:
     created_to: datetime | None = None
     watch: bool = False  # only overdue or escalated ones
     extension: bool = False  # only those with an extension request pending
+    suspension: bool = False  # only those with a suspension request pending a decision
 
 
 def _listed(f: Filters) -> Select[Request]:
@@ -142,6 +143,8 @@ def _listed(f: Filters) -> Select[Request]:
         q = q.where(or_(Request.overdue.is_(True), Request.escalation_level > 0))
     if f.extension:
         q = q.where(Request.pending_extension.is_not(None))
+    if f.suspension:
+        q = q.where(Request.pending_suspension.is_not(None))
     return q
 
 

@@ -153,7 +153,7 @@ def get_actions(request_id: RequestId, rt: Rt, auth: Auth) -> ActionsOut:
         return ActionsOut(
             state=req.state,
             version=req.version,
-            actions=service.allowed_actions(rt=rt, req=req, actor=who.actor),
+            actions=service.allowed_actions(rt=rt, session=s, req=req, actor=who.actor),
         )
 
 

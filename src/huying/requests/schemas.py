@@ -91,14 +91,37 @@ class ReplyBody(Input):
 
 class RateBody(Input):
     rating: Rating
+    resolved: bool | None = Field(
+        default=None,
+        description="the enterprise's answer to 是否解决: required from an integration, "
+        "optional when staff record a phone follow-up",
+    )
     note: Note | None = Field(default=None, description="the enterprise's comment")
 
 
 class SuperviseBody(Input):
     note: Note | None = None
     level: StrictInt | None = Field(
-        default=None, ge=1, le=9, description="raise to at least this level"
+        default=None,
+        ge=1,
+        le=9,
+        description="raise to this level (at most the escalation ladder's top)",
     )
+
+
+class SuspensionRequestBody(Input):
+    reason_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] = Field(
+        description="one of the configured `suspension.reasons`"
+    )
+    reason: Note
+    length: DurationText = Field(
+        description='how long, e.g. "5 working days"; at most `suspension.max_length`'
+    )
+
+
+class SuspensionDecisionBody(Input):
+    approved: bool
+    note: Note | None = None
 
 
 ACTION_BODIES: dict[str, type[Input]] = {
@@ -110,6 +133,8 @@ ACTION_BODIES: dict[str, type[Input]] = {
     "request_extension": ExtensionRequestBody,
     "decide_extension": ExtensionDecisionBody,
     "suspend": ReasonBody,
+    "request_suspension": SuspensionRequestBody,
+    "decide_suspension": SuspensionDecisionBody,
     "resume": NoteBody,
     "reply": ReplyBody,
     "rate": RateBody,
@@ -141,6 +166,7 @@ class DeadlineOut(BaseModel):
     warned: bool
     completed_at: datetime | None
     escalations: int
+    extensions: int = Field(default=0, description="extensions approved on this deadline")
 
 
 class TimelineOut(BaseModel):
@@ -178,8 +204,18 @@ class RequestOut(BaseModel):
     return_count: int
     reopen_count: int
     rating: str | None
-    resolved: bool | None
+    resolved: bool | None = Field(description="the lead department's claim in its reply")
+    enterprise_resolved: bool | None = Field(
+        description="the enterprise's own answer to 是否解决 when it rated; null: none given"
+    )
     pending_extension: dict[str, Any] | None
+    pending_suspension: dict[str, Any] | None = Field(
+        description="a suspension asked and waiting for a decision"
+    )
+    suspension: dict[str, Any] | None = Field(
+        description="the suspension running now: reason_code, reason, length, since, resumes_at"
+    )
+    suspension_count: int
     merged_into: int | None
     deadlines: list[DeadlineOut]
     version: int

@@ -20,10 +20,12 @@ from huying import roles
 from huying.alerts.models import Event
 from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
+from huying.deadlines import service as deadlines_service
 from huying.deadlines.models import Deadline
 from huying.deadlines.service import DeadlinePlanner
+from huying.directory import notify
 from huying.directory import service as directory
-from huying.directory.models import Category, Enterprise
+from huying.directory.models import Category, Department, Enterprise
 from huying.errors import (
     ChangedMeanwhile,
     Forbidden,
@@ -35,10 +37,11 @@ from huying.errors import (
     validation_detail,
 )
 from huying.requests import repository as repo
+from huying.requests import supervision
 from huying.requests.models import Request, RequestCoDepartment, RequestReturn, TimelineEntry
 from huying.requests.schemas import ACTION_BODIES, NoteBody, SubmitIn
 from huying.runtime import Runtime
-from huying.workflow.context import SYSTEM, Actor, Outcome, Snapshot
+from huying.workflow.context import SYSTEM, Actor, Clock, Outcome, Snapshot
 from huying.workflow.definition import WorkflowSpec
 
 SUBMIT_ROLES = roles.SUBMITTERS
@@ -48,7 +51,8 @@ def planner(rt: Runtime) -> DeadlinePlanner:
     return DeadlinePlanner(settings=rt.settings, calendar=rt.calendar)
 
 
-def snapshot(req: Request) -> Snapshot:
+def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
+    """What the workflow reads of a request; its guards about time read `open_deadlines`."""
     return Snapshot(
         state=req.state,
         lead_department=req.lead_department_code,
@@ -59,7 +63,20 @@ def snapshot(req: Request) -> Snapshot:
         rating=req.rating,
         resolved=req.resolved,
         pending_extension=req.pending_extension,
+        overdue=req.overdue,
+        pending_suspension=req.pending_suspension,
+        suspension_count=req.suspension_count or 0,
+        clocks={
+            d.kind: Clock(d.status, d.due_at, d.extension_count or 0)
+            for d in open_deadlines
+            if d.completed_at is None
+        },
     )
+
+
+def open_deadlines(*, session: Session, req: Request) -> list[Deadline]:
+    """The request's open deadlines, oldest first."""
+    return deadlines_service.open_of_requests(session=session, request_ids=[req.id]).get(req.id, [])
 
 
 def scope_of(principal: Principal) -> str | None:
@@ -105,8 +122,13 @@ def _apply(
     *,
     overrides: Mapping[str, str] | None,
     deadlines: list[Deadline] | None = None,
+    departments: Mapping[str, Department] | None = None,
 ) -> list[Deadline]:
-    """Persist one outcome of the engine. The only place a request's state is written."""
+    """Persist one outcome of the engine. The only place a request's state is written.
+
+    Every escalation event gets here, whatever fired it (a rung of the ladder, the return or
+    reopen limit, a supervision): the leaders its rung names are looked up here and carried
+    by the event and the timeline row (`notify`). `departments` saves the worker that read."""
     now = outcome.timeline.at
     req.state = outcome.state
     for name, value in outcome.changes.items():
@@ -117,20 +139,6 @@ def _apply(
     req.timeline_seq += 1
     req.updated_at = now
     t = outcome.timeline
-    session.add(
-        TimelineEntry(
-            request=req,
-            seq=req.timeline_seq,
-            action=t.action,
-            from_state=t.from_state,
-            to_state=t.to_state,
-            actor=t.actor,
-            role=t.role,
-            at=now,
-            note=t.note,
-            data=dict(t.data),
-        )
-    )
     stopped: list[Deadline] = []
     if returned_by := t.data.get("returned_by"):  # the record_return action
         session.add(
@@ -148,18 +156,74 @@ def _apply(
         finished=stopped,
     )
     record_facts(req, stopped, rt.calendar)
-    req.overdue = any(d.status == "missed" for d in still_open)
+    # Overdue is a fact: a missed deadline stays missed while paused (a suspension) and until
+    # it ends (a reply) or an extension asked in time moves it (the planner lifts the mark).
+    req.overdue = any(
+        d.missed_at is not None for d in still_open if d.kind != deadlines_service.SUSPENSION
+    )
+    extra = _facts_of_outcome(session, rt, req, outcome, still_open, departments)
+    session.add(
+        TimelineEntry(
+            request=req,
+            seq=req.timeline_seq,
+            action=t.action,
+            from_state=t.from_state,
+            to_state=t.to_state,
+            actor=t.actor,
+            role=t.role,
+            at=now,
+            note=t.note,
+            data={**t.data, **extra},
+        )
+    )
     for draft in outcome.events:
+        data = dict(draft.data)
+        if draft.type in ("request.escalated", "request.supervised") and "notify" in extra:
+            data["notify"] = extra["notify"]
+        elif draft.type == "request.suspended" and "resumes_at" in extra:
+            data["resumes_at"] = extra["resumes_at"]
         session.add(
             Event(
                 uid=f"msg_{uuid.uuid4().hex}",
                 type=draft.type,
                 request=req,
                 occurred_at=now,
-                data={"request": _event_payload(req), **draft.data},
+                data={"request": _event_payload(req), **data},
             )
         )
     return still_open
+
+
+def _facts_of_outcome(
+    session: Session,
+    rt: Runtime,
+    req: Request,
+    outcome: Outcome,
+    still_open: Sequence[Deadline],
+    departments: Mapping[str, Department] | None,
+) -> dict[str, Any]:
+    """What the timeline row and the events add to the outcome: the leaders an escalation
+    notifies (by the rung of the level it reached, from the lead department as it now stands
+    or the dispatch centre) and when a suspension that started ends."""
+    extra: dict[str, Any] = {}
+    escalated = next((e for e in outcome.events if e.type == "request.escalated"), None)
+    if escalated is not None:
+        rung = rt.settings.rung(int(escalated.data.get("level") or 0))
+        if rung is not None:
+            if departments is None:
+                departments = {d.code: d for d in directory.departments(session=session)}
+            extra["notify"] = notify.resolve(
+                rung,
+                departments,
+                lead_department=req.lead_department_code,
+                dispatch_center=rt.settings.dispatch_center,
+            )
+    if req.suspension is not None and "resumes_at" not in req.suspension:
+        timer = next((d for d in still_open if d.kind == deadlines_service.SUSPENSION), None)
+        if timer is not None:
+            extra["resumes_at"] = timer.due_at.isoformat()
+            req.suspension = {**req.suspension, "resumes_at": extra["resumes_at"]}
+    return extra
 
 
 def seconds_rounded(seconds: float) -> int:
@@ -385,10 +449,20 @@ def act(
             f"request {req.number} is at version {req.version}, not {if_match}; reload it and retry",
             current_version=req.version,
         )
-    actor = principal.actor
-    snap = snapshot(req)
-    rt.workflows.check(req.workflow_name, req.workflow_version, snap, action, actor=actor)
+    actor, now = principal.actor, rt.now()
+    clocks = open_deadlines(session=session, req=req)
+    snap = snapshot(req, clocks)
+    rt.workflows.check(req.workflow_name, req.workflow_version, snap, action, actor=actor, now=now)
     payload = parse_body(action, body)
+    supervision.check(
+        settings=rt.settings,
+        calendar=rt.calendar,
+        action=action,
+        payload=payload,
+        clocks={d.kind: d for d in clocks},
+        pending_extension=req.pending_extension,
+        now=now,
+    )
     _validate_references(session, req, action, payload, principal)
     outcome = rt.workflows.fire(
         req.workflow_name,
@@ -397,9 +471,16 @@ def act(
         action,
         actor=actor,
         payload=payload,
-        now=rt.now(),
+        now=now,
     )
-    _apply(session, rt, req, outcome, overrides=_overrides_if_starting(session, req, outcome))
+    _apply(
+        session,
+        rt,
+        req,
+        outcome,
+        overrides=_overrides_if_starting(session, req, outcome),
+        deadlines=clocks,
+    )
     number = req.number
     try:
         session.flush()
@@ -451,14 +532,21 @@ def _validate_references(
 
 
 def system_outcome(
-    *, rt: Runtime, req: Request, action: str, payload: Mapping[str, Any], now: datetime
+    *,
+    rt: Runtime,
+    req: Request,
+    action: str,
+    payload: Mapping[str, Any],
+    now: datetime,
+    deadlines: Sequence[Deadline] = (),
 ) -> Outcome:
-    """Ask the engine for a timer-driven action (warn, overdue, escalate, auto_close) fired
-    as the system. Pure: it writes nothing, and raises if the workflow refuses."""
+    """Ask the engine for a timer-driven action (warn, overdue, escalate, auto_close, the
+    end of a suspension) fired as the system; `deadlines` are the request's open ones.
+    Pure: it writes nothing, and raises if the workflow refuses."""
     return rt.workflows.fire(
         req.workflow_name,
         req.workflow_version,
-        snapshot(req),
+        snapshot(req, deadlines),
         action,
         actor=SYSTEM,
         payload=payload,
@@ -474,18 +562,47 @@ def apply_system(
     outcome: Outcome,
     overrides: Mapping[str, str] | None = None,
     deadlines: list[Deadline] | None = None,
+    departments: Mapping[str, Department] | None = None,
 ) -> None:
     """Persist what `system_outcome` returned.
 
-    The worker passes the category's time limits and the request's open deadlines, loaded
-    once for all the steps it fires on one deadline."""
+    The worker passes the category's time limits, the request's open deadlines and the
+    departments, read once for all the steps of a batch."""
     if overrides is None:
         overrides = _overrides_if_starting(session, req, outcome)
-    _apply(session, rt, req, outcome, overrides=overrides, deadlines=deadlines)
+    _apply(
+        session,
+        rt,
+        req,
+        outcome,
+        overrides=overrides,
+        deadlines=deadlines,
+        departments=departments,
+    )
 
 
-def allowed_actions(*, rt: Runtime, req: Request, actor: Actor) -> list[str]:
-    return rt.workflows.allowed(req.workflow_name, req.workflow_version, snapshot(req), actor)
+def allowed_actions(*, rt: Runtime, session: Session, req: Request, actor: Actor) -> list[str]:
+    """The actions this actor may take on the request now."""
+    return allowed_for(rt=rt, session=session, reqs=[req], actor=actor)[req.id]
+
+
+def allowed_for(
+    *, rt: Runtime, session: Session, reqs: Sequence[Request], actor: Actor
+) -> dict[int, list[str]]:
+    """The actions this actor may take now on each of these requests (one read of their
+    deadlines)."""
+    now = rt.now()
+    clocks = deadlines_service.open_of_requests(session=session, request_ids=[r.id for r in reqs])
+    return {
+        r.id: rt.workflows.allowed(
+            r.workflow_name,
+            r.workflow_version,
+            snapshot(r, clocks.get(r.id, [])),
+            actor,
+            now=now,
+        )
+        for r in reqs
+    }
 
 
 # ---- lists: what the API's pages and the console's lists call --------------------------

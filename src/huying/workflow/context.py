@@ -21,6 +21,16 @@ SYSTEM = Actor(id="system", role="system")
 
 
 @dataclass(frozen=True, slots=True)
+class Clock:
+    """An open deadline as the workflow's guards read it: whether it runs, when it falls
+    due, and how often it was extended."""
+
+    status: str  # running, missed or paused
+    due_at: datetime
+    extension_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """The fields of a request that the workflow reads."""
 
@@ -33,6 +43,10 @@ class Snapshot:
     rating: str | None = None
     resolved: bool | None = None
     pending_extension: Mapping[str, Any] | None = None
+    overdue: bool = False
+    pending_suspension: Mapping[str, Any] | None = None
+    suspension_count: int = 0
+    clocks: Mapping[str, Clock] = field(default_factory=dict)  # open deadlines by kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +54,10 @@ class DeadlineEffect:
     op: DeadlineOp
     kind: str
     outcome: Literal["met", "cancelled"] | None = None  # for stop
-    by: str | None = None  # for extend: a duration, e.g. "2 working days"
+    # for extend: a duration, e.g. "2 working days"; for start: a length that replaces the
+    # configured time limit (a suspension's approved length)
+    by: str | None = None
+    asked_at: datetime | None = None  # for extend: when it was asked (lifts overdue if in time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +99,7 @@ class Context:
     actor: Actor
     payload: Mapping[str, Any]
     now: datetime
-    rules: Mapping[str, int]
+    rules: Mapping[str, Any]
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[EventDraft] = field(default_factory=list)
     deadlines: list[DeadlineEffect] = field(default_factory=list)

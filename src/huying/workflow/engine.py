@@ -10,7 +10,7 @@ It touches no database and no clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from transitions import Machine
@@ -37,6 +37,9 @@ from huying.workflow.registry import Registry
 
 # The first of these the payload has becomes the timeline row's note; the rest stay in its data.
 NOTE_FIELDS = ("reason", "content", "note")
+# `allowed` without an instant: guards that compare with `now` pass, as the ones that need the
+# payload do (the firing decides).
+_ANY_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 class _Token:
@@ -125,7 +128,7 @@ class Engine:
         self,
         specs: Mapping[tuple[str, int], WorkflowSpec],
         registry: Registry,
-        rules: Mapping[str, int] | None = None,
+        rules: Mapping[str, Any] | None = None,
     ) -> None:
         self.registry = registry
         self.rules = dict(rules or {})
@@ -177,16 +180,17 @@ class Engine:
         version: int,
         snapshot: Snapshot,
         actor: Actor,
+        *,
+        now: datetime | None = None,
     ) -> list[str]:
-        """The triggers this actor may take now: state and role allow it, and every guard
-        that can be decided without the action's fields passes."""
+        """The triggers this actor may take at `now`: state and role allow it, and every
+        guard that can be decided without the action's fields passes (without `now`, guards
+        about time pass too)."""
         wf = self._compiled(name, version)
         result: list[str] = []
-        ctx = Context(snapshot, actor, {}, datetime.min, self.rules)
+        ctx = Context(snapshot, actor, {}, now or _ANY_TIME, self.rules)
         for trigger in wf.spec.triggers:
             for t in wf.table.get((snapshot.state, trigger), ()):
-                if "system" in t.roles and actor.role != "system":
-                    continue
                 if not role_matches(t.roles, actor, snapshot):
                     continue
                 guards = [wf.registry.guards[g] for g in t.guards]
@@ -196,7 +200,14 @@ class Engine:
         return result
 
     def check(
-        self, name: str, version: int, snapshot: Snapshot, trigger: str, *, actor: Actor
+        self,
+        name: str,
+        version: int,
+        snapshot: Snapshot,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime | None = None,
     ) -> CompiledWorkflow:
         """Whether the state and the actor's role allow the trigger at all (guards aside):
         UnknownAction for an action the workflow does not have, NotAllowedNow for one the
@@ -204,7 +215,7 @@ class Engine:
         wf = self._compiled(name, version)
         candidates = wf.table.get((snapshot.state, trigger))
         if not candidates:
-            allowed = self.allowed(name, version, snapshot, actor)
+            allowed = self.allowed(name, version, snapshot, actor, now=now)
             if trigger not in wf.spec.triggers:
                 raise UnknownAction(f"unknown action {trigger!r}", allowed=allowed)
             if not any(
@@ -220,7 +231,7 @@ class Engine:
         if not any(role_matches(t.roles, actor, snapshot) for t in candidates):
             raise Forbidden(
                 f"role {actor.role!r} may not take action {trigger!r} on this request",
-                allowed=self.allowed(name, version, snapshot, actor),
+                allowed=self.allowed(name, version, snapshot, actor, now=now),
             )
         return wf
 
@@ -235,7 +246,7 @@ class Engine:
         payload: Mapping[str, Any],
         now: datetime,
     ) -> Outcome:
-        wf = self.check(name, version, snapshot, trigger, actor=actor)
+        wf = self.check(name, version, snapshot, trigger, actor=actor, now=now)
         candidates = [
             t for t in wf.table[(snapshot.state, trigger)] if role_matches(t.roles, actor, snapshot)
         ]
@@ -249,13 +260,13 @@ class Engine:
         ctx = Context(snapshot, actor, payload, now, self.rules)
         token = _Token(snapshot.state)
         if not wf.machine.events[trigger].trigger(token, ctx=ctx):
-            refusals = list(dict.fromkeys(ctx.refusals))
+            refusals = _telling(list(dict.fromkeys(ctx.refusals)), wf.registry)
             said = dict.fromkeys(wf.registry.guards[g].refusal for g in refusals)
             reason = "; ".join(said) or "its conditions are not met"
             raise GuardRefused(
                 f"action {trigger!r} refused: {reason}",
                 refusals=refusals,
-                allowed=self.allowed(name, version, snapshot, actor),
+                allowed=self.allowed(name, version, snapshot, actor, now=now),
             )
         fired: TransitionSpec = ctx.fired
         return self._outcome(wf.spec, fired, ctx, trigger, snapshot.state, token.state)
@@ -298,6 +309,14 @@ class Engine:
             deadlines=tuple(effects),
             events=events,
         )
+
+
+def _telling(refusals: list[str], registry: Registry) -> list[str]:
+    """The refusals worth saying. Guards on the payload mostly choose between transitions
+    of one trigger (approved or refused, satisfied or not): when a guard of the request
+    itself refused too, that one says why, and "the decision is not a refusal" is noise."""
+    about_request = [g for g in refusals if not registry.guards[g].needs_payload]
+    return about_request or refusals
 
 
 def _deadline_effects(src: StateSpec, dst: StateSpec, t: TransitionSpec) -> list[DeadlineEffect]:

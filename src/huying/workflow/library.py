@@ -1,12 +1,17 @@
 """The guards and actions that workflow files may name, registered in `REGISTRY`.
 
 Each is a small pure function over the firing's `Context`: guards read the
-snapshot and the payload; actions record field changes, events and deadline
-effects. Configured numbers (reopen limit, returns before escalation) come in
-through `ctx.rules`.
+snapshot, the payload and `ctx.now`; actions record field changes, events and
+deadline effects. Configured numbers (reopen limit, returns before escalation,
+the ladder's top, suspension and extension limits) come in through `ctx.rules`.
+What needs the calendar or the config's lists (a length within its maximum, a
+reason code that exists) is input, checked before the engine runs
+(`huying.requests.supervision`).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from huying.workflow.context import Context, DeadlineEffect
 from huying.workflow.registry import Registry
@@ -45,7 +50,7 @@ def rating_unsatisfied(ctx: Context) -> bool:
 
 @guard("under_reopen_limit", "the reopen limit is reached")
 def under_reopen_limit(ctx: Context) -> bool:
-    return ctx.snapshot.reopen_count < ctx.rules.get("reopen_limit", 1)
+    return ctx.snapshot.reopen_count < int(ctx.rules.get("reopen_limit", 1))
 
 
 @guard("extension_pending", "no extension request is pending")
@@ -58,15 +63,85 @@ def no_extension_pending(ctx: Context) -> bool:
     return ctx.snapshot.pending_extension is None
 
 
+def _reply_runs(ctx: Context) -> bool:
+    """The reply deadline is running and its due instant is still ahead: a request that is
+    late (or about to be, this very instant) can be neither extended nor suspended."""
+    clock = ctx.snapshot.clocks.get("reply")
+    return clock is not None and clock.status == "running" and ctx.now < clock.due_at
+
+
+@guard("extension_in_time", "the deadline has passed; an extension must be asked before it")
+def extension_in_time(ctx: Context) -> bool:
+    return _reply_runs(ctx)
+
+
+@guard("under_extension_limit", "this deadline has had as many extensions as allowed")
+def under_extension_limit(ctx: Context) -> bool:
+    clock = ctx.snapshot.clocks.get("reply")
+    count = clock.extension_count if clock is not None else 0
+    return count < int(ctx.rules.get("extension_max_count", 1))
+
+
+@guard(
+    "suspension_in_time",
+    "the reply deadline has passed (or is not running); an overdue request cannot be suspended",
+)
+def suspension_in_time(ctx: Context) -> bool:
+    return _reply_runs(ctx)
+
+
+@guard("under_suspension_limit", "the request has had as many suspensions as allowed")
+def under_suspension_limit(ctx: Context) -> bool:
+    return ctx.snapshot.suspension_count < int(ctx.rules.get("suspension_max_count", 2))
+
+
+@guard("suspension_pending", "no suspension request is pending")
+def suspension_pending(ctx: Context) -> bool:
+    return ctx.snapshot.pending_suspension is not None
+
+
+@guard("no_suspension_pending", "a suspension request is already pending a decision")
+def no_suspension_pending(ctx: Context) -> bool:
+    return ctx.snapshot.pending_suspension is None
+
+
+@guard("suspension_without_approval", "a suspension needs a supervisor's approval")
+def suspension_without_approval(ctx: Context) -> bool:
+    return not ctx.rules.get("suspension_requires_approval", True)
+
+
+@guard("approved", "the decision is not an approval", needs_payload=True)
+def approved(ctx: Context) -> bool:
+    return ctx.payload.get("approved") is True
+
+
+@guard("refused", "the decision is not a refusal", needs_payload=True)
+def refused(ctx: Context) -> bool:
+    return ctx.payload.get("approved") is False
+
+
 # --- actions ----------------------------------------------------------------
 
 
-def _escalate(ctx: Context, *, reason: str, level: int | None = None, emit: bool = True) -> None:
+def _escalate(
+    ctx: Context,
+    *,
+    reason: str,
+    level: int | None = None,
+    rung: bool = False,
+    emit: bool = True,
+) -> None:
+    """Raise the request's level. The ladder's rungs are levels 1 to `ladder_top`: a rung
+    reached (`rung=True`) sets the level to that rung if it is higher; anything else (a
+    supervision, the return or reopen limit) raises it by one, or to `level`. Never above
+    the top, never down. `huying.requests.service` adds who is told (`notify`)."""
+    top = int(ctx.rules.get("ladder_top", 0))
     current = ctx.get("escalation_level")
-    new_level = max(current + 1, level or 0)
+    candidate = (level or 0) if rung else max(current + 1, level or 0)
+    new_level = max(min(current, top), min(candidate, top))
     ctx.changes["escalation_level"] = new_level
     ctx.data["level"] = new_level
-    if emit:
+    if emit and new_level >= 1:
         ctx.emit("request.escalated", level=new_level, previous_level=current, reason=reason)
 
 
@@ -99,32 +174,98 @@ def record_extension_request(ctx: Context) -> None:
     }
 
 
+def _asked_at(pending: dict[str, object]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(pending["requested_at"]))
+    except (KeyError, ValueError):
+        return None
+
+
 @action("decide_extension")
 def decide_extension(ctx: Context) -> None:
-    pending = ctx.snapshot.pending_extension or {}
+    """An approval moves the reply deadline's due instant; the planner lifts the overdue mark
+    only when the extension was asked before the deadline passed."""
+    pending = dict(ctx.snapshot.pending_extension or {})
     approved = bool(ctx.payload["approved"])
     extend_by = ctx.payload.get("extend_by") or pending.get("extend_by")
     ctx.changes["pending_extension"] = None
-    ctx.data["requested"] = dict(pending)
+    ctx.data["requested"] = pending
     ctx.data["extend_by"] = extend_by if approved else None
     if approved and extend_by:
-        ctx.deadlines.append(DeadlineEffect("extend", "reply", by=str(extend_by)))
+        ctx.deadlines.append(
+            DeadlineEffect("extend", "reply", by=str(extend_by), asked_at=_asked_at(pending))
+        )
+
+
+@action("record_suspension_request")
+def record_suspension_request(ctx: Context) -> None:
+    ctx.changes["pending_suspension"] = {
+        "reason_code": ctx.payload["reason_code"],
+        "reason": ctx.payload.get("reason"),
+        "length": ctx.payload["length"],
+        "requested_by": ctx.actor.id,
+        "requested_at": ctx.now.isoformat(),
+    }
+
+
+@action("start_suspension")
+def start_suspension(ctx: Context) -> None:
+    """Suspend: as asked and approved (`decide_suspension`) or at once when suspensions need no
+    approval. The reply deadline pauses (the state says so); a `suspension` timer of the
+    approved length starts, and when it falls due the worker resumes the request."""
+    asked = dict(ctx.snapshot.pending_suspension or ctx.payload)
+    length = str(asked["length"])
+    ctx.changes["pending_suspension"] = None
+    ctx.changes["suspension_count"] = ctx.snapshot.suspension_count + 1
+    ctx.changes["suspension"] = {
+        "reason_code": asked.get("reason_code"),
+        "reason": asked.get("reason"),
+        "length": length,
+        "requested_by": asked.get("requested_by", ctx.actor.id),
+        "since": ctx.now.isoformat(),
+        "approved_by": ctx.actor.id if ctx.snapshot.pending_suspension else None,
+    }
+    ctx.data["requested"] = asked
+    ctx.deadlines.append(DeadlineEffect("start", "suspension", by=length))
+
+
+@action("refuse_suspension")
+def refuse_suspension(ctx: Context) -> None:
+    ctx.changes["pending_suspension"] = None
+    ctx.data["requested"] = dict(ctx.snapshot.pending_suspension or {})
+
+
+@action("end_suspension")
+def end_suspension(ctx: Context) -> None:
+    """Resume: by the worker when the approved length has passed, or earlier by the lead."""
+    ctx.changes["suspension"] = None
+    ctx.deadlines.append(DeadlineEffect("stop", "suspension", outcome="met"))
 
 
 @action("record_reply")
 def record_reply(ctx: Context) -> None:
+    """The department's answer; a decision still waiting has nothing left to decide."""
     ctx.changes["resolved"] = bool(ctx.payload["resolved"])
+    if ctx.snapshot.pending_extension is not None:
+        ctx.changes["pending_extension"] = None
+    if ctx.snapshot.pending_suspension is not None:
+        ctx.changes["pending_suspension"] = None
 
 
 @action("record_rating")
 def record_rating(ctx: Context) -> None:
+    """The rating, and the enterprise's own 是否解决 when it gave one."""
     ctx.changes["rating"] = ctx.payload["rating"]
+    if ctx.payload.get("resolved") is not None:
+        ctx.changes["enterprise_resolved"] = bool(ctx.payload["resolved"])
 
 
 @action("reopen")
 def reopen(ctx: Context) -> None:
+    """Handle again: the answers of the round that ended no longer stand."""
     ctx.changes["reopen_count"] = ctx.snapshot.reopen_count + 1
     ctx.changes["resolved"] = None
+    ctx.changes["enterprise_resolved"] = None
     ctx.emit("request.reopened", reopen_count=ctx.snapshot.reopen_count + 1)
 
 
@@ -149,7 +290,13 @@ def record_merge(ctx: Context) -> None:
 def raise_level(ctx: Context) -> None:
     """A timer's escalation: the transition's own event (request.escalated) carries it."""
     level = ctx.payload.get("level")
-    _escalate(ctx, reason="deadline", level=int(level) if level is not None else None, emit=False)
+    _escalate(
+        ctx,
+        reason="deadline",
+        level=int(level) if level is not None else None,
+        rung=True,
+        emit=False,
+    )
 
 
 @action("raise_escalation")
