@@ -4,6 +4,7 @@ PostgreSQL when HUYING_TEST_DATABASE_URL names one), an injected clock, an API c
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -43,6 +44,21 @@ def _fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.dispose()
     else:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'huying.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """`main` points the root logger at this test's captured stderr, which closes after
+    it: put the handlers back, so that later tests do not log into a closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from huying.api import docs, problems
 from huying.api.body import BodyGuard
 from huying.auth.router import router as auth_router
 from huying.directory.router import router as directory_router
+from huying.health import log_escalation_gaps
 from huying.health import router as health_router
 from huying.reports.router import router as reports_router
 from huying.requests.router import router as requests_router
@@ -36,6 +37,8 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Every rung that would alert nobody, once per start; never stops the start.
+        log_escalation_gaps(rt)
         scheduler = None
         if run_worker:
             from huying.worker import start_background

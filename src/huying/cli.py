@@ -13,8 +13,12 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from huying.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from huying.calendar import BusinessCalendar
 
 log = logging.getLogger("huying")
 
@@ -134,6 +138,56 @@ def cmd_load(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_directory_check(args: argparse.Namespace) -> int:
+    """Every (department, level) whose rung of the escalation ladder alerts nobody, and each
+    department the config names that the directory lacks: exit 1 if any, so that a
+    deployment script stops on a ladder that would escalate to no one."""
+    from huying.directory import service as directory
+    from huying.health import describe_gap
+
+    rt = _runtime(args)
+    try:
+        with rt.transaction() as s:
+            gaps = directory.escalation_gaps(session=s, settings=rt.settings)
+            stored = directory.stored_codes(session=s)["departments"]
+    finally:
+        rt.close()
+    problems = _unknown_departments(rt.settings, stored)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    for gap in gaps:
+        print(describe_gap(gap, dispatch_center=rt.settings.dispatch_center))
+    if gaps or problems:
+        return 1
+    print("every rung of the escalation ladder names someone")
+    return 0
+
+
+def _unknown_departments(settings: Settings, stored: set[str]) -> list[str]:
+    """The departments `dispatch_center` and the rungs' {department, role} entries name
+    that are not in the directory: such an entry alerts nobody even where another entry of
+    its rung hides the gap."""
+    from huying.settings import NotifyDepartment
+
+    if not stored:
+        return ["the directory has no departments: load them with `huying load FILE`"]
+    found = []
+    center = settings.dispatch_center
+    if center is not None and center not in stored:
+        found.append(
+            f"dispatch_center {center} is no department of the directory (requests with no "
+            "lead department escalate to its leaders)"
+        )
+    for rung in settings.escalation:
+        for entry in rung.notify:
+            if isinstance(entry, NotifyDepartment) and entry.department not in stored:
+                found.append(
+                    f"escalation level {rung.level} names department {entry.department}, "
+                    "which is not in the directory"
+                )
+    return found
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from huying.auth.service import create_key
 
@@ -229,7 +283,64 @@ def cmd_calendar_due(args: argparse.Namespace) -> int:
         start = start.replace(tzinfo=cal.tz)
     due = cal.add(start, parse_duration(args.duration))
     print(due.astimezone(cal.tz).isoformat())
+    first, last = start.astimezone(cal.tz).year, due.astimezone(cal.tz).year
+    for year in range(first, last + 1):
+        if not cal.knows_year(year):
+            print(
+                f"warning: {year}'s official holidays are unknown; 元旦 etc. were counted as "
+                f"working days (see `huying calendar check {year}`)",
+                file=sys.stderr,
+            )
     return 0
+
+
+def cmd_calendar_check(args: argparse.Namespace) -> int:
+    """Whether a year's official holidays are known, before a deadline reaches it: exit 1
+    with what to do when neither the holiday package nor the config knows them."""
+    from huying.runtime import build_calendar
+
+    settings = _settings(args)
+    cal = build_calendar(settings)
+    year = args.year
+    if cal.knows_year(year):
+        print(f"{year}: official holidays known ({_holiday_source(cal, settings, year)})")
+        return 0
+    known = sorted(cal.official_years)
+    package = (
+        f"chinese-calendar {_package_version()} knows {known[0]}–{known[-1]}"
+        if known
+        else "the holiday source knows no year"
+    )
+    print(
+        f"{year}: official holidays unknown: {package}, and calendar.extra_holidays/"
+        f"extra_workdays name no day of {year}. Deadlines that reach {year} count its "
+        "holidays (元旦, 春节 …) as working days and its weekend make-up working days (调休) "
+        "as days off.\n"
+        "To fix: upgrade chinese-calendar once a release knows the year "
+        "(pip install --upgrade chinesecalendar), or list the year's holidays in "
+        "calendar.extra_holidays and its make-up working days in calendar.extra_workdays "
+        "of the config file.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _holiday_source(cal: BusinessCalendar, settings: Settings, year: int) -> str:
+    """Where a known year's holidays come from, for `huying calendar check`."""
+    if settings.calendar.holidays == "none":
+        return "calendar.holidays: none: Monday to Friday plus the configured dates"
+    if year in cal.official_years:
+        return f"chinese-calendar {_package_version()}"
+    return "calendar.extra_holidays/extra_workdays in the config"
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chinesecalendar")
+    except PackageNotFoundError:
+        return "(version unknown)"
 
 
 def cmd_calendar_days(args: argparse.Namespace) -> int:
@@ -301,6 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="+", metavar="FILE", help="YAML (any section) or CSV (enterprises)"
     )
 
+    dirs = add("directory", lambda a: 2, "check the loaded directory")
+    dsub = dirs.add_subparsers(dest="directory_command", required=True)
+    dc = dsub.add_parser(
+        "check",
+        help="list each (department, level) whose escalation rung alerts nobody; exit 1 if any",
+    )
+    dc.set_defaults(func=cmd_directory_check)
+
     keys = add("keys", lambda a: 2, "API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     kc = ksub.add_parser("create", help="create a key; prints the token alone")
@@ -341,6 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
     cd.set_defaults(func=cmd_calendar_due)
     cd.add_argument("start", help="ISO 8601, e.g. 2026-09-30T16:00+08:00")
     cd.add_argument("duration", help='e.g. "3 working days"')
+    cc = csub.add_parser(
+        "check", help="whether a year's official holidays are known; exit 1 if not"
+    )
+    cc.set_defaults(func=cmd_calendar_check)
+    cc.add_argument("year", metavar="YEAR", type=int)
     cdays = csub.add_parser("days", help="the working days from FROM to TO (inclusive)")
     cdays.set_defaults(func=cmd_calendar_days)
     cdays.add_argument("start", metavar="FROM")
@@ -354,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rf.set_defaults(func=cmd_reports_facts)
     # `--config` may also follow the nested commands (huying keys create --config …)
-    for nested in (kc, uc, wc, wd, cd, cdays, rf):
+    for nested in (dc, kc, uc, wc, wd, cd, cc, cdays, rf):
         nested.add_argument("--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
     return p
 

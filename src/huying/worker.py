@@ -34,6 +34,7 @@ from huying.alerts import delivery as alerts
 from huying.deadlines.models import WorkerHeartbeat
 from huying.durations import parse_duration
 from huying.errors import Unavailable
+from huying.health import log_escalation_gaps
 from huying.requests.firing import fire_due
 from huying.runtime import Runtime
 
@@ -141,6 +142,8 @@ def run_forever(rt: Runtime) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("worker %s ticking every %ss", worker.name, worker.interval_seconds())
+    # The worker is what fires escalations: say at its start which would reach nobody.
+    log_escalation_gaps(rt)
     try:
         scheduler.start()
     finally:

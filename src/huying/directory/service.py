@@ -12,6 +12,7 @@ from typing import Generic, Literal, NamedTuple, TypeVar
 
 from sqlalchemy.orm import Session
 
+from huying.directory import notify
 from huying.directory import repository as repo
 from huying.directory.grids import DEFAULT_GRID_CODE_PATTERN, GridCodes
 from huying.directory.models import Category, Chain, Department, Enterprise, RoutingRule
@@ -29,6 +30,7 @@ from huying.directory.schemas import (
     RoutingRuleOut,
 )
 from huying.errors import Conflict, InvalidInput, NotFound, UnknownReference
+from huying.settings import Settings
 
 # --- reads ---------------------------------------------------------------------
 
@@ -95,6 +97,15 @@ def department(*, session: Session, code: str) -> Department | None:
 def departments(*, session: Session) -> Sequence[Department]:
     """All departments, by code."""
     return repo.departments(session)
+
+
+def escalation_gaps(*, session: Session, settings: Settings) -> list[notify.Gap]:
+    """Each (lead department, level) whose rung of the escalation ladder alerts nobody, and
+    the levels that alert nobody for requests with no lead department (department None).
+    One read of the directory: `huying directory check`, the startup log and /healthz call
+    it, so an escalation that would reach no one is seen before a request gets there."""
+    found = {d.code: d for d in departments(session=session)}
+    return notify.gaps(settings.escalation, found, dispatch_center=settings.dispatch_center)
 
 
 def known_departments(*, session: Session, codes: Sequence[str]) -> set[str]:
