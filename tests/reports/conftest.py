@@ -1,20 +1,16 @@
-"""The reports router on the app, and a month of requests built through the API whose every
-figure is worked out by hand in test_rates.py."""
+"""A month of requests built through the API whose every figure is worked out by hand in
+test_rates.py (`client` is the app as `create_app` builds it, reports included)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from huying.app import create_app
 from huying.clock import FrozenClock
-from huying.reports.router import router as reports_router
 from huying.requests.firing import fire_due
 from huying.runtime import Runtime
 from tests.conftest import USCC_A, USCC_B, World, submit_body
@@ -22,19 +18,6 @@ from tests.conftest import USCC_A, USCC_B, World, submit_body
 API = "/api/v1"
 USCC_C = "91440112MA9UQ1234W"  # chain laser, grid 440112013002001
 USCC_D = "91440112MA9UQ56781"  # no chain, grid 440112014001001
-
-
-def with_reports(app: FastAPI) -> FastAPI:
-    """The reports router, unless create_app already includes it."""
-    if not any(getattr(r, "path", "") == f"{API}/reports/rates" for r in app.routes):
-        app.include_router(reports_router, prefix=API)
-    return app
-
-
-@pytest.fixture
-def client(rt: Runtime) -> Iterator[TestClient]:
-    with TestClient(with_reports(create_app(rt)), raise_server_exceptions=False) as c:
-        yield c
 
 
 def at(text: str) -> datetime:
@@ -89,7 +72,9 @@ def build(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) -> 
     that month. Times below are local. Limits: sign 1 working day, reply 5 working days,
     feedback 3 working days, dispatch 2 working hours; the ladder: level 1 at the due instant,
     2 one working day later, 3 three working days later. Every action below comes through the
-    API; `step` moves the clock and fires what is due.
+    API; `step` moves the clock and fires what is due. The enterprise answers 是否解决 with
+    each rating through the integration; R2's rating is a phone follow-up that staff record
+    without that answer.
 
     Enterprises: A (chain display, grid 440112012…), B (display, 440112013…),
     C (laser, 440112013…), D (no chain, 440112014…).
@@ -116,7 +101,7 @@ def build(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) -> 
     sc.submit("R9")
     sc.act("gxj", "R9", "sign")
     sc.act("gxj", "R9", "reply", content="已办", resolved=True)
-    sc.act("integration", "R9", "rate", rating="very_satisfied")
+    sc.act("integration", "R9", "rate", rating="very_satisfied", resolved=True)
     sc.clock.set(at("2026-12-01T00:00:00+08:00"))
     sc.submit("R10", category="OTHER")
     # R11: 1 November 00:00 exactly (included); no rule routes OTHER; rejected at once.
@@ -148,7 +133,7 @@ def build(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) -> 
     sc.act("gxj", "R1", "reply", content="已协调", resolved=True)  # 6.5 h after signing
     sc.act("gxj", "R4", "reply", content="无法解决", resolved=False)  # 6.5 h
     sc.step("2026-11-19T11:00:00+08:00")
-    sc.act("integration", "R1", "rate", rating="very_satisfied")
+    sc.act("integration", "R1", "rate", rating="very_satisfied", resolved=True)
     sc.step("2026-11-19T15:30:00+08:00")
     sc.act("gxj", "R5", "reply", content="已协调", resolved=True)  # 10.5 h
     sc.step("2026-11-19T17:30:00+08:00")  # R2 and R6: sign overdue, level 1
@@ -157,18 +142,19 @@ def build(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) -> 
     sc.step("2026-11-20T09:30:00+08:00")
     sc.act("gxj", "R2", "sign")  # late: 13.5 working hours after dispatch
     sc.step("2026-11-20T10:00:00+08:00")
-    sc.act("integration", "R5", "rate", rating="dissatisfied")  # reopened
+    sc.act("integration", "R5", "rate", rating="dissatisfied", resolved=False)  # reopened
 
     # Monday 23rd: R6 reached level 2 on Friday 17:30
     sc.step("2026-11-23T10:00:00+08:00")
     sc.act("gxj", "R2", "reply", content="已协调", resolved=True)  # 7.5 h after signing
     sc.act("street", "R8", "reply", content="已答复", resolved=False)  # 19.5 h
     sc.step("2026-11-23T11:00:00+08:00")
-    sc.act("integration", "R2", "rate", rating="satisfied")
+    # a phone follow-up recorded by staff: the enterprise gave no answer to 是否解决
+    sc.act("dispatcher", "R2", "rate", rating="satisfied")
     sc.step("2026-11-23T15:00:00+08:00")
     sc.act("gxj", "R5", "reply", content="已重新办理", resolved=True)
     sc.step("2026-11-23T16:00:00+08:00")
-    sc.act("integration", "R5", "rate", rating="basically_satisfied")
+    sc.act("integration", "R5", "rate", rating="basically_satisfied", resolved=True)
 
     # Wednesday 25th 17:30: R6 level 3 (Tue 17:30), R4 auto-closed (its feedback deadline
     # was Tue 17:30), R3's reply overdue (due Wed 17:30), level 1.
@@ -177,7 +163,7 @@ def build(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) -> 
     sc.step("2026-11-26T10:00:00+08:00")
     sc.act("rsj", "R3", "reply", content="已办结", resolved=True)  # late: 40.5 h
     sc.step("2026-11-26T11:00:00+08:00")
-    sc.act("integration", "R3", "rate", rating="satisfied")
+    sc.act("integration", "R3", "rate", rating="satisfied", resolved=True)
     sc.step("2026-11-26T12:00:00+08:00")  # now; R8's feedback is due at 17:30, not yet
     return sc
 
@@ -187,4 +173,4 @@ def scenario(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) 
     return build(client, world, rt, clock)
 
 
-__all__ = ["API", "USCC_A", "Scenario", "at", "build", "with_reports"]
+__all__ = ["API", "USCC_A", "Scenario", "at", "build"]

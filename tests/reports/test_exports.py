@@ -15,12 +15,15 @@ NOVEMBER = {"from": "2026-11-01", "to": "2026-12-01"}
 FIELDS = [
     ("受理数", "received"),
     ("派单数", "dispatched"),
+    ("应签收数", "sign_due"),
     ("签收数", "signed"),
     ("按时签收数", "signed_on_time"),
     ("答复数", "replied"),
     ("按期答复数", "replied_on_time"),
     ("办结数", "closed"),
     ("解决数", "resolved"),
+    ("企业确认解决数", "resolved_confirmed"),
+    ("部门自报解决数", "resolved_claimed"),
     ("评价数", "rated"),
     ("满意数", "satisfied"),
     ("重办数", "reopened"),
@@ -33,11 +36,13 @@ FIELDS = [
     ("签收用时P90(工作小时)", "sign_hours_p90"),
     ("平均答复用时(工作小时)", "reply_hours_mean"),
     ("答复用时P90(工作小时)", "reply_hours_p90"),
-    ("响应率", "response_rate"),
-    ("按期办结率", "on_time_rate"),
-    ("解决率", "resolution_rate"),
-    ("满意率", "satisfaction_rate"),
+    # each rate's header states its division, by the columns it divides
+    ("响应率(按时签收数÷应签收数)", "response_rate"),
+    ("按期办结率(按期答复数÷答复数)", "on_time_rate"),
+    ("解决率(解决数÷办结数)", "resolution_rate"),
+    ("满意率(满意数÷评价数)", "satisfaction_rate"),
 ]
+RESPONSE = "响应率(按时签收数÷应签收数)"
 
 
 def value(row: dict[str, Any], field: str) -> Any:
@@ -70,8 +75,16 @@ def test_csv_has_the_json_numbers(scenario: Scenario) -> None:
     assert r.content.startswith("\ufeff".encode())  # so that Excel reads UTF-8
     parsed = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     header, body = parsed[0], parsed[1:]
-    assert header[:6] == ["部门编码", "部门", "受理数", "派单数", "签收数", "按时签收数"]
-    assert header[-4:] == ["响应率", "按期办结率", "解决率", "满意率"]
+    assert header[:7] == [
+        "部门编码",
+        "部门",
+        "受理数",
+        "派单数",
+        "应签收数",
+        "签收数",
+        "按时签收数",
+    ]
+    assert header[-4:] == [h for h, f in FIELDS[-4:]]
     table = [
         {
             h: (cell or None) if h in ("部门编码", "部门") else number(cell)
@@ -81,7 +94,8 @@ def test_csv_has_the_json_numbers(scenario: Scenario) -> None:
     ]
     assert table == as_table(rows, "部门")
     assert table[0]["部门"] == "区工信局"
-    assert table[0]["响应率"] == 0.75
+    assert table[0][RESPONSE] == 0.75
+    assert (table[0]["解决数"], table[0]["企业确认解决数"], table[0]["部门自报解决数"]) == (3, 2, 1)
 
 
 def test_xlsx_has_the_json_numbers(scenario: Scenario) -> None:
@@ -99,11 +113,18 @@ def test_xlsx_has_the_json_numbers(scenario: Scenario) -> None:
     table = [dict(zip(header, line, strict=True)) for line in body]
     assert table == as_table(rows, "产业链")
     assert [t["产业链"] for t in table] == ["新型显示", "激光", "无产业链"]
-    rate_column = header.index("响应率") + 1
+    rate_column = header.index(RESPONSE) + 1
     assert sheet.cell(row=2, column=rate_column).number_format == "0.00%"
     assert sheet.cell(row=2, column=rate_column).value == 0.8
     about = {a: b for a, b in book["说明"].iter_rows(values_only=True)}
     assert about["统计期间(受理时间)"].startswith("2026-11-01T00:00:00+08:00")
+    # the notes state the formulas the numbers were divided by
+    assert about["响应率"] == "响应率 = 按时签收数 ÷ 应签收数（已签收或签收已超期）"
+    assert about["解决率"] == (
+        "解决率 = 解决数（企业确认为准，企业未答复时以部门答复为准）÷ 办结数"
+    )
+    assert about["满意率"] == "满意率 = 满意数（非常满意、满意、基本满意）÷ 评价数"
+    assert about["解决数"] == "企业确认解决数 + 部门自报解决数"
 
 
 def test_grid_exports_name_the_prefix_length(scenario: Scenario) -> None:

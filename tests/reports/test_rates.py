@@ -4,12 +4,12 @@ The requests received in November, and what became of them by Thursday 26th 12:0
 
 | | lead now | chain | grid (9) | signed (working h) | first reply (working h) | end | level |
 |---|---|---|---|---|---|---|---|
-| R1 | GXJ | display | 440112012 | on time, 0.5 | on time, 6.5 | closed, resolved, very satisfied | 0 |
-| R2 | GXJ | display | 440112012 | late, 13.5 | on time, 7.5 | closed, resolved, satisfied | 1 |
-| R3 | RSJ (GXJ returned it: GXJ's return) | display | 440112013 | on time, 0.5 | late, 40.5 | closed, resolved, satisfied | 1 |
+| R1 | GXJ | display | 440112012 | on time, 0.5 | on time, 6.5 | closed, resolved (the enterprise confirms), very satisfied | 0 |
+| R2 | GXJ | display | 440112012 | late, 13.5 | on time, 7.5 | closed, resolved (the department's claim: rated by phone, no answer), satisfied | 1 |
+| R3 | RSJ (GXJ returned it: GXJ's return) | display | 440112013 | on time, 0.5 | late, 40.5 | closed, resolved (confirmed), satisfied | 1 |
 | R4 | GXJ | — | 440112014 | on time, 0.5 | on time, 6.5 | auto-closed unrated, unresolved | 0 |
-| R5 | GXJ | display | 440112012 | on time, 0.5 | on time, 10.5 | reopened once, closed, resolved, basically satisfied | 0 |
-| R6 | RSJ | laser | 440112013 | never: overdue now | — | dispatched | 3 |
+| R5 | GXJ | display | 440112012 | on time, 0.5 | on time, 10.5 | reopened once (the enterprise: not resolved), closed, resolved (confirmed), basically satisfied | 0 |
+| R6 | RSJ | laser | 440112013 | never: overdue now (so due: in sign_due) | — | dispatched | 3 |
 | R8 | STREET (dispatched by hand) | display | 440112013 | on time, 1.0 | on time, 19.5 | replied, awaiting the rating | 0 |
 | R11 | — (rejected) | display | 440112012 | — | — | rejected | 0 |
 
@@ -39,12 +39,15 @@ def row(**figures: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "received": 0,
         "dispatched": 0,
+        "sign_due": 0,
         "signed": 0,
         "signed_on_time": 0,
         "replied": 0,
         "replied_on_time": 0,
         "closed": 0,
         "resolved": 0,
+        "resolved_confirmed": 0,
+        "resolved_claimed": 0,
         "rated": 0,
         "satisfied": 0,
         "reopened": 0,
@@ -72,12 +75,15 @@ BY_DEPARTMENT = [
         **row(
             received=4,
             dispatched=4,
+            sign_due=4,
             signed=4,
             signed_on_time=3,  # R2 late
             replied=4,
             replied_on_time=4,  # first replies; R5's second one does not count
             closed=4,
             resolved=3,  # R4 replied unresolved, then auto-closed
+            resolved_confirmed=2,  # R1, R5 (R5's first answer, not resolved, was reopened)
+            resolved_claimed=1,  # R2: no answer from the enterprise, the department's claim
             rated=3,  # R4 unrated
             satisfied=3,  # R5's last rating: basically satisfied
             reopened=1,
@@ -100,12 +106,14 @@ BY_DEPARTMENT = [
         **row(
             received=2,
             dispatched=2,
+            sign_due=2,  # R3 signed; R6 unsigned past its sign deadline
             signed=1,
             signed_on_time=1,
             replied=1,
             replied_on_time=0,  # R3 late
             closed=1,
             resolved=1,
+            resolved_confirmed=1,
             rated=1,
             satisfied=1,
             overdue_now=1,  # R6
@@ -127,6 +135,7 @@ BY_DEPARTMENT = [
         **row(
             received=1,
             dispatched=1,
+            sign_due=1,
             signed=1,
             signed_on_time=1,
             replied=1,
@@ -151,12 +160,15 @@ BY_CHAIN = [
         **row(
             received=6,
             dispatched=5,
+            sign_due=5,
             signed=5,
             signed_on_time=4,  # R2 late
             replied=5,
             replied_on_time=4,  # R3 late
             closed=4,
             resolved=4,
+            resolved_confirmed=3,  # R1, R3, R5
+            resolved_claimed=1,  # R2
             rated=4,
             satisfied=4,
             reopened=1,
@@ -179,6 +191,7 @@ BY_CHAIN = [
         **row(
             received=1,
             dispatched=1,
+            sign_due=1,  # R6: its sign deadline passed unsigned
             overdue_now=1,
             escalations={"1": 1, "2": 1, "3": 1},
             response_rate=0.0,
@@ -191,6 +204,7 @@ BY_CHAIN = [
         **row(
             received=1,
             dispatched=1,
+            sign_due=1,
             signed=1,
             signed_on_time=1,
             replied=1,
@@ -259,6 +273,7 @@ def test_by_grid_category_and_urgency(scenario: Scenario) -> None:
         6,
         5,
     )
+    assert everything["sign_due"] == 7  # the six signed and R6, unsigned past its deadline
     assert everything["response_rate"] == round(5 / 7, 4)  # 0.7143
     assert everything["on_time_rate"] == round(5 / 6, 4)  # replied 6, R3 late
     assert everything["escalations"] == {"1": 3, "2": 1, "3": 1}
@@ -380,3 +395,17 @@ def test_by_department_a_return_counts_for_the_department_that_made_it(
         headers=world.h("supervisor"),
     ).json()["rows"]
     assert by_chain["returned"] == 1  # other groupings: returned at least once
+
+
+def test_the_api_describes_each_rate_by_the_formula_it_computes(client: TestClient) -> None:
+    described = client.get("/openapi.json").json()["components"]["schemas"]["RatesRow"]
+    fields = described["properties"]
+    assert fields["response_rate"]["description"].startswith(
+        "响应率 = 按时签收数 ÷ 应签收数（已签收或签收已超期）; = signed_on_time / sign_due"
+    )
+    assert fields["resolution_rate"]["description"].startswith(
+        "解决率 = 解决数（企业确认为准，企业未答复时以部门答复为准）÷ 办结数; = resolved / closed"
+    )
+    assert fields["satisfaction_rate"]["description"].startswith(
+        "满意率 = 满意数（非常满意、满意、基本满意）÷ 评价数; = satisfied / rated"
+    )

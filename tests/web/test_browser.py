@@ -167,7 +167,7 @@ def month_of_work(rt: Runtime, clock: FrozenClock, staff: dict[str, Principal]) 
         act(rt, who, rid, "sign")
         act(rt, who, rid, "reply", content="已办理完毕。", resolved=outcome != "unresolved")
         rating = "dissatisfied" if outcome == "dissatisfied" else "satisfied"
-        act(rt, GRID, rid, "rate", rating=rating)
+        act(rt, GRID, rid, "rate", rating=rating, resolved=True)
     at(clock, T0)
 
 

@@ -241,7 +241,16 @@ def test_the_page_offers_exactly_the_actions_the_workflow_allows(
     if state in ("in_progress", "suspended", "replied"):
         act(rt, staff["gxj"], rid, "sign")
     if state == "suspended":
-        act(rt, staff["gxj"], rid, "suspend", reason="等待材料")
+        act(
+            rt,
+            staff["gxj"],
+            rid,
+            "request_suspension",
+            reason_code="awaiting_materials",
+            reason="等待材料",
+            length="3 working days",
+        )
+        act(rt, staff["supervisor"], rid, "decide_suspension", approved=True)
     if state == "replied":
         act(rt, staff["gxj"], rid, "reply", content="已办结", resolved=True)
     assert state_of(rt, rid)[0] == state
@@ -249,7 +258,7 @@ def test_the_page_offers_exactly_the_actions_the_workflow_allows(
     with rt.transaction() as s:
         req = s.get(Request, rid)
         assert req is not None
-        expected = set(service.allowed_actions(rt=rt, req=req, actor=staff[who].actor))
+        expected = set(service.allowed_actions(rt=rt, session=s, req=req, actor=staff[who].actor))
     assert expected
     assert forms_on(web.get(f"/requests/{rid}").text, rid) == expected
 
@@ -506,7 +515,16 @@ def test_the_inbox_lists_the_nearest_deadline_first_and_paused_ones_last(
 ) -> None:
     paused = submit(rt, title="挂起的")
     act(rt, staff["gxj"], paused, "sign")
-    act(rt, staff["gxj"], paused, "suspend", reason="等材料")
+    act(
+        rt,
+        staff["gxj"],
+        paused,
+        "request_suspension",
+        reason_code="awaiting_materials",
+        reason="等材料",
+        length="3 working days",
+    )
+    act(rt, staff["supervisor"], paused, "decide_suspension", approved=True)
     normal = submit(rt, title="一般的")  # sign within 1 working day
     urgent = submit(rt, category="OUTAGE", title="紧急的")  # sign within 1 hour
     submit(rt, category="HIRE", title="别的部门的")  # routed to 萝岗街道

@@ -10,6 +10,7 @@ import pytest
 from huying import errors
 from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
+from huying.deadlines.service import SUSPENSION
 from huying.reports import service as reports
 from huying.requests.schemas import ACTION_BODIES, DeadlineOut
 from huying.runtime import Runtime
@@ -160,7 +161,7 @@ def test_durations_in_chinese(text: str, zh: str) -> None:
 
 
 def test_every_deadline_kind_has_a_chinese_label() -> None:
-    assert set(labels.DEADLINE_KINDS) == set(DEADLINE_KINDS)
+    assert set(labels.DEADLINE_KINDS) == {*DEADLINE_KINDS, SUSPENSION}
 
 
 # --- forms --------------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def test_the_three_rates_per_department(rt: Runtime, staff: dict[str, Principal]
     for who, action, body in (
         (gxj, "sign", {}),
         (gxj, "reply", {"content": "好", "resolved": True}),
-        (GRID, "rate", {"rating": "satisfied"}),
+        (GRID, "rate", {"rating": "satisfied", "resolved": True}),
     ):
         rt.clock.advance(tick)  # type: ignore[attr-defined]
         act(rt, who, on_time, action, **body)
@@ -214,11 +215,13 @@ def test_the_three_rates_per_department(rt: Runtime, staff: dict[str, Principal]
     for who, action, body in (
         (gxj, "sign", {}),
         (gxj, "reply", {"content": "未能解决", "resolved": False}),
-        (GRID, "rate", {"rating": "very_dissatisfied"}),
+        (GRID, "rate", {"rating": "very_dissatisfied", "resolved": False}),
     ):
         rt.clock.advance(tick)  # type: ignore[attr-defined]
         act(rt, who, late, action, **body)
-    submit(rt)  # not signed yet (Saturday): not counted in the response rate
+    # Received on Saturday, not signed: their sign deadlines (Monday's end) are ahead, so
+    # they are in neither part of the response rate.
+    submit(rt)
     submit(rt, category="HIRE", enterprise_uscc="91440101711615159C")  # to 区人社局 (RSJ)
 
     month = reports.month_of(moment=T0, tz=CAL.tz)
@@ -232,11 +235,12 @@ def test_the_three_rates_per_department(rt: Runtime, staff: dict[str, Principal]
         }
         gx = rows["GXJ"]
         assert (gx.name, gx.requests) == ("区工信局", 3)
-        # the definitions of GET /reports/rates: signed on time / dispatched
-        assert (gx.response.hits, gx.response.total, gx.response.text) == (1, 3, "33.3%")
+        # the definitions of GET /reports/rates: signed on time / sign due
+        assert (gx.response.hits, gx.response.total, gx.response.text) == (1, 2, "50.0%")
         assert (gx.resolution.hits, gx.resolution.total) == (1, 1)  # reopened: resolved unset
+        assert (gx.confirmed, gx.claimed) == (1, 0)  # the enterprise answered resolved
         assert (gx.satisfaction.hits, gx.satisfaction.total) == (1, 2)
-        assert rows["RSJ"].response.text == "0.0%"  # dispatched, not signed
+        assert (rows["RSJ"].response.total, rows["RSJ"].response.text) == (0, "—")
         after = month.end.astimezone(UTC) + timedelta(days=30)
         assert rates.department_rates(s, rt=rt, start=month.end, end=after) == []
         days = [date(2026, 11, 17), date(2026, 11, 18), date(2026, 11, 21)]

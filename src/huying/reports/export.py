@@ -15,7 +15,7 @@ from typing import Any
 from openpyxl import Workbook  # type: ignore[import-untyped]  # no stubs in the dev deps
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
-from huying.reports.schemas import GroupBy, RatesReport, RatesRow
+from huying.reports.schemas import COUNT_LABELS, RATES, GroupBy, RatesReport, RatesRow
 
 GROUP_LABELS: dict[GroupBy, str] = {
     "department": "部门",
@@ -28,32 +28,23 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 Getter = Callable[[RatesRow], Any]
-COUNTS: list[tuple[str, str]] = [
-    ("受理数", "received"),
-    ("派单数", "dispatched"),
-    ("签收数", "signed"),
-    ("按时签收数", "signed_on_time"),
-    ("答复数", "replied"),
-    ("按期答复数", "replied_on_time"),
-    ("办结数", "closed"),
-    ("解决数", "resolved"),
-    ("评价数", "rated"),
-    ("满意数", "satisfied"),
-    ("重办数", "reopened"),
-    ("退单数", "returned"),
-    ("当前超期数", "overdue_now"),
-]
+COUNTS: list[tuple[str, str]] = [(label, name) for name, label in COUNT_LABELS.items()]
 HOURS: list[tuple[str, str]] = [
     ("平均签收用时(工作小时)", "sign_hours_mean"),
     ("签收用时P90(工作小时)", "sign_hours_p90"),
     ("平均答复用时(工作小时)", "reply_hours_mean"),
     ("答复用时P90(工作小时)", "reply_hours_p90"),
 ]
-RATES: list[tuple[str, str]] = [
-    ("响应率", "response_rate"),
-    ("按期办结率", "on_time_rate"),
-    ("解决率", "resolution_rate"),
-    ("满意率", "satisfaction_rate"),
+# Each rate's header states its division: 响应率(按时签收数÷应签收数).
+RATE_COLUMNS: list[tuple[str, str]] = [(d.header, name) for name, d in RATES.items()]
+
+# What the counts behind the rates mean, on the notes sheet after the formulas.
+NOTES: list[tuple[str, str]] = [
+    ("应签收数", "已签收（按时或超时），或未签收且签收时限已过；签收时限未到的不计入"),
+    ("解决数", "企业确认解决数 + 部门自报解决数"),
+    ("企业确认解决数", "已办结，企业评价时答复“已解决”"),
+    ("部门自报解决数", "已办结，企业未答复是否解决，部门最后一次答复为“已解决”"),
+    ("用时", "工作时间(按工作日历),P90 为最近秩次第 90 百分位"),
 ]
 
 
@@ -71,7 +62,7 @@ def columns(report: RatesReport) -> list[tuple[str, str, Getter]]:
         (f"升级至{level}级数", "count", _level(str(level))) for level in report.escalation_levels
     ]
     cols += [(h, "hours", _field(f)) for h, f in HOURS]
-    cols += [(h, "rate", _field(f)) for h, f in RATES]
+    cols += [(h, "rate", _field(f)) for h, f in RATE_COLUMNS]
     return cols
 
 
@@ -123,11 +114,8 @@ def to_xlsx(report: RatesReport) -> bytes:
         ("统计期间(受理时间)", f"{report.from_.isoformat()} 至 {report.to.isoformat()}(不含)"),
         ("分组", GROUP_LABELS[report.group_by]),
         ("时区", str(tz)),
-        ("响应率", "按时签收数 / 派单数"),
-        ("按期办结率", "按期答复数 / 答复数"),
-        ("解决率", "解决数 / 办结数"),
-        ("满意率", "满意数(非常满意、满意、基本满意) / 评价数"),
-        ("用时", "工作时间(按工作日历),P90 为最近秩次第 90 百分位"),
+        *((d.label, d.formula) for d in RATES.values()),
+        *NOTES,
     ):
         about.append(list(line))
     about.column_dimensions["A"].width = 20

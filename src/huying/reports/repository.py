@@ -64,15 +64,27 @@ def conditions(r: Any, escalation_levels: Sequence[int]) -> dict[str, ColumnElem
     """Each count of a row (but `received`, every request) as the condition a request meets;
     `r` is `Request` or an alias of it. The README's table says the same in words."""
     closed = r.state == "closed"
+    confirmed = and_(closed, r.enterprise_resolved.is_(True))
+    claimed = and_(closed, r.enterprise_resolved.is_(None), r.resolved.is_(True))
     return {
         # A lead department now, or one that returned it (a return clears the lead).
         "dispatched": or_(r.lead_department_code.is_not(None), r.return_count > 0),
+        # 应签收: signed (its sign deadline ended, met or missed), or still waiting for its
+        # signing past the sign deadline (a request `dispatched` runs only that deadline).
+        # One whose sign deadline is still ahead is in neither the response rate's
+        # numerator nor its denominator: it may yet be signed on time.
+        "sign_due": or_(
+            r.sign_on_time.is_not(None), and_(r.state == "dispatched", r.overdue.is_(True))
+        ),
         "signed": r.sign_on_time.is_not(None),
         "signed_on_time": r.sign_on_time.is_(True),
         "replied": r.first_reply_on_time.is_not(None),
         "replied_on_time": r.first_reply_on_time.is_(True),
         "closed": closed,
-        "resolved": and_(closed, r.resolved.is_(True)),
+        # 已解决: the enterprise's answer where it gave one, the department's claim otherwise.
+        "resolved": or_(confirmed, claimed),
+        "resolved_confirmed": confirmed,
+        "resolved_claimed": claimed,
         "rated": r.rating.is_not(None),
         "satisfied": r.rating.in_(sorted(SATISFIED)),
         "reopened": r.reopen_count > 0,

@@ -7,15 +7,23 @@ the report runs. One SQL statement over `requests`, grouped by the chosen key
 
 - each count is `count(*) FILTER (WHERE …)` over the request's own columns
   (`repository.conditions`):
-  lead department, state, rating, resolved, reopen and return counts, overdue, escalation
-  level, and the facts `huying.requests.service.record_facts` wrote when the request was signed
-  and first replied to (on time or not, and the working seconds it took on the calendar);
+  lead department, state, rating, the department's `resolved` and the enterprise's
+  `enterprise_resolved`, reopen and return counts, overdue, escalation level, and the facts
+  `huying.requests.service.record_facts` wrote when the request was signed and first replied
+  to (on time or not, and the working seconds it took on the calendar);
 - the mean and the 90th percentile by nearest rank of those working seconds: `percentile_disc`
   on PostgreSQL, the rank from window functions on SQLite (the same value);
 - by department, `returned` comes from a second aggregation over `request_returns`: the
   requests each department returned, whoever holds them now.
 
-Python sees one row per group: names are looked up, rates divided and rounded.
+Python sees one row per group: names are looked up, rates divided and rounded, each by its
+definition in `huying.reports.schemas.RATES` (the same one every label prints):
+
+- 响应率 = signed_on_time / sign_due: a request whose sign deadline is still ahead and
+  unsigned is in neither, since it may yet be signed on time;
+- 解决率 = resolved / closed, where resolved is the enterprise's answer to 是否解决 where it
+  gave one (resolved_confirmed) and the department's claim otherwise (resolved_claimed);
+- 满意率 = satisfied / rated; 按期办结率 = replied_on_time / replied.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from huying.errors import InvalidInput
 from huying.reports import repository
-from huying.reports.schemas import GroupBy, RatesRow
+from huying.reports.schemas import COUNT_LABELS, RATES, GroupBy, RatesRow
 
 REACH = timedelta(days=3700)  # how far back a period may start: about ten years
 HOUR = 3600.0
@@ -43,21 +51,9 @@ NO_KEY_NAMES: dict[str, str] = {
 }
 
 
-COUNTS = (
-    "received",
-    "dispatched",
-    "signed",
-    "signed_on_time",
-    "replied",
-    "replied_on_time",
-    "closed",
-    "resolved",
-    "rated",
-    "satisfied",
-    "reopened",
-    "returned",
-    "overdue_now",
-)
+# Every count of a row, in the exports' order: `received` and each of
+# `repository.conditions`.
+COUNTS = tuple(COUNT_LABELS)
 
 
 @dataclass(frozen=True)
@@ -217,8 +213,5 @@ def _row_from(
         sign_hours_p90=_hours(m["sign_p90"]),
         reply_hours_mean=_hours(m["reply_mean"]),
         reply_hours_p90=_hours(m["reply_p90"]),
-        response_rate=_rate(counts["signed_on_time"], counts["dispatched"]),
-        on_time_rate=_rate(counts["replied_on_time"], counts["replied"]),
-        resolution_rate=_rate(counts["resolved"], counts["closed"]),
-        satisfaction_rate=_rate(counts["satisfied"], counts["rated"]),
+        **{name: _rate(counts[d.part], counts[d.whole]) for name, d in RATES.items()},
     )

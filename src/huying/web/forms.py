@@ -22,7 +22,15 @@ MAX_FORM_BYTES = 64 * 1024
 MAX_FIELDS = 200
 
 Widget = Literal[
-    "textarea", "yesno", "department", "departments", "duration", "rating", "level", "request"
+    "textarea",
+    "yesno",
+    "department",
+    "departments",
+    "duration",
+    "rating",
+    "level",
+    "request",
+    "reason_code",
 ]
 
 # How each field of ACTION_BODIES is asked for; a field missing here fails the web tests.
@@ -33,6 +41,8 @@ WIDGETS: dict[str, Widget] = {
     "resolved": "yesno",
     "approved": "yesno",
     "extend_by": "duration",
+    "length": "duration",
+    "reason_code": "reason_code",
     "lead_department": "department",
     "co_departments": "departments",
     "target_id": "request",
@@ -42,10 +52,11 @@ WIDGETS: dict[str, Widget] = {
 
 YES_NO = {
     "resolved": (("true", "已解决"), ("false", "未解决")),
-    "approved": (("true", "同意延期"), ("false", "不同意")),
+    "approved": (("true", "同意"), ("false", "不同意")),
 }
 
-# Extensions are asked for in working days; the value is the duration text the API takes.
+# Extensions and suspensions are asked for in working days; the value is the duration text
+# the API takes (the service checks it against the configured maximum).
 DURATIONS = tuple((f"{n} working days", f"{n} 个工作日") for n in (1, 2, 3, 5, 10, 15))
 
 MAX_LENGTH = {"content": 4000}
@@ -147,7 +158,9 @@ PRIORITY = (
     "resume",
     "decide_extension",
     "rate",
+    "decide_suspension",
     "request_extension",
+    "request_suspension",
     "suspend",
     "return",
     "reject",

@@ -38,6 +38,8 @@ ACTIONS = {
     "request_extension": "申请延期",
     "decide_extension": "审批延期",
     "suspend": "挂起",
+    "request_suspension": "申请挂起",
+    "decide_suspension": "审批挂起",
     "resume": "恢复办理",
     "reply": "答复",
     "rate": "录入评价",
@@ -56,6 +58,8 @@ TIMELINE = {
     "request_extension": "申请延期",
     "decide_extension": "审批延期",
     "suspend": "挂起",
+    "request_suspension": "申请挂起",
+    "decide_suspension": "审批挂起",
     "resume": "恢复办理",
     "reply": "答复",
     "rate": "评价",
@@ -83,6 +87,7 @@ DEADLINE_KINDS = {
     "sign": "签收时限",
     "reply": "答复时限",
     "feedback": "评价时限",
+    "suspension": "挂起期限",
 }
 
 DEADLINE_STATUSES = {
@@ -121,6 +126,8 @@ FIELDS = {
     "co_departments": "协办部门",
     "target_id": "合并到的诉求",
     "approved": "审批意见",
+    "reason_code": "挂起原因",
+    "length": "挂起时长",
     "level": "督办等级",
     "rating": "评价",
     "body": "表单",
@@ -134,6 +141,15 @@ REFUSALS = {
     "no_extension_pending": "已有一项延期申请在等待审批",
     "rating_satisfied": "评价不在满意等级内",
     "rating_unsatisfied": "评价不在不满意等级内",
+    "extension_in_time": "办理时限已过，延期须在时限届满前申请",
+    "under_extension_limit": "该时限的延期次数已用完",
+    "suspension_in_time": "办理时限已过（或未在计时），超期诉求不能挂起",
+    "under_suspension_limit": "该诉求的挂起次数已用完",
+    "suspension_pending": "没有待审批的挂起申请",
+    "no_suspension_pending": "已有一项挂起申请在等待审批",
+    "suspension_without_approval": "挂起须经审批",
+    "approved": "审批意见不是同意",
+    "refused": "审批意见不是不同意",
 }
 
 _PYDANTIC = {
@@ -271,6 +287,11 @@ BY_CODE: dict[str, Say] = {
     "unknown_reference": _unknown,
     "merge_into_itself": _fixed("不能把诉求合并到它自己。"),
     "merge_target_closed": _fixed("要合并到的诉求已不予受理或已被合并，不能作为合并目标。"),
+    "unknown_reason_code": _fixed("请选择有效的挂起原因。"),
+    "suspension_too_long": lambda exc, act, current: "挂起时长超过上限，请缩短。",
+    "duration_not_positive": _fixed("时长必须大于零。"),
+    "extension_too_long": _fixed("延期时长超过该时限允许的延期总时长上限，请缩短。"),
+    "level_above_ladder": _fixed("督办等级超过了逐级升级的最高级。"),
     "invalid_input": lambda exc, act, current: f"输入有误：{exc.detail}",
     "unavailable": _fixed("系统暂时无法访问数据库，请稍后重试。"),
 }

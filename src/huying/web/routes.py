@@ -8,9 +8,9 @@ until its change marker moves, so a list is re-rendered only when something chan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -206,8 +206,10 @@ def _views(
     )
 
 
-def _allowed(rt: Runtime, rows: Sequence[RequestRow], who: web.Visitor) -> dict[int, list[str]]:
-    return {r.id: requests.allowed_actions(rt=rt, req=r, actor=who.principal.actor) for r in rows}
+def _allowed(
+    s: Session, rt: Runtime, rows: Sequence[RequestRow], who: web.Visitor
+) -> dict[int, list[str]]:
+    return requests.allowed_for(rt=rt, session=s, reqs=rows, actor=who.principal.actor)
 
 
 def _flash(request: Request) -> str:
@@ -413,7 +415,7 @@ def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         context: dict[str, Any] = {
             "items": items,
             "more": more,
-            "allowed": _allowed(rt, rows, who),
+            "allowed": _allowed(s, rt, rows, who),
             "departments": [(d.code, d.name) for d in departments],
             "suggested": suggested,
             "forms": {a: fields_of(a) for a in ("dispatch", "reject", "merge")},
@@ -450,42 +452,60 @@ def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         states = open_states(rt)
         watch = requests.Filters(states=states, watch=True)
         pending = requests.Filters(states=states, extension=True)
+        suspended = requests.Filters(states=["suspended"])
+        asked = requests.Filters(suspension=True)
         etag = _etag(
             requests.marker(
-                session=s, lists=[watch, pending], salt=f"{who.principal.id}|{_minute(rt)}"
+                session=s,
+                lists=[watch, pending, suspended, asked],
+                salt=f"{who.principal.id}|{_minute(rt)}",
             )
         )
         if fragment and _fresh(request, etag):
             return Response(status_code=304, headers={"ETag": etag})
         watched, more = requests.by_level(session=s, filters=watch)
         waiting, _ = requests.by_deadline(session=s, filters=pending)
+        paused, _ = requests.by_deadline(session=s, filters=suspended)
+        asking, _ = requests.by_deadline(session=s, filters=asked)
         levels: dict[int, list[views.RequestView]] = {}
         for item in _views(s, rt, watched, who):
             levels.setdefault(item.r.escalation_level, []).append(item)
+        reasons, tz = rt.settings.suspension.reasons, rt.calendar.tz
         context: dict[str, Any] = {
             "levels": sorted(levels.items(), reverse=True),
             "watched_count": len(watched),
             "more": more,
             "extensions": _views(s, rt, waiting, who),
-            "allowed": _allowed(rt, [*watched, *waiting], who),
+            "suspended": [
+                _with_suspension(item, item.r.suspension, reasons=reasons, tz=tz)
+                for item in _views(s, rt, paused, who)
+            ],
+            "suspension_requests": [
+                _with_suspension(item, item.r.pending_suspension, reasons=reasons, tz=tz)
+                for item in _views(s, rt, asking, who)
+            ],
+            "allowed": _allowed(s, rt, [*watched, *waiting, *paused, *asking], who),
             "csrf": who.csrf,
             "nav": "board",
         }
         if not fragment:
-            now, tz = rt.now(), rt.calendar.tz
+            now = rt.now()
             month = reports.month_of(moment=now, tz=tz)
             by_department = rates.department_rates(s, rt=rt, start=month.start, end=month.end)
             today = now.astimezone(tz).date()
             days = [today - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
             counts = reports.requests_per_day(session=s, days=days, tz=tz)
             workdays = {d for d in days if rt.calendar.is_workday(d)}
+            unknown = rt.calendar.unannounced(today, warn_from=rt.settings.calendar.warn_from_day)
             context.update(
                 title="督办看板",
                 month_text=f"{month.start.astimezone(tz):%Y年%m月}",
                 rates=by_department,
+                rates_formulas=rates.FORMULAS,
                 rates_chart=charts.rates_chart(by_department),
                 day_chart=charts.day_chart(days, counts, workdays=workdays),
                 day_total=sum(counts),
+                years_without_holidays=unknown,
                 refresh_url="/fragments/board",
                 etag=etag,
                 flash=_flash(request),
@@ -494,6 +514,36 @@ def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         return Page(template, context, headers={"ETag": etag, "Cache-Control": "no-cache"})
 
     return build
+
+
+def _with_suspension(
+    item: views.RequestView,
+    data: Mapping[str, Any] | None,
+    *,
+    reasons: Mapping[str, str],
+    tz: tzinfo,
+) -> views.RequestView:
+    """The board's words for a suspension, running or asked for (`data`, as the request
+    stores it): the reason's label from config and the department's own text, how long,
+    and its instants in local time. It resumes when its `suspension` timer falls due (the
+    worker resumes it then), else at the instant stored with it. A suspension from before
+    these were recorded (workflow v1's direct `suspend`) shows what there is."""
+    data = data or {}
+    code = str(data.get("reason_code") or "")
+    label = reasons.get(code, code)
+    text = str(data.get("reason") or "")
+    timer = next(
+        (d.due_at for d in item.r.deadlines if d.kind == "suspension" and d.status == "running"),
+        None,
+    )
+    item.extra.update(
+        suspension_reason="：".join(part for part in (label, text) if part) or "（未记录）",
+        suspension_length=str(data.get("length") or ""),
+        suspension_since=views.stored_when(data.get("since"), tz),
+        suspension_resumes=views.stored_when(timer or data.get("resumes_at"), tz),
+        suspension_asked=views.stored_when(data.get("requested_at"), tz),
+    )
+    return item
 
 
 @router.get("/board", response_class=HTMLResponse)
@@ -568,7 +618,9 @@ def _request_page(
         }
         if fragment:
             return Page("_request_live.html", context, headers={"ETag": etag})
-        allowed = by_priority(requests.allowed_actions(rt=rt, req=req, actor=who.principal.actor))
+        allowed = by_priority(
+            requests.allowed_actions(rt=rt, session=s, req=req, actor=who.principal.actor)
+        )
         suggestion = directory.dispatch_suggestion(session=s, category_code=req.category_code)
         error, failed_action = "", ""
         values: dict[str, Any] = {}
@@ -594,6 +646,10 @@ def _request_page(
             suggested_lead=suggestion.lead,
             suggested_co=suggestion.co,
             levels=[rung.level for rung in rt.settings.escalation],
+            reasons=rt.settings.suspension.reasons,
+            suspension=views.suspension_lines(
+                out, tz=rt.calendar.tz, reasons=rt.settings.suspension.reasons
+            ),
             csrf=who.csrf,
             error=error,
             failed_action=failed_action,

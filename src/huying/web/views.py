@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 from huying.calendar import BusinessCalendar
 from huying.durations import parse_duration
 from huying.requests.schemas import DeadlineOut, RequestOut, TimelineOut
-from huying.settings import DEFAULT_URGENCY
+from huying.settings import DEFAULT_SUSPENSION_REASONS, DEFAULT_URGENCY
 from huying.web import labels
 from huying.web.states import StateNames
 
@@ -191,6 +191,47 @@ def request_views(
     ]
 
 
+def stored_when(stored: Any, tz: tzinfo) -> str:
+    """An instant, or one stored as ISO text (in a request's JSON fields), as the console
+    writes times; a value that is no instant as it is, and nothing as an empty string."""
+    if not stored:
+        return ""
+    if isinstance(stored, datetime):
+        moment = stored
+    else:
+        try:
+            moment = datetime.fromisoformat(str(stored))
+        except ValueError:
+            return str(stored)
+    if moment.tzinfo is None:  # stored without an offset: UTC, as the database keeps them
+        moment = moment.replace(tzinfo=UTC)
+    return when(moment, tz)
+
+
+def suspension_lines(r: RequestOut, *, tz: tzinfo, reasons: Mapping[str, str]) -> list[str]:
+    """The suspension a request is in, or the one it asked and waits for, in Chinese: since
+    when, why, until when (the request page and the board say it the same way)."""
+    lines: list[str] = []
+    for held, prefix in ((r.suspension, "挂起中"), (r.pending_suspension, "挂起申请待审批")):
+        if not held:
+            continue
+        code = str(held.get("reason_code") or "")
+        why = reasons.get(code, code)
+        if held.get("reason"):
+            why = f"{why}（{held['reason']}）" if why else str(held["reason"])
+        parts = [prefix]
+        if since := held.get("since") or held.get("requested_at"):
+            parts.append(f"自 {stored_when(since, tz)}")
+        if why:
+            parts.append(f"原因：{why}")
+        if length := held.get("length"):
+            parts.append(f"时长 {labels.duration(str(length))}")
+        if resumes := held.get("resumes_at"):
+            parts.append(f"预计 {stored_when(resumes, tz)} 自动恢复")
+        lines.append("，".join(parts))
+    return lines
+
+
 @dataclass(frozen=True)
 class TimelineRow:
     seq: int
@@ -218,7 +259,12 @@ def _details(data: Mapping[str, Any], dept_names: Mapping[str, str]) -> list[str
     if extend_by := data.get("extend_by"):
         details.append(f"延期：{labels.duration(str(extend_by))}")
     if "resolved" in data:
-        details.append("已解决" if data["resolved"] else "未解决")
+        said = "已解决" if data["resolved"] else "未解决"
+        details.append(f"企业确认{said}" if "rating" in data else said)
+    if code := data.get("reason_code"):
+        details.append(f"挂起原因：{DEFAULT_SUSPENSION_REASONS.get(code, code)}")
+    if length := data.get("length"):
+        details.append(f"挂起时长：{labels.duration(str(length))}")
     if rating := data.get("rating"):
         details.append(f"评价：{labels.RATINGS.get(rating, rating)}")
     if target := data.get("target_id"):
