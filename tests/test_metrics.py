@@ -131,6 +131,7 @@ def test_the_state_of_the_system(
         "merged": 0,
         "rejected": 0,
         "replied": 0,
+        "return_review": 0,
         "submitted": 0,
         "suspended": 0,
     }

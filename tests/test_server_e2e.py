@@ -181,7 +181,11 @@ def test_serve_warns_escalates_and_survives_a_restart(tmp_path: Path, database_u
         rt = runtime_for(config)
         try:
             with rt.transaction() as s:
-                row = s.scalars(select(Deadline).where(Deadline.request_id == second["id"])).one()
+                row = s.scalars(
+                    select(Deadline).where(
+                        Deadline.request_id == second["id"], Deadline.kind == "sign"
+                    )
+                ).one()
                 assert (row.warned_at, row.missed_at, row.rungs_fired) == (None, None, 0)
         finally:
             rt.close()

@@ -21,7 +21,7 @@ CODES: dict[str, str] = {
     "missing_fields": "422: the action needs these fields; `fields` names them",
     "unknown_reference": (
         "422: the input names something that does not exist; `kind` says what "
-        "(department, request, category, chain), `codes` which, `field` where"
+        "(department, request, category, chain, task), `codes` which, `field` where"
     ),
     "merge_into_itself": "422: a request cannot be merged into itself",
     "merge_target_closed": "422: the request to merge into is rejected or merged itself",
@@ -33,6 +33,9 @@ CODES: dict[str, str] = {
         "extension.max_length"
     ),
     "level_above_ladder": "422: `level` is above the escalation ladder's top",
+    "same_lead": "422: a reassignment names the department that already leads the request",
+    "not_below_lead": "422: a request is delegated only to departments below its lead",
+    "task_already_open": "422: the department already has an open task on this request",
     "not_authenticated": "401: no valid credentials",
     "forbidden": "403: the caller's role or department may not do this; `allowed` if any",
     "not_found": "404: nothing there, or nothing the caller may see",

@@ -113,13 +113,19 @@ class CalendarSettings(_Strict):
         return value
 
 
+# The limits of `OPTIONAL_KINDS` where an urgency names none.
+DEFAULT_LIMITS = {"review": "2 working hours", "task": "3 working days"}
+
+
 class TimeLimits(_Strict):
     dispatch: str | None = None
     sign: str | None = None
     reply: str | None = None
     feedback: str | None = None
+    review: str | None = None  # a return under the dispatcher's review (退单审核)
+    task: str | None = None  # a task's own limit (协办, 下派)
 
-    _check = field_validator("dispatch", "sign", "reply", "feedback")(
+    _check = field_validator("dispatch", "sign", "reply", "feedback", "review", "task")(
         classmethod(lambda cls, v: v if v is None else _check_duration(v))
     )
 
@@ -156,6 +162,9 @@ class Rung(_Strict):
 class WorkflowRules(_Strict):
     return_escalate_after: int = Field(default=2, ge=0)
     reopen_limit: int = Field(default=1, ge=0)
+    # 退单审核: a return waits for the dispatcher's decision (workflow v2); false: v1's
+    # direct return to the dispatch queue, before signing only.
+    returns_need_review: bool = True
 
 
 def _positive_duration(value: str) -> str:
@@ -386,9 +395,11 @@ class Settings(_Strict):
         self, urgency: str, kind: str, override: dict[str, str] | None = None
     ) -> Duration:
         """The time limit of one deadline kind: the category's override, else the urgency default."""
-        text = (override or {}).get(kind) or self.time_limits.get(
-            urgency, self.time_limits[DEFAULT_URGENCY]
-        ).get(kind)
+        text = (
+            (override or {}).get(kind)
+            or self.time_limits.get(urgency, self.time_limits[DEFAULT_URGENCY]).get(kind)
+            or DEFAULT_LIMITS.get(kind)
+        )
         if text is None:  # guarded by the validator; kept for the type checker
             raise ConfigError(f"time_limits.{urgency}.{kind}: missing")
         return parse_duration(text)

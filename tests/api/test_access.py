@@ -195,6 +195,12 @@ def test_department_may_not_dispatch_a_returned_request(
     """Once returned, the request is no longer the department's: it cannot see it at all."""
     rid = dispatched["id"]
     act(client, world, "gxj", rid, "return", reason="不属于本部门职责")
+    with nothing_written(rt):  # under review it is still the department's, but not to dispatch
+        r = client.post(
+            f"{API}/{rid}/actions/dispatch", json={"lead_department": "GXJ"}, headers=world.h("gxj")
+        )
+        assert_problem(r, 403)
+    act(client, world, "dispatcher", rid, "accept_return")
     with nothing_written(rt):
         r = client.post(
             f"{API}/{rid}/actions/dispatch", json={"lead_department": "GXJ"}, headers=world.h("gxj")
@@ -237,7 +243,11 @@ def test_lead_and_co_departments_see_the_request(
         assert client.get(f"{API}/{rid}", headers=world.h(who)).status_code == 200
         listed = client.get(API, headers=world.h(who)).json()["items"]
         assert [i["id"] for i in listed] == [rid]
-    assert client.get(f"{API}/{rid}/actions", headers=world.h("street")).json()["actions"] == []
+    # the co-department acts on its own assist task (协办), never as the lead
+    assert client.get(f"{API}/{rid}/actions", headers=world.h("street")).json()["actions"] == [
+        "task_sign",
+        "task_reply",
+    ]
 
 
 # --- 409 -------------------------------------------------------------------------
@@ -252,7 +262,14 @@ def test_action_the_state_does_not_allow_is_409_listing_the_allowed(
         problem = assert_problem(r, 409, "sign", "in_progress")
     allowed = client.get(f"{API}/{rid}/actions", headers=world.h("gxj")).json()
     assert problem["allowed"] == allowed["actions"]
-    assert set(problem["allowed"]) == {"request_extension", "request_suspension", "reply"}
+    assert set(problem["allowed"]) == {
+        "request_extension",
+        "request_suspension",
+        "reply",
+        "return",
+        "delegate",
+        "cancel_task",
+    }
     after = client.get(f"{API}/{rid}", headers=world.h("gxj")).json()
     assert after["version"] == in_progress["version"]
     assert len(after["timeline"]) == len(in_progress["timeline"])

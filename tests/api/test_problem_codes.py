@@ -52,7 +52,11 @@ def test_codes_through_the_api(client: TestClient, world: World, dispatched: Any
     assert body["code"] == "request_not_found"
     r = client.post(f"{API}/{rid}/actions/reply", json={}, headers=world.h("gxj"))
     body = assert_problem(r, 409)
-    assert body["code"] == "not_allowed_now" and body["allowed"] == ["sign", "return"]
+    assert body["code"] == "not_allowed_now" and body["allowed"] == [
+        "sign",
+        "return",
+        "cancel_task",
+    ]
     r = client.post(f"{API}/{rid}/actions/sign", headers=world.h("gxj", **{"If-Match": '"99"'}))
     body = assert_problem(r, 412)
     assert (body["code"], body["current_version"]) == ("stale_version", dispatched["version"])

@@ -29,6 +29,7 @@ def test_submit_to_reopen_to_close(client: TestClient, world: World) -> None:
     assert client.get(f"{API}/{rid}/actions", headers=world.h("gxj")).json()["actions"] == [
         "sign",
         "return",
+        "cancel_task",  # STREET's assist task (协办)
     ]
     act(client, world, "gxj", rid, "sign", note="已签收，安排专人对接")
     act(client, world, "gxj", rid, "reply", content="已协调供电局出具增容方案", resolved=True)
@@ -68,10 +69,14 @@ def test_submit_to_reopen_to_close(client: TestClient, world: World) -> None:
     kinds = [(d["kind"], d["status"]) for d in closed["deadlines"]]
     assert kinds == [
         ("sign", "met"),
+        ("task", "cancelled"),  # STREET's assist task, never replied: it ends with the request
         ("reply", "met"),
         ("feedback", "met"),
         ("reply", "met"),
         ("feedback", "met"),
+    ]
+    assert [(t["department"]["code"], t["kind"], t["status"]) for t in closed["tasks"]] == [
+        ("STREET", "assist", "cancelled")
     ]
 
 
@@ -101,10 +106,14 @@ def test_unrouted_request_waits_for_dispatch_then_return_and_redispatch(
         client, world, "dispatcher", rid, "dispatch", lead_department="RSJ", co_departments=["GXJ"]
     )
     assert dispatched["state"] == "dispatched"
-    returned = act(client, world, "rsj", rid, "return", reason="不属于本部门职责")
+    asked = act(client, world, "rsj", rid, "return", reason="不属于本部门职责")
+    assert asked["state"] == "return_review"  # the dispatcher reviews a return (v2)
+    assert [d["status"] for d in asked["deadlines"] if d["kind"] == "sign"] == ["running"]
+    returned = act(client, world, "dispatcher", rid, "accept_return")
     assert returned["state"] == "awaiting_dispatch"
     assert returned["return_count"] == 1
     assert returned["lead_department"] is None
+    assert [t["status"] for t in returned["tasks"]] == ["cancelled"]  # GXJ's assist task
     # the returning department no longer sees it
     assert client.get(f"{API}/{rid}", headers=world.h("rsj")).status_code == 404
     act(client, world, "dispatcher", rid, "dispatch", lead_department="GXJ")
@@ -115,7 +124,8 @@ def test_returns_past_the_limit_escalate(client: TestClient, world: World) -> No
     rid = client.post(API, json=submit_body(), headers=world.h("integration")).json()["id"]
     levels = []
     for _ in range(3):
-        r = act(client, world, "gxj", rid, "return", reason="请核实诉求内容")
+        act(client, world, "gxj", rid, "return", reason="请核实诉求内容")
+        r = act(client, world, "dispatcher", rid, "accept_return")
         levels.append(r["escalation_level"])
         act(client, world, "dispatcher", rid, "dispatch", lead_department="GXJ")
     assert levels == [0, 0, 1]  # return_escalate_after: 2

@@ -23,7 +23,7 @@ from huying.clock import FrozenClock
 from huying.requests.firing import fire_due
 from huying.requests.models import Request
 from huying.runtime import Runtime, build_runtime
-from tests.conftest import Specs, World, empty_tables, make_settings, submit_body
+from tests.conftest import QUIET_TASKS, Specs, World, empty_tables, make_settings, submit_body
 
 API = "/api/v1/requests"
 REPLY_DUE = "2026-11-25T17:30:00+08:00"
@@ -75,7 +75,8 @@ def rt(
     migrated: str, clock: FrozenClock, workflows: Specs, overrides: dict[str, Any]
 ) -> Iterator[Runtime]:
     """tests/conftest.py's runtime, with `overrides`."""
-    runtime = build_runtime(make_settings(migrated, **overrides), clock=clock, workflows=workflows)
+    settings = make_settings(migrated, **{"time_limits": QUIET_TASKS, **overrides})
+    runtime = build_runtime(settings, clock=clock, workflows=workflows)
     yield runtime
     empty_tables(runtime)
     runtime.close()
@@ -471,7 +472,7 @@ def test_the_lead_department_is_offered_resume_while_suspended(
     act(client, world, "gxj", rid, "request_suspension", **SUSPEND)
     act(client, world, "supervisor", rid, "decide_suspension", approved=True)
     actions = client.get(f"{API}/{rid}/actions", headers=world.h("gxj")).json()["actions"]
-    assert actions == ["resume"]
+    assert "resume" in actions
 
 
 @pytest.mark.parametrize("overrides", [{"suspension": {"requires_approval": False}}])
@@ -713,7 +714,8 @@ def test_the_return_limit_escalation_carries_notify(
 ) -> None:
     rid = submit(client, world)["id"]
     for _ in range(3):  # return_escalate_after: 2
-        last = act(client, world, "gxj", rid, "return", reason="不属于本部门职责")
+        act(client, world, "gxj", rid, "return", reason="不属于本部门职责")
+        last = act(client, world, "dispatcher", rid, "accept_return")
         if last["return_count"] < 3:
             act(client, world, "dispatcher", rid, "dispatch", lead_department="GXJ")
     assert last["escalation_level"] == 1
@@ -721,7 +723,7 @@ def test_the_return_limit_escalation_carries_notify(
     assert escalated["reason"] == "returned 3 times"
     # the request has no lead department once returned: the dispatch centre's leaders
     assert escalated["notify"] == [{"role": "street_leadership", "leaders": [LI]}]
-    rows = timeline_data(get(client, world, rid), "return")
+    rows = timeline_data(get(client, world, rid), "accept_return")
     assert "notify" not in rows[0] and "notify" not in rows[1]
     assert rows[2]["notify"] == escalated["notify"]
 

@@ -204,14 +204,14 @@ def test_a_clerk_of_another_department_gets_404(rt: Runtime, web: TestClient) ->
     assert "新厂房用电增容" not in web.get("/inbox").text
 
 
-def test_a_co_department_sees_the_request_but_has_no_actions(rt: Runtime, web: TestClient) -> None:
+def test_a_co_department_acts_on_its_task_only(rt: Runtime, web: TestClient) -> None:
     rid = submit(rt)
     signed_in(web, "street")
     assert "协办" in web.get("/inbox").text
     page = web.get(f"/requests/{rid}")
     assert page.status_code == 200
-    assert forms_on(page.text, rid) == set()
-    assert "您现在没有可对此诉求执行的操作" in page.text
+    assert forms_on(page.text, rid) == {"task_sign", "task_reply"}  # not the lead's
+    assert "协办与下派任务" in page.text
 
 
 def test_department_clerks_may_not_open_the_queue_or_the_board(web: TestClient) -> None:

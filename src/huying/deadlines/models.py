@@ -9,12 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from huying.db import Base, BigID, UTCDateTime
 
 if TYPE_CHECKING:
-    from huying.requests.models import Request
+    from huying.requests.models import Request, RequestTask
 
 
 class Deadline(Base):
-    """One time limit of a request (dispatch, sign, reply, feedback), or the length of an
-    approved suspension (kind `suspension`: at its due instant the worker resumes the request).
+    """One time limit of a request (dispatch, sign, reply, feedback, review), of one of its
+    tasks (kind `task`), or the length of an approved suspension (kind `suspension`: at its
+    due instant the worker resumes the request).
 
     status: running → (warning) → missed once the due instant passes; met or
     cancelled when its state is left; paused while the request is suspended.
@@ -38,6 +39,9 @@ class Deadline(Base):
         BigID, ForeignKey("requests.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(16))
+    # kind `task`: the task (request_tasks.id) whose deadline this is. No foreign key (the
+    # column came after the table, and SQLite cannot add one); both go with their request.
+    task_id: Mapped[int | None] = mapped_column(BigID, index=True)
     status: Mapped[str] = mapped_column(String(16))
     duration: Mapped[str] = mapped_column(
         String(64)
@@ -59,6 +63,10 @@ class Deadline(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     request: Mapped[Request] = relationship(lazy="raise")
+    # Set when a task's deadline is created (the flush fills task_id from it).
+    task: Mapped[RequestTask | None] = relationship(
+        lazy="raise", primaryjoin="foreign(Deadline.task_id) == RequestTask.id"
+    )
 
 
 class WorkerHeartbeat(Base):

@@ -19,11 +19,15 @@ from huying.settings import Rung, Settings
 from huying.workflow.context import DeadlineEffect
 
 if TYPE_CHECKING:
-    from huying.requests.models import Request
+    from huying.requests.models import Request, RequestTask
 
 # The timer of an approved suspension: no warning, no ladder; at its due instant the worker
 # resumes the request. Its length is the one approved, not a configured time limit.
 SUSPENSION = "suspension"
+TASK = "task"  # a task's own limit: its steps are task_warn, task_overdue, task_escalate
+REVIEW = "review"  # a return under the dispatcher's review: a warning and overdue, no ladder
+# Deadlines whose lateness is not the lead department's (`Request.overdue` leaves them out).
+NOT_THE_LEADS = frozenset({SUSPENSION, TASK, REVIEW})
 
 
 def open_of_requests(*, session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
@@ -55,7 +59,7 @@ def next_fire_at(d: Deadline, *, settings: Settings, calendar: BusinessCalendar)
         return d.warn_at
     if d.missed_at is None:
         return d.due_at
-    if d.kind in ("feedback", SUSPENSION):  # a feedback deadline auto-closes; no ladder
+    if d.kind in ("feedback", SUSPENSION, REVIEW):  # feedback auto-closes; none has a ladder
         return None
     ladder = settings.escalation
     if d.rungs_fired < len(ladder):
@@ -68,19 +72,33 @@ class Step:
     """The one step `next_fire_at` points at: the system action to fire, and for `escalate`
     the rung of the ladder (`number` counts from 1)."""
 
-    action: Literal["warn", "overdue", "auto_close", "escalate", "resume"]
+    action: Literal[
+        "warn",
+        "overdue",
+        "auto_close",
+        "escalate",
+        "resume",
+        "task_warn",
+        "task_overdue",
+        "task_escalate",
+    ]
     rung: Rung | None = None
     number: int = 0
 
 
 def next_step(d: Deadline, *, settings: Settings) -> Step:
-    if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
-        return Step("warn")
+    """The step `next_fire_at` points at; a task's deadline fires the task's own steps."""
     if d.kind == SUSPENSION:
         return Step("resume")
+    task = d.kind == TASK
+    if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
+        return Step("task_warn" if task else "warn")
     if d.missed_at is None:
+        if task:
+            return Step("task_overdue")
         return Step("auto_close" if d.kind == "feedback" else "overdue")
-    return Step("escalate", rung=settings.escalation[d.rungs_fired], number=d.rungs_fired + 1)
+    rung = settings.escalation[d.rungs_fired]
+    return Step("task_escalate" if task else "escalate", rung=rung, number=d.rungs_fired + 1)
 
 
 def mark_fired(d: Deadline, step: Step, *, due: datetime) -> None:
@@ -89,9 +107,9 @@ def mark_fired(d: Deadline, step: Step, *, due: datetime) -> None:
     resumption marks nothing: its outcome ends the suspension's timer."""
     if step.action == "resume":
         return
-    if step.action == "warn":
+    if step.action in ("warn", "task_warn"):
         d.warned_at = due
-    elif step.action == "escalate":
+    elif step.action in ("escalate", "task_escalate"):
         d.rungs_fired = step.number
     else:
         d.missed_at = d.due_at
@@ -112,7 +130,14 @@ class DeadlinePlanner:
         d.next_fire_at = next_fire_at(d, settings=self.settings, calendar=self.calendar)
 
     def start(
-        self, session: Session, *, request: Request, kind: str, duration: Duration, now: datetime
+        self,
+        session: Session,
+        *,
+        request: Request,
+        kind: str,
+        duration: Duration,
+        now: datetime,
+        task: RequestTask | None = None,
     ) -> Deadline:
         due = self.calendar.add(now, duration)
         warn: datetime | None = None
@@ -129,6 +154,7 @@ class DeadlinePlanner:
             rungs_fired=0,
             extension_count=0,
             extended_seconds=0,
+            task=task,
             version=1,
         )
         self._schedule(d)
@@ -185,6 +211,17 @@ class DeadlinePlanner:
                 for d in mine:
                     self._extend(d, parse_duration(effect.by), now, asked_at=effect.asked_at)
         return [d for d in rows if d.completed_at is None]
+
+    def end_task(
+        self, rows: list[Deadline], task_id: int, outcome: str, now: datetime
+    ) -> Deadline | None:
+        """End the open deadline of task `task_id` (met or missed by the time, or
+        cancelled); returns it, or None if it had none open."""
+        for d in rows:
+            if d.kind == TASK and d.task_id == task_id and d.completed_at is None:
+                self._finish(d, outcome, now)
+                return d
+        return None
 
     def _finish(self, d: Deadline, outcome: str, now: datetime) -> None:
         d.completed_at = now

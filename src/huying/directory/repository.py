@@ -63,3 +63,9 @@ def routing_rules(session: Session, category_code: str | None = None) -> Sequenc
             (RoutingRule.category_code == category_code) | RoutingRule.category_code.is_(None)
         )
     return session.scalars(query).all()
+
+
+def parents(session: Session) -> dict[str, str | None]:
+    """Each department's parent code (the tree, one small read)."""
+    rows = session.execute(select(Department.code, Department.parent_code)).all()
+    return {code: parent for code, parent in rows}

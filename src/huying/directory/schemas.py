@@ -15,7 +15,7 @@ from huying.directory.uscc import uscc_problem
 from huying.durations import parse_duration
 from huying.inputs import Input
 from huying.settings import DEFAULT_URGENCY
-from huying.workflow.definition import DEADLINE_KINDS
+from huying.workflow.definition import DEADLINE_KINDS, OPTIONAL_KINDS
 
 Code = Annotated[
     str,
@@ -84,8 +84,9 @@ class ChainOut(BaseModel):
 
 def _time_limits(value: dict[str, str]) -> dict[str, str]:
     for kind, text in value.items():
-        if kind not in DEADLINE_KINDS:
-            raise ValueError(f"unknown deadline kind {kind!r} (known: {', '.join(DEADLINE_KINDS)})")
+        if kind not in (*DEADLINE_KINDS, *OPTIONAL_KINDS):
+            known = ", ".join((*DEADLINE_KINDS, *OPTIONAL_KINDS))
+            raise ValueError(f"unknown deadline kind {kind!r} (known: {known})")
         parse_duration(text)
     return value
 

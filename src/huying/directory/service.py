@@ -99,6 +99,26 @@ def departments(*, session: Session) -> Sequence[Department]:
     return repo.departments(session)
 
 
+def subtree(*, session: Session, code: str) -> frozenset[str]:
+    """The department `code` and every department below it (its sub-units, theirs …)."""
+    return descendants(repo.parents(session), code)
+
+
+def descendants(parents: Mapping[str, str | None], code: str) -> frozenset[str]:
+    """`code` and all below it in the tree given as child → parent."""
+    children: dict[str, list[str]] = {}
+    for child, parent in parents.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(child)
+    found, todo = {code}, [code]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return frozenset(found)
+
+
 def escalation_gaps(*, session: Session, settings: Settings) -> list[notify.Gap]:
     """Each (lead department, level) whose rung of the escalation ladder alerts nobody, and
     the levels that alert nobody for requests with no lead department (department None).

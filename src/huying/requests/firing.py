@@ -72,6 +72,9 @@ def _step(
     payload: dict[str, Any] = {"deadline": d.kind, "due_at": d.due_at.isoformat()}
     if step.rung is not None:  # who the rung notifies is added where every escalation is
         payload |= {"level": step.rung.level, "rung": step.number}
+    if d.task_id is not None:  # a task's own step names the task and its department
+        task = next((t for t in req.tasks if t.id == d.task_id), None)
+        payload |= {"task_id": d.task_id, "department": task.department_code if task else None}
     # the planner appends the deadlines it starts to this same list
     open_rows = batch.deadlines.setdefault(req.id, [])
     outcome = requests.system_outcome(

@@ -59,6 +59,8 @@ class Request(Base):
     pending_suspension: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     suspension: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     suspension_count: Mapped[int] = mapped_column(Integer, default=0)
+    # 退单审核: the state a return came from, while the dispatcher reviews it.
+    returned_from: Mapped[str | None] = mapped_column(String(32))
     timeline_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last timeline row's seq
     merged_into_id: Mapped[int | None] = mapped_column(
         BigID, ForeignKey("requests.id", ondelete="RESTRICT")
@@ -85,6 +87,13 @@ class Request(Base):
         order_by="RequestCoDepartment.department_code",
     )
 
+    tasks: Mapped[list[RequestTask]] = relationship(
+        lazy="selectin",
+        order_by="RequestTask.id",
+        cascade="all, delete-orphan",
+        back_populates="request",
+    )
+
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it
 
     @property
@@ -106,6 +115,48 @@ class RequestCoDepartment(Base):
         primary_key=True,
         index=True,
     )
+
+
+class RequestTask(Base):
+    """A task (子任务) of a request for another department: `assist` (协办, a co-department
+    named at dispatch) or `delegate` (下派, a sub-unit of the lead, e.g. a community under the
+    street). The lead stays accountable for the request; the task department signs for its
+    task and replies to it within its own `task` deadline.
+
+    status: pending → signed → done; cancelled by the lead, or when the request is
+    reassigned, returned or ends first."""
+
+    __tablename__ = "request_tasks"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    department_code: Mapped[str] = mapped_column(
+        String(64), ForeignKey("departments.code", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # assist, delegate
+    status: Mapped[str] = mapped_column(String(16))  # pending, signed, done, cancelled
+    note: Mapped[str | None] = mapped_column(Text)
+    limit: Mapped[str | None] = mapped_column(String(64))  # the lead's own limit, if given
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signed_by: Mapped[str | None] = mapped_column(String(100))
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replied_by: Mapped[str | None] = mapped_column(String(100))
+    reply: Mapped[str | None] = mapped_column(Text)
+    # Replied within its task deadline (the reports' 协办按时率); None until replied.
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # done or cancelled
+    # The request's created_at: a report's period finds its tasks without the requests.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    request: Mapped[Request] = relationship(lazy="raise", back_populates="tasks")
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("pending", "signed")
 
 
 class RequestReturn(Base):

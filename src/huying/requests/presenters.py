@@ -11,8 +11,15 @@ from sqlalchemy.orm import Session
 from huying.deadlines import service as deadlines
 from huying.deadlines.models import Deadline
 from huying.requests import repository as repo
-from huying.requests.models import Request
-from huying.requests.schemas import DeadlineOut, EnterpriseRef, Ref, RequestOut, TimelineOut
+from huying.requests.models import Request, RequestTask
+from huying.requests.schemas import (
+    DeadlineOut,
+    EnterpriseRef,
+    Ref,
+    RequestOut,
+    TaskOut,
+    TimelineOut,
+)
 
 
 def _local(moment: datetime, tz: tzinfo) -> datetime:
@@ -35,6 +42,28 @@ def deadline_out(d: Deadline, tz: tzinfo) -> DeadlineOut:
         completed_at=_opt(d.completed_at, tz),
         escalations=d.rungs_fired,
         extensions=d.extension_count or 0,
+        task_id=d.task_id,
+    )
+
+
+def task_out(
+    t: RequestTask, depts: dict[str, str], its_deadlines: Sequence[Deadline], tz: tzinfo
+) -> TaskOut:
+    """A task with its latest deadline."""
+    deadline = next((d for d in reversed(its_deadlines) if d.task_id == t.id), None)
+    return TaskOut(
+        id=t.id,
+        department=Ref(code=t.department_code, name=depts.get(t.department_code, "")),
+        kind=t.kind,
+        status=t.status,
+        note=t.note,
+        limit=t.limit,
+        created_at=_local(t.created_at, tz),
+        signed_at=_opt(t.signed_at, tz),
+        replied_at=_opt(t.replied_at, tz),
+        reply=t.reply,
+        on_time=t.on_time,
+        deadline=deadline_out(deadline, tz) if deadline else None,
     )
 
 
@@ -109,6 +138,8 @@ def request_out(
         pending_suspension=r.pending_suspension,
         suspension=r.suspension,
         suspension_count=r.suspension_count or 0,
+        returned_from=r.returned_from,
+        tasks=[task_out(t, depts, its_deadlines, tz) for t in r.tasks],
         merged_into=r.merged_into_id,
         deadlines=[deadline_out(d, tz) for d in its_deadlines],
         version=r.version,

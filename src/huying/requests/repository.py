@@ -32,24 +32,30 @@ from sqlalchemy.orm.exc import StaleDataError
 from huying.auth.models import ApiKey, User
 from huying.deadlines.models import Deadline
 from huying.directory.models import Category, Department, Enterprise
-from huying.requests.models import Request, RequestCoDepartment, TimelineEntry
+from huying.requests.models import Request, RequestCoDepartment, RequestTask, TimelineEntry
 
 _T = TypeVar("_T")
 
 
-def scoped(query: Select[_T], department: str | None) -> Select[_T]:
-    """Limit a query to what a department may see: requests it leads or co-handles."""
-    if department is None:
+def scoped(query: Select[_T], scope: frozenset[str] | None) -> Select[_T]:
+    """Limit a query to what a caller bound to these departments (a department and the
+    departments below it) may see: requests one of them leads or co-handles, or has a task
+    of; None: every request."""
+    if scope is None:
         return query
+    codes = sorted(scope)
     co = exists().where(
         RequestCoDepartment.request_id == Request.id,
-        RequestCoDepartment.department_code == department,
+        RequestCoDepartment.department_code.in_(codes),
     )
-    return query.where((Request.lead_department_code == department) | co)
+    task = exists().where(
+        RequestTask.request_id == Request.id, RequestTask.department_code.in_(codes)
+    )
+    return query.where(Request.lead_department_code.in_(codes) | co | task)
 
 
-def get(session: Session, request_id: int, *, department: str | None) -> Request | None:
-    return session.scalar(scoped(select(Request).where(Request.id == request_id), department))
+def get(session: Session, request_id: int, *, scope: frozenset[str] | None) -> Request | None:
+    return session.scalar(scoped(select(Request).where(Request.id == request_id), scope))
 
 
 def by_id(session: Session, request_id: int) -> Request | None:
@@ -100,12 +106,13 @@ def id_for(session: Session, text: str) -> int | None:
 
 @dataclass(frozen=True)
 class Filters:
-    """Which requests a list shows. `scope` is the department whose view it is (a department
-    clerk sees what it leads or co-handles); `department` filters on the lead department.
+    """Which requests a list shows. `scope` is the departments whose view it is (a caller's
+    department and those below it: what they lead, co-handle or have a task of);
+    `department` filters on the lead department.
     `states=None` is any state."""
 
     states: Sequence[str] | None = None
-    scope: str | None = None
+    scope: frozenset[str] | None = None
     department: str | None = None
     category: str | None = None
     enterprise: str | None = None
@@ -296,9 +303,11 @@ class Names:
 
 def names_for(session: Session, requests: Sequence[Request]) -> Names:
     """The names of the departments, categories and enterprises some requests refer to."""
-    dept_codes = {r.lead_department_code for r in requests if r.lead_department_code} | {
-        c for r in requests for c in r.co_department_codes
-    }
+    dept_codes = (
+        {r.lead_department_code for r in requests if r.lead_department_code}
+        | {c for r in requests for c in r.co_department_codes}
+        | {t.department_code for r in requests for t in r.tasks}
+    )
     departments: dict[str, str] = (
         dict(
             session.execute(

@@ -100,7 +100,9 @@ def list_requests(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RequestPage:
-    """Requests the caller may see, newest first. A department sees those it leads or co-handles."""
+    """Requests the caller may see, newest first. Department staff, and a dispatcher or
+    supervisor bound to a department, see those that department or one below it leads,
+    co-handles or has a task of; a request outside that subtree is 404 on every route."""
     unknown = sorted(set(state or ()) - rt.workflows.state_names())
     if unknown:
         raise InvalidInput(

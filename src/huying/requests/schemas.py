@@ -124,6 +124,40 @@ class SuspensionDecisionBody(Input):
     note: Note | None = None
 
 
+class ReassignBody(Input):
+    lead_department: Code
+    co_departments: list[Code] = Field(default_factory=list, max_length=20)
+    reason: Note
+
+
+class DelegateBody(Input):
+    departments: list[Code] = Field(
+        min_length=1, max_length=20, description="departments below the lead (下派)"
+    )
+    note: Note | None = None
+    limit: DurationText | None = Field(
+        default=None, description="the tasks' own time limit; default time_limits.*.task"
+    )
+
+
+TaskId = Annotated[int, Field(ge=1, le=2**62, strict=True)]
+
+
+class TaskSignBody(Input):
+    task_id: TaskId
+    note: Note | None = None
+
+
+class TaskReplyBody(Input):
+    task_id: TaskId
+    content: Text4000
+
+
+class CancelTaskBody(Input):
+    task_id: TaskId
+    reason: Note | None = None
+
+
 ACTION_BODIES: dict[str, type[Input]] = {
     "dispatch": DispatchBody,
     "reject": ReasonBody,
@@ -140,6 +174,13 @@ ACTION_BODIES: dict[str, type[Input]] = {
     "rate": RateBody,
     "urge": NoteBody,
     "supervise": SuperviseBody,
+    "reassign": ReassignBody,
+    "accept_return": NoteBody,
+    "refuse_return": ReasonBody,
+    "delegate": DelegateBody,
+    "task_sign": TaskSignBody,
+    "task_reply": TaskReplyBody,
+    "cancel_task": CancelTaskBody,
 }
 
 
@@ -167,6 +208,22 @@ class DeadlineOut(BaseModel):
     completed_at: datetime | None
     escalations: int
     extensions: int = Field(default=0, description="extensions approved on this deadline")
+    task_id: int | None = Field(default=None, description="kind task: the task it is of")
+
+
+class TaskOut(BaseModel):
+    id: int
+    department: Ref
+    kind: Literal["assist", "delegate"] = Field(description="assist 协办, delegate 下派")
+    status: Literal["pending", "signed", "done", "cancelled"]
+    note: str | None
+    limit: str | None = Field(description="the lead's own limit for it, if given")
+    created_at: datetime
+    signed_at: datetime | None
+    replied_at: datetime | None
+    reply: str | None
+    on_time: bool | None = Field(description="replied within its task deadline")
+    deadline: DeadlineOut | None = Field(description="its own `task` deadline")
 
 
 class TimelineOut(BaseModel):
@@ -216,6 +273,10 @@ class RequestOut(BaseModel):
         description="the suspension running now: reason_code, reason, length, since, resumes_at"
     )
     suspension_count: int
+    returned_from: str | None = Field(
+        description="while a return is under review: the state it came from"
+    )
+    tasks: list[TaskOut]
     merged_into: int | None
     deadlines: list[DeadlineOut]
     version: int

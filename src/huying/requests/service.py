@@ -26,6 +26,7 @@ from huying.deadlines.service import DeadlinePlanner
 from huying.directory import notify
 from huying.directory import service as directory
 from huying.directory.models import Category, Department, Enterprise
+from huying.durations import parse_duration
 from huying.errors import (
     ChangedMeanwhile,
     Forbidden,
@@ -38,10 +39,16 @@ from huying.errors import (
 )
 from huying.requests import repository as repo
 from huying.requests import supervision
-from huying.requests.models import Request, RequestCoDepartment, RequestReturn, TimelineEntry
+from huying.requests.models import (
+    Request,
+    RequestCoDepartment,
+    RequestReturn,
+    RequestTask,
+    TimelineEntry,
+)
 from huying.requests.schemas import ACTION_BODIES, NoteBody, SubmitIn
 from huying.runtime import Runtime
-from huying.workflow.context import SYSTEM, Actor, Clock, Outcome, Snapshot
+from huying.workflow.context import SYSTEM, Actor, Clock, Outcome, Snapshot, TaskEffect, TaskView
 from huying.workflow.definition import WorkflowSpec
 
 SUBMIT_ROLES = roles.SUBMITTERS
@@ -69,8 +76,10 @@ def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
         clocks={
             d.kind: Clock(d.status, d.due_at, d.extension_count or 0)
             for d in open_deadlines
-            if d.completed_at is None
+            if d.completed_at is None and d.kind != deadlines_service.TASK
         },
+        tasks={t.id: TaskView(t.department_code, t.kind, t.status) for t in req.tasks},
+        returned_from=req.returned_from,
     )
 
 
@@ -79,15 +88,20 @@ def open_deadlines(*, session: Session, req: Request) -> list[Deadline]:
     return deadlines_service.open_of_requests(session=session, request_ids=[req.id]).get(req.id, [])
 
 
-def scope_of(principal: Principal) -> str | None:
-    """The department whose requests are all a caller may see (those it leads or co-handles);
-    None for a caller who sees every request. The one place this rule is written."""
-    return principal.department if principal.role == "department" else None
+def scope_of(*, session: Session, principal: Principal) -> frozenset[str] | None:
+    """The departments whose requests are all a caller may see: department staff, and a
+    dispatcher or supervisor bound to a department, see that department and everything
+    below it (the requests one of them leads, co-handles or has a task of); None for a
+    caller who sees every request. The one place this rule is written."""
+    if principal.department is None or principal.role not in roles.SCOPED_BY_DEPARTMENT:
+        return None
+    return directory.subtree(session=session, code=principal.department)
 
 
 def visible(*, session: Session, principal: Principal, request_id: int) -> Request:
     """The request if the caller may see it; 404 otherwise, the same as for one that does not exist."""
-    req = repo.get(session, request_id, department=scope_of(principal))
+    scope = scope_of(session=session, principal=principal)
+    req = repo.get(session, request_id, scope=scope)
     if req is None:
         raise NotFound(f"no request {request_id}", code="request_not_found")
     return req
@@ -112,6 +126,8 @@ def _event_payload(req: Request) -> dict[str, Any]:
 
 
 _FIELD = {"lead_department": "lead_department_code"}
+# The events that carry who is told (`notify`), by the rung of the level they reached.
+ESCALATIONS = ("request.escalated", "request.task_escalated")
 
 
 def _apply(
@@ -156,10 +172,14 @@ def _apply(
         finished=stopped,
     )
     record_facts(req, stopped, rt.calendar)
+    _apply_tasks(session, rt, req, outcome, still_open, deadlines)
     # Overdue is a fact: a missed deadline stays missed while paused (a suspension) and until
     # it ends (a reply) or an extension asked in time moves it (the planner lifts the mark).
+    # Only the lead's own deadlines count: not a task's, a review's or a suspension's.
     req.overdue = any(
-        d.missed_at is not None for d in still_open if d.kind != deadlines_service.SUSPENSION
+        d.missed_at is not None
+        for d in still_open
+        if d.kind not in deadlines_service.NOT_THE_LEADS and d.completed_at is None
     )
     extra = _facts_of_outcome(session, rt, req, outcome, still_open, departments)
     session.add(
@@ -178,7 +198,7 @@ def _apply(
     )
     for draft in outcome.events:
         data = dict(draft.data)
-        if draft.type in ("request.escalated", "request.supervised") and "notify" in extra:
+        if draft.type in (*ESCALATIONS, "request.supervised") and "notify" in extra:
             data["notify"] = extra["notify"]
         elif draft.type == "request.suspended" and "resumes_at" in extra:
             data["resumes_at"] = extra["resumes_at"]
@@ -194,6 +214,87 @@ def _apply(
     return still_open
 
 
+def _apply_tasks(
+    session: Session,
+    rt: Runtime,
+    req: Request,
+    outcome: Outcome,
+    still_open: list[Deadline],
+    deadlines: list[Deadline] | None,
+) -> None:
+    """The outcome's task effects: new tasks with their own `task` deadlines, signatures,
+    replies (on time or not by their deadline) and cancellations; and when the request
+    reaches a final state, every task still open is cancelled with it."""
+    effects = list(outcome.tasks)
+    spec = rt.workflows.spec(req.workflow_name, req.workflow_version)
+    if spec.states[outcome.state].final:
+        cancelled = {e.task_id for e in effects if e.op == "cancel"}
+        effects += [
+            TaskEffect("cancel", task_id=t.id)
+            for t in req.tasks
+            if t.open and t.id not in cancelled
+        ]
+    if not effects:
+        return
+    now = outcome.timeline.at
+    plan = planner(rt)
+    by_id = {t.id: t for t in req.tasks}
+    for effect in effects:
+        if effect.op == "create":
+            _create_task(session, rt, req, effect, outcome, still_open, deadlines)
+            continue
+        task = by_id.get(effect.task_id or 0)
+        if task is None or not task.open:
+            continue
+        if effect.op == "sign":
+            task.status, task.signed_at, task.signed_by = "signed", now, outcome.timeline.actor
+        elif effect.op == "reply":
+            ended = plan.end_task(still_open, task.id, "met", now)
+            task.status, task.reply, task.ended_at = "done", effect.content, now
+            task.replied_at, task.replied_by = now, outcome.timeline.actor
+            task.signed_at = task.signed_at or now
+            task.on_time = ended is None or ended.status == "met"
+        elif effect.op == "cancel":
+            plan.end_task(still_open, task.id, "cancelled", now)
+            task.status, task.ended_at = "cancelled", now
+
+
+def _create_task(
+    session: Session,
+    rt: Runtime,
+    req: Request,
+    effect: TaskEffect,
+    outcome: Outcome,
+    still_open: list[Deadline],
+    deadlines: list[Deadline] | None,
+) -> None:
+    """A task and its own deadline: the lead's `limit` if given, else the urgency's (or the
+    category's) `task` limit."""
+    now = outcome.timeline.at
+    task = RequestTask(
+        department_code=effect.department,
+        kind=effect.kind,
+        status="pending",
+        note=effect.note,
+        limit=effect.limit,
+        created_at=now,
+        created_by=outcome.timeline.actor,
+        received_at=req.created_at,
+    )
+    req.tasks.append(task)
+    duration = (
+        parse_duration(effect.limit)
+        if effect.limit
+        else rt.settings.limit_for(req.urgency, deadlines_service.TASK)
+    )
+    d = planner(rt).start(
+        session, request=req, kind=deadlines_service.TASK, duration=duration, now=now, task=task
+    )
+    still_open.append(d)
+    if deadlines is not None and deadlines is not still_open:
+        deadlines.append(d)
+
+
 def _facts_of_outcome(
     session: Session,
     rt: Runtime,
@@ -206,16 +307,22 @@ def _facts_of_outcome(
     notifies (by the rung of the level it reached, from the lead department as it now stands
     or the dispatch centre) and when a suspension that started ends."""
     extra: dict[str, Any] = {}
-    escalated = next((e for e in outcome.events if e.type == "request.escalated"), None)
+    escalated = next((e for e in outcome.events if e.type in ESCALATIONS), None)
     if escalated is not None:
         rung = rt.settings.rung(int(escalated.data.get("level") or 0))
         if rung is not None:
             if departments is None:
                 departments = {d.code: d for d in directory.departments(session=session)}
+            # a task's ladder alerts the task department's leaders, the rest the lead's
+            told = (
+                escalated.data.get("department")
+                if escalated.type == "request.task_escalated"
+                else req.lead_department_code
+            )
             extra["notify"] = notify.resolve(
                 rung,
                 departments,
-                lead_department=req.lead_department_code,
+                lead_department=told,
                 dispatch_center=rt.settings.dispatch_center,
             )
     if req.suspension is not None and "resumes_at" not in req.suspension:
@@ -503,32 +610,82 @@ def _overrides_if_starting(
 def _validate_references(
     session: Session, req: Request, action: str, payload: dict[str, Any], principal: Principal
 ) -> None:
-    if action == "dispatch":
+    """What the input names must exist and fit: departments, the request to merge into, the
+    departments a request is delegated to (below its lead, without an open task already),
+    the task an action is about (one of this request's)."""
+    if action in ("dispatch", "reassign"):
         codes = [payload["lead_department"], *payload.get("co_departments", [])]
-        missing = sorted(set(codes) - directory.known_departments(session=session, codes=codes))
-        if missing:
-            raise UnknownReference(
-                f"unknown department(s): {', '.join(missing)}", kind="department", codes=missing
+        _known_departments(session, codes)
+        if action == "reassign" and payload["lead_department"] == req.lead_department_code:
+            raise InvalidInput(
+                "lead_department: it already leads this request; name another department",
+                code="same_lead",
             )
     elif action == "merge":
-        target_id = payload["target_id"]
-        if target_id == req.id:
-            raise InvalidInput(
-                "target_id: a request cannot be merged into itself", code="merge_into_itself"
-            )
-        target = repo.by_id(session, target_id)
-        if target is None:
+        _merge_target(session, req, payload)
+    elif action == "delegate":
+        _delegation(session, req, payload)
+    elif action in ("task_sign", "task_reply", "cancel_task"):
+        task_id = payload["task_id"]
+        if not any(t.id == task_id for t in req.tasks):
             raise UnknownReference(
-                f"target_id: no request {target_id}",
-                kind="request",
-                codes=[str(target_id)],
-                field="target_id",
+                f"task_id: request {req.number} has no task {task_id}",
+                kind="task",
+                codes=[str(task_id)],
+                field="task_id",
             )
-        if target.state in ("rejected", "merged"):
-            raise InvalidInput(
-                f"target_id: request {target.number} is {target.state}",
-                code="merge_target_closed",
-            )
+
+
+def _known_departments(session: Session, codes: Sequence[str], *, field: str | None = None) -> None:
+    missing = sorted(set(codes) - directory.known_departments(session=session, codes=codes))
+    if missing:
+        where = f"{field}: " if field else ""
+        raise UnknownReference(
+            f"{where}unknown department(s): {', '.join(missing)}",
+            kind="department",
+            codes=missing,
+            field=field,
+        )
+
+
+def _merge_target(session: Session, req: Request, payload: dict[str, Any]) -> None:
+    target_id = payload["target_id"]
+    if target_id == req.id:
+        raise InvalidInput(
+            "target_id: a request cannot be merged into itself", code="merge_into_itself"
+        )
+    target = repo.by_id(session, target_id)
+    if target is None:
+        raise UnknownReference(
+            f"target_id: no request {target_id}",
+            kind="request",
+            codes=[str(target_id)],
+            field="target_id",
+        )
+    if target.state in ("rejected", "merged"):
+        raise InvalidInput(
+            f"target_id: request {target.number} is {target.state}",
+            code="merge_target_closed",
+        )
+
+
+def _delegation(session: Session, req: Request, payload: dict[str, Any]) -> None:
+    """下派 goes down the tree only: to departments below the lead, one open task each."""
+    codes: list[str] = payload["departments"]
+    _known_departments(session, codes, field="departments")
+    lead = req.lead_department_code or ""
+    below = directory.subtree(session=session, code=lead) - {lead}
+    if outside := sorted(set(codes) - below):
+        raise InvalidInput(
+            f"departments: {', '.join(outside)} not below {lead}; a request is delegated "
+            "to the lead department's own sub-units",
+            code="not_below_lead",
+        )
+    if taken := sorted({t.department_code for t in req.tasks if t.open} & set(codes)):
+        raise InvalidInput(
+            f"departments: {', '.join(taken)} already have an open task on this request",
+            code="task_already_open",
+        )
 
 
 def system_outcome(
@@ -630,7 +787,7 @@ def page(
     limit: int,
 ) -> tuple[Sequence[Request], str | None]:
     """The requests the caller may see, newest first, and the cursor of the next page."""
-    filters = replace(filters, scope=scope_of(principal))
+    filters = replace(filters, scope=scope_of(session=session, principal=principal))
     rows, more = repo.page(session, filters, after_id=after, limit=limit)
     return rows, repo.encode_cursor(rows[-1].id) if more and rows else None
 

@@ -31,6 +31,7 @@ Widget = Literal[
     "level",
     "request",
     "reason_code",
+    "task",
 ]
 
 # How each field of ACTION_BODIES is asked for; a field missing here fails the web tests.
@@ -42,7 +43,10 @@ WIDGETS: dict[str, Widget] = {
     "approved": "yesno",
     "extend_by": "duration",
     "length": "duration",
+    "limit": "duration",
     "reason_code": "reason_code",
+    "task_id": "task",
+    "departments": "departments",
     "lead_department": "department",
     "co_departments": "departments",
     "target_id": "request",
@@ -143,7 +147,7 @@ def body_from(action: str, form: Form) -> dict[str, Any]:
             continue
         if spec.widget == "yesno":
             body[spec.name] = {"true": True, "false": False}.get(value, value)
-        elif spec.widget == "level" and value.isdigit():
+        elif spec.widget in ("level", "task") and value.isdigit():
             body[spec.name] = int(value)
         else:
             body[spec.name] = value
@@ -153,8 +157,12 @@ def body_from(action: str, form: Form) -> dict[str, Any]:
 # The order of the forms on a request's page: the usual next step first.
 PRIORITY = (
     "sign",
+    "task_sign",
+    "task_reply",
     "reply",
     "dispatch",
+    "accept_return",
+    "refuse_return",
     "resume",
     "decide_extension",
     "rate",
@@ -162,7 +170,10 @@ PRIORITY = (
     "request_extension",
     "request_suspension",
     "suspend",
+    "delegate",
+    "cancel_task",
     "return",
+    "reassign",
     "reject",
     "merge",
     "urge",

@@ -23,6 +23,7 @@ STATES = {
     "in_progress": "办理中",
     "suspended": "已挂起",
     "replied": "已答复",
+    "return_review": "退单审核中",
     "closed": "已办结",
     "rejected": "不予受理",
     "merged": "已合并",
@@ -43,6 +44,13 @@ ACTIONS = {
     "resume": "恢复办理",
     "reply": "答复",
     "rate": "录入评价",
+    "reassign": "改派",
+    "accept_return": "同意退单",
+    "refuse_return": "不同意退单",
+    "delegate": "下派",
+    "task_sign": "签收任务",
+    "task_reply": "答复任务",
+    "cancel_task": "撤销任务",
     "urge": "催办",
     "supervise": "督办",
 }
@@ -63,6 +71,16 @@ TIMELINE = {
     "resume": "恢复办理",
     "reply": "答复",
     "rate": "评价",
+    "reassign": "改派",
+    "accept_return": "同意退单",
+    "refuse_return": "不同意退单",
+    "delegate": "下派",
+    "task_sign": "签收任务",
+    "task_reply": "答复任务",
+    "cancel_task": "撤销任务",
+    "task_warn": "任务预警",
+    "task_overdue": "任务超期",
+    "task_escalate": "任务升级",
     "auto_close": "超期自动办结",
     "urge": "催办",
     "supervise": "督办",
@@ -80,6 +98,7 @@ ROLES = {
     "monitor": "监控系统",
     "system": "系统",
     "lead_department": "主办部门",  # a workflow file's name for the lead department's clerks
+    "task_department": "任务承办单位",  # … and for the clerks of a task's department
 }
 
 DEADLINE_KINDS = {
@@ -88,7 +107,12 @@ DEADLINE_KINDS = {
     "reply": "答复时限",
     "feedback": "评价时限",
     "suspension": "挂起期限",
+    "review": "退单审核时限",
+    "task": "任务时限",
 }
+
+TASK_KINDS = {"assist": "协办", "delegate": "下派"}
+TASK_STATUSES = {"pending": "待签收", "signed": "办理中", "done": "已答复", "cancelled": "已撤销"}
 
 DEADLINE_STATUSES = {
     "running": "计时中",
@@ -128,6 +152,9 @@ FIELDS = {
     "approved": "审批意见",
     "reason_code": "挂起原因",
     "length": "挂起时长",
+    "departments": "下派单位",
+    "limit": "任务时限",
+    "task_id": "任务",
     "level": "督办等级",
     "rating": "评价",
     "body": "表单",
@@ -150,6 +177,16 @@ REFUSALS = {
     "suspension_without_approval": "挂起须经审批",
     "approved": "审批意见不是同意",
     "refused": "审批意见不是不同意",
+    "own_open_task": "该任务不是本单位未完成的任务",
+    "task_pending": "该任务已签收",
+    "has_task_to_sign": "本单位没有待签收的任务",
+    "task_open": "该任务已完成或已撤销",
+    "has_open_tasks": "没有未完成的任务",
+    "never_replied": "诉求已答复过，不能再退单",
+    "returns_reviewed": "退单无需审核",
+    "returns_not_reviewed": "退单须经派单员审核",
+    "returned_from_dispatched": "该退单不是签收前提出的",
+    "returned_from_in_progress": "该退单不是办理中提出的",
 }
 
 _PYDANTIC = {
@@ -292,6 +329,9 @@ BY_CODE: dict[str, Say] = {
     "duration_not_positive": _fixed("时长必须大于零。"),
     "extension_too_long": _fixed("延期时长超过该时限允许的延期总时长上限，请缩短。"),
     "level_above_ladder": _fixed("督办等级超过了逐级升级的最高级。"),
+    "same_lead": _fixed("改派的主办部门与现主办部门相同，请选择其他部门。"),
+    "not_below_lead": _fixed("只能下派给主办部门的下级单位。"),
+    "task_already_open": _fixed("该单位在本诉求上已有未完成的任务。"),
     "invalid_input": lambda exc, act, current: f"输入有误：{exc.detail}",
     "unavailable": _fixed("系统暂时无法访问数据库，请稍后重试。"),
 }

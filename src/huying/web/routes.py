@@ -34,6 +34,7 @@ from huying.reports import service as reports
 from huying.requests import service as requests
 from huying.requests.models import Request as RequestRow
 from huying.requests.presenters import present
+from huying.requests.schemas import RequestOut, TaskOut
 from huying.runtime import Runtime
 from huying.web import charts, labels, rates, views
 from huying.web import session as web
@@ -95,28 +96,33 @@ def unavailable_page(request: Request) -> HTMLResponse:
 
 
 def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
-    """What every full page shows around its content: the menu with its count badges."""
+    """What every full page shows around its content: the menu with its count badges, each
+    counting only what the user's lists show them (their subtree when they are bound)."""
     role = who.role
+    scope = who.scope(s)
     items: list[tuple[str, str, str, int | None]] = []
     if role == "department":
-        where = requests.Filters(states=department_states(rt), scope=who.department)
+        where = requests.Filters(states=department_states(rt), scope=scope)
         items.append(("inbox", "本部门待办", "/inbox", requests.count(session=s, filters=where)))
     if role in roles.DISPATCHERS:
-        where = requests.Filters(states=queue_states(rt))
+        where = requests.Filters(states=queue_states(rt), scope=scope)
         items.append(("queue", "派单队列", "/queue", requests.count(session=s, filters=where)))
     if role in roles.COORDINATORS:
         watch = requests.count(
-            session=s, filters=requests.Filters(states=open_states(rt), watch=True)
+            session=s, filters=requests.Filters(states=open_states(rt), watch=True, scope=scope)
         )
         items.append(("board", "督办看板", "/board", watch))
         items.append(("inbox", "在办诉求", "/inbox", None))
     items.append(("workflows", "流程图", "/workflows", None))
     tz = rt.calendar.tz
     offset = rt.now().astimezone(tz).strftime("%z")
+    department_name = _department_name(s, who.principal.department)
     return {
         "who": who,
         "role_label": labels.ROLES.get(role, role),
-        "department_name": _department_name(s, who.department),
+        "department_name": department_name,
+        # Said on the lists of someone bound to a subtree: they show only its part.
+        "scope_text": f"{department_name}及其下属单位" if scope is not None else "",
         "menu": items,
         "csrf": who.csrf,
         "now_text": views.when(rt.now(), tz),
@@ -124,6 +130,16 @@ def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
         "poll_ms": POLL_MS,
         "hours_text": "、".join(rt.settings.calendar.working_hours),
     }
+
+
+def _departments_in(s: Session, scope: frozenset[str] | None) -> list[tuple[str, str]]:
+    """(code, name) of the departments a user may filter their lists by: those of their
+    subtree when they are bound to one, else all."""
+    return [
+        (d.code, d.name)
+        for d in directory.departments(session=s)
+        if scope is None or d.code in scope
+    ]
 
 
 def _department_name(s: Session, code: str | None) -> str:
@@ -204,6 +220,24 @@ def _views(
         state_labels=state_labels(rt),
         department=who.department,
     )
+
+
+def _task_choices(out: RequestOut, who: web.Visitor) -> dict[str, list[tuple[int, str]]]:
+    """The tasks each task action's form offers: the viewer's own department's to sign for
+    or reply to, every open one to the lead to cancel."""
+
+    def label(t: TaskOut) -> str:
+        return (
+            f"{t.department.name or t.department.code}（{labels.TASK_KINDS.get(t.kind, t.kind)}）"
+        )
+
+    open_ = [t for t in out.tasks if t.status in ("pending", "signed")]
+    mine = [t for t in open_ if t.department.code == who.department]
+    return {
+        "task_sign": [(t.id, label(t)) for t in mine if t.status == "pending"],
+        "task_reply": [(t.id, label(t)) for t in mine],
+        "cancel_task": [(t.id, label(t)) for t in open_],
+    }
 
 
 def _allowed(
@@ -322,9 +356,10 @@ def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         everything = open_states(rt)
         default = department_states(rt) if who.department else everything
         states = [chosen_state] if chosen_state in everything else default
+        scope = who.scope(s)
         where = requests.Filters(
             states=states,
-            scope=who.department,
+            scope=scope,
             category=category,
             department=None if who.department else department,
         )
@@ -339,6 +374,10 @@ def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
             "more": more,
             "total": requests.count(session=s, filters=where) if more else len(rows),
             "is_department": who.department is not None,
+            # The lead department's column, unless every request listed is the viewer's
+            # own department's; a unit below it leading one is not a co-handling (协办).
+            "show_lead": who.department is None or len(scope or ()) > 1,
+            "subtree": scope or frozenset(),
             "nav": "inbox",
         }
         if not fragment:
@@ -356,9 +395,7 @@ def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
                 chosen_state=chosen_state if chosen_state in everything else "",
                 categories=[(c.code, c.name) for c in directory.categories(session=s)],
                 chosen_category=category or "",
-                departments=[]
-                if who.department
-                else [(d.code, d.name) for d in directory.departments(session=s)],
+                departments=[] if who.department else _departments_in(s, scope),
                 chosen_department=department or "",
                 refresh_url="/fragments/inbox"
                 + (f"?{request.url.query}" if request.url.query else ""),
@@ -388,7 +425,10 @@ NON_DEPARTMENT = roles.COORDINATORS
 
 def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:
     def build(s: Session, who: web.Visitor) -> Page | Response:
-        where = requests.Filters(states=queue_states(rt))
+        # A bound dispatcher's queue: what its subtree leads, co-handles or has a task of,
+        # e.g. a return under review; a request awaiting its first dispatch has no
+        # department yet, so only dispatchers bound to none see it.
+        where = requests.Filters(states=queue_states(rt), scope=who.scope(s))
         etag = _etag(
             requests.marker(session=s, lists=[where], salt=f"{who.principal.id}|{_minute(rt)}")
         )
@@ -403,7 +443,9 @@ def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         for item in items:
             back = returns.get(item.r.id)
             if back is not None:
-                by = returned_by[item.r.id] = str((back.data or {}).get("returned_by") or "")
+                data = back.data or {}
+                by = str(data.get("returned_by") or data.get("returning_department") or "")
+                returned_by[item.r.id] = by
                 item.extra["returned_by"] = dept_names.get(by, by)
                 item.extra["return_reason"] = back.note or ""
                 item.extra["returned_at"] = views.when(back.at, rt.calendar.tz)
@@ -418,7 +460,17 @@ def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:
             "allowed": _allowed(s, rt, rows, who),
             "departments": [(d.code, d.name) for d in departments],
             "suggested": suggested,
-            "forms": {a: fields_of(a) for a in ("dispatch", "reject", "merge")},
+            "forms": {
+                a: fields_of(a)
+                for a in (
+                    "dispatch",
+                    "reject",
+                    "merge",
+                    "accept_return",
+                    "refuse_return",
+                    "reassign",
+                )
+            },
             "csrf": who.csrf,
             "nav": "queue",
         }
@@ -449,11 +501,11 @@ def queue_fragment(request: Request, rt: Rt) -> Response:
 
 def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
     def build(s: Session, who: web.Visitor) -> Page | Response:
-        states = open_states(rt)
-        watch = requests.Filters(states=states, watch=True)
-        pending = requests.Filters(states=states, extension=True)
-        suspended = requests.Filters(states=["suspended"])
-        asked = requests.Filters(suspension=True)
+        states, scope = open_states(rt), who.scope(s)
+        watch = requests.Filters(states=states, watch=True, scope=scope)
+        pending = requests.Filters(states=states, extension=True, scope=scope)
+        suspended = requests.Filters(states=["suspended"], scope=scope)
+        asked = requests.Filters(suspension=True, scope=scope)
         etag = _etag(
             requests.marker(
                 session=s,
@@ -491,10 +543,16 @@ def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         if not fragment:
             now = rt.now()
             month = reports.month_of(moment=now, tz=tz)
-            by_department = rates.department_rates(s, rt=rt, start=month.start, end=month.end)
+            # A bound supervisor's rates and trend: the requests its subtree leads, as the
+            # reports count them for it (one row per lead department, so its rows are those).
+            by_department = [
+                row
+                for row in rates.department_rates(s, rt=rt, start=month.start, end=month.end)
+                if scope is None or row.code in scope
+            ]
             today = now.astimezone(tz).date()
             days = [today - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
-            counts = reports.requests_per_day(session=s, days=days, tz=tz)
+            counts = reports.requests_per_day(session=s, days=days, tz=tz, scope=scope)
             workdays = {d for d in days if rt.calendar.is_workday(d)}
             unknown = rt.calendar.unannounced(today, warn_from=rt.settings.calendar.warn_from_day)
             context.update(
@@ -647,6 +705,12 @@ def _request_page(
             suggested_co=suggestion.co,
             levels=[rung.level for rung in rt.settings.escalation],
             reasons=rt.settings.suspension.reasons,
+            task_choices=_task_choices(out, who),
+            task_deadlines={
+                t.id: views.deadline_view(t.deadline, now=rt.now(), calendar=rt.calendar)
+                for t in out.tasks
+                if t.deadline is not None
+            },
             suspension=views.suspension_lines(
                 out, tz=rt.calendar.tz, reasons=rt.settings.suspension.reasons
             ),

@@ -47,10 +47,17 @@ def department_states(rt: Runtime) -> list[str]:
     return [s for s in open_states(rt) if s in found]
 
 
+# The actions that make a request wait for a dispatcher: a first dispatch, a return to review.
+QUEUE_ACTIONS = ("dispatch", "accept_return")
+
+
 def queue_states(rt: Runtime) -> list[str]:
-    """What waits for a dispatcher: the initial state and every state `dispatch` leaves."""
+    """What waits for a dispatcher: the initial state and every state `dispatch` or
+    `accept_return` leaves."""
     found = set()
     for wf in rt.workflows.workflows.values():
         found.add(wf.spec.initial)
-        found.update(s for t in wf.spec.transitions if t.trigger == "dispatch" for s in t.sources)
+        found.update(
+            s for t in wf.spec.transitions if t.trigger in QUEUE_ACTIONS for s in t.sources
+        )
     return [s for s in open_states(rt) if s in found]

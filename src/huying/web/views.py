@@ -135,7 +135,7 @@ class RequestView:
 
     @property
     def mark(self) -> Mark:
-        if self.r.overdue and not self.final:
+        if self.r.overdue and not self.final and not self.co_handled:  # the lead's lateness
             return "overdue"
         return self.current.mark if self.current else "none"
 
@@ -162,9 +162,23 @@ def request_view(
     department: str | None = None,
 ) -> RequestView:
     deadlines = [deadline_view(d, now=now, calendar=calendar) for d in r.deadlines]
-    open_ = [d for d in deadlines if d.mark in _MARK_ORDER]
-    current = min(open_, key=lambda d: (_MARK_ORDER[d.mark], d.due_at), default=None)
     lead = r.lead_department.code if r.lead_department else None
+    # What matters now to the viewer: a task department's own task deadline, not the
+    # lead's; the lead's (and everyone else's) are the request's own deadlines.
+    mine = {
+        t.deadline.task_id
+        for t in r.tasks
+        if department is not None
+        and department != lead
+        and t.department.code == department
+        and t.deadline is not None
+    }
+    if mine:
+        candidates = [v for v, d in zip(deadlines, r.deadlines, strict=True) if d.task_id in mine]
+    else:
+        candidates = [v for v, d in zip(deadlines, r.deadlines, strict=True) if d.task_id is None]
+    open_ = [d for d in candidates if d.mark in _MARK_ORDER]
+    current = min(open_, key=lambda d: (_MARK_ORDER[d.mark], d.due_at), default=None)
     return RequestView(
         r=r,
         state_label=state_labels.get(r.state) or labels.state(r.state),

@@ -31,6 +31,19 @@ class Clock:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskView:
+    """A task of the request as the workflow reads it."""
+
+    department: str
+    kind: str  # assist, delegate
+    status: str  # pending, signed, done, cancelled
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("pending", "signed")
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """The fields of a request that the workflow reads."""
 
@@ -47,6 +60,8 @@ class Snapshot:
     pending_suspension: Mapping[str, Any] | None = None
     suspension_count: int = 0
     clocks: Mapping[str, Clock] = field(default_factory=dict)  # open deadlines by kind
+    tasks: Mapping[int, TaskView] = field(default_factory=dict)  # by task id
+    returned_from: str | None = None  # the state a return under review came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +73,23 @@ class DeadlineEffect:
     # configured time limit (a suspension's approved length)
     by: str | None = None
     asked_at: datetime | None = None  # for extend: when it was asked (lifts overdue if in time)
+
+
+TaskOp = Literal["create", "sign", "reply", "cancel"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEffect:
+    """A change to the request's tasks: create one for `department` (of `kind`, with the
+    lead's `note` and optional own `limit`), or sign, reply to or cancel task `task_id`."""
+
+    op: TaskOp
+    task_id: int | None = None
+    department: str | None = None
+    kind: str | None = None
+    note: str | None = None
+    limit: str | None = None
+    content: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +121,7 @@ class Outcome:
     timeline: TimelineDraft
     deadlines: tuple[DeadlineEffect, ...]
     events: tuple[EventDraft, ...]
+    tasks: tuple[TaskEffect, ...] = ()
 
 
 @dataclass(slots=True)
@@ -103,6 +136,7 @@ class Context:
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[EventDraft] = field(default_factory=list)
     deadlines: list[DeadlineEffect] = field(default_factory=list)
+    tasks: list[TaskEffect] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     refusals: list[str] = field(default_factory=list)  # the names of the guards that refused
     fired: Any = None  # the TransitionSpec that applied

@@ -10,8 +10,22 @@ from typing import Any, Literal
 
 import yaml
 
-ROLES = frozenset({"system", "admin", "dispatcher", "supervisor", "lead_department", "integration"})
-DEADLINE_KINDS = ("dispatch", "sign", "reply", "feedback")  # in the order a request meets them
+ROLES = frozenset(
+    {
+        "system",
+        "admin",
+        "dispatcher",
+        "supervisor",
+        "lead_department",
+        "task_department",
+        "integration",
+    }
+)
+# The time limits every urgency configures, in the order a request meets them.
+DEADLINE_KINDS = ("dispatch", "sign", "reply", "feedback")
+# Limits with a default where an urgency names none: a return's review, a task's own limit.
+OPTIONAL_KINDS = ("review", "task")
+STATE_KINDS = (*DEADLINE_KINDS, "review")  # what a state may run
 ANY_OPEN = "*"  # `source: "*"` means every state that is not final
 
 
@@ -21,6 +35,10 @@ class StateSpec:
     final: bool = False
     deadline: str | None = None  # the deadline that runs while the request is in this state
     pauses: str | None = None  # the deadline that is paused (not stopped) while in this state
+    # deadlines that keep running when the request enters this state from one that runs
+    # them (a return under review: the department's clock goes on), and go on when it
+    # returns there
+    keeps: tuple[str, ...] = ()
     label: str = ""
 
 
@@ -81,7 +99,7 @@ def _as_tuple(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
     return ()
 
 
-_STATE_KEYS = {"final", "deadline", "pauses", "label"}
+_STATE_KEYS = {"final", "deadline", "pauses", "keeps", "label"}
 _TRANSITION_KEYS = {
     "trigger",
     "source",
@@ -169,6 +187,7 @@ def _parse_states(raw_states: Any, problems: list[str]) -> dict[str, StateSpec]:
             final=final is True,
             deadline=raw.get("deadline") if isinstance(raw.get("deadline"), str) else None,
             pauses=raw.get("pauses") if isinstance(raw.get("pauses"), str) else None,
+            keeps=_as_tuple(raw.get("keeps"), f"{where}.keeps", problems),
             label=str(raw.get("label", "")),
         )
     return states
@@ -256,14 +275,17 @@ def _state_problems(spec: WorkflowSpec) -> list[str]:
     problems: list[str] = []
     paused_kinds = {s.deadline for s in spec.states.values() if s.deadline}
     for s in spec.states.values():
-        if s.deadline and s.deadline not in DEADLINE_KINDS:
+        if s.deadline and s.deadline not in STATE_KINDS:
             problems.append(
                 f"state {s.name!r}: unknown deadline kind {s.deadline!r} "
-                f"(known: {', '.join(sorted(DEADLINE_KINDS))})"
+                f"(known: {', '.join(sorted(STATE_KINDS))})"
             )
+        for kept in s.keeps:
+            if kept not in paused_kinds:
+                problems.append(f"state {s.name!r} keeps {kept!r}, which no state runs")
         if s.pauses and s.pauses not in paused_kinds:
             problems.append(f"state {s.name!r} pauses {s.pauses!r}, which no state runs")
-        if s.final and (s.deadline or s.pauses):
+        if s.final and (s.deadline or s.pauses or s.keeps):
             problems.append(f"final state {s.name!r} cannot run or pause a deadline")
     return problems
 

@@ -52,20 +52,24 @@ class _Token:
 
 
 def role_matches(roles: tuple[str, ...], actor: Actor, snapshot: Snapshot) -> bool:
-    """`lead_department` is the department role bound to the request's lead department."""
+    """`lead_department` is the department role bound to the request's lead department;
+    `task_department`, bound to the department of one of its open tasks."""
     if actor.role in roles:
         return True
-    return (
-        "lead_department" in roles
-        and actor.role == "department"
-        and actor.department is not None
-        and actor.department == snapshot.lead_department
+    if actor.role != "department" or actor.department is None:
+        return False
+    if "lead_department" in roles and actor.department == snapshot.lead_department:
+        return True
+    return "task_department" in roles and any(
+        t.department == actor.department and t.open for t in snapshot.tasks.values()
     )
 
 
 def _role_may_ever(roles: tuple[str, ...], actor: Actor) -> bool:
     """Whether the actor's role could take a transition with these roles on some request."""
-    return actor.role in roles or (actor.role == "department" and "lead_department" in roles)
+    return actor.role in roles or (
+        actor.role == "department" and bool({"lead_department", "task_department"} & set(roles))
+    )
 
 
 class CompiledWorkflow:
@@ -308,6 +312,7 @@ class Engine:
             ),
             deadlines=tuple(effects),
             events=events,
+            tasks=tuple(ctx.tasks),
         )
 
 
@@ -320,16 +325,23 @@ def _telling(refusals: list[str], registry: Registry) -> list[str]:
 
 
 def _deadline_effects(src: StateSpec, dst: StateSpec, t: TransitionSpec) -> list[DeadlineEffect]:
-    """What leaving `src` for `dst` does to the deadlines the two states declare."""
+    """What leaving `src` for `dst` does to the deadlines the two states declare. A
+    deadline `dst` keeps goes on running into it; one `src` kept goes on into a `dst` that
+    runs it, and ends (cancelled) anywhere else."""
     effects: list[DeadlineEffect] = []
-    if src.deadline and src.deadline != dst.deadline:
+    if src.deadline and src.deadline != dst.deadline and src.deadline not in dst.keeps:
         if dst.pauses == src.deadline:
             effects.append(DeadlineEffect("pause", src.deadline))
         else:
             effects.append(DeadlineEffect("stop", src.deadline, outcome=t.deadline_outcome))
     if src.pauses and src.pauses != dst.deadline:
         effects.append(DeadlineEffect("stop", src.pauses, outcome="cancelled"))
-    if dst.deadline and dst.deadline != src.deadline:
+    effects += [
+        DeadlineEffect("stop", kept, outcome="cancelled")
+        for kept in src.keeps
+        if kept != dst.deadline and kept not in dst.keeps
+    ]
+    if dst.deadline and dst.deadline != src.deadline and dst.deadline not in src.keeps:
         effects.append(
             DeadlineEffect("resume" if src.pauses == dst.deadline else "start", dst.deadline)
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from huying.workflow.context import Context, DeadlineEffect
+from huying.workflow.context import Context, DeadlineEffect, TaskEffect
 from huying.workflow.registry import Registry
 
 RATINGS = (
@@ -120,6 +120,65 @@ def refused(ctx: Context) -> bool:
     return ctx.payload.get("approved") is False
 
 
+@guard("own_open_task", "the task is not an open task of your department", needs_payload=True)
+def own_open_task(ctx: Context) -> bool:
+    """The task named is open and the actor's department's (or the actor coordinates)."""
+    task = ctx.snapshot.tasks.get(int(ctx.payload.get("task_id") or 0))
+    if task is None or not task.open:
+        return False
+    return ctx.actor.role != "department" or task.department == ctx.actor.department
+
+
+@guard("has_task_to_sign", "your department has no task waiting to be signed for")
+def has_task_to_sign(ctx: Context) -> bool:
+    return any(
+        t.department == ctx.actor.department and t.status == "pending"
+        for t in ctx.snapshot.tasks.values()
+    )
+
+
+@guard("task_pending", "the task is not waiting to be signed for", needs_payload=True)
+def task_pending(ctx: Context) -> bool:
+    task = ctx.snapshot.tasks.get(int(ctx.payload.get("task_id") or 0))
+    return task is not None and task.status == "pending"
+
+
+@guard("has_open_tasks", "the request has no open task")
+def has_open_tasks(ctx: Context) -> bool:
+    return any(t.open for t in ctx.snapshot.tasks.values())
+
+
+@guard("task_open", "the task is done or cancelled", needs_payload=True)
+def task_open(ctx: Context) -> bool:
+    task = ctx.snapshot.tasks.get(int(ctx.payload.get("task_id") or 0))
+    return task is not None and task.open
+
+
+@guard("never_replied", "the request has been replied to; it can no longer be returned")
+def never_replied(ctx: Context) -> bool:
+    return ctx.snapshot.reopen_count == 0
+
+
+@guard("returns_reviewed", "returns are not reviewed here")
+def returns_reviewed(ctx: Context) -> bool:
+    return bool(ctx.rules.get("returns_need_review", True))
+
+
+@guard("returns_not_reviewed", "a return needs the dispatcher's review")
+def returns_not_reviewed(ctx: Context) -> bool:
+    return not ctx.rules.get("returns_need_review", True)
+
+
+@guard("returned_from_dispatched", "the return did not come before signing")
+def returned_from_dispatched(ctx: Context) -> bool:
+    return ctx.snapshot.returned_from == "dispatched"
+
+
+@guard("returned_from_in_progress", "the return did not come while in progress")
+def returned_from_in_progress(ctx: Context) -> bool:
+    return ctx.snapshot.returned_from == "in_progress"
+
+
 # --- actions ----------------------------------------------------------------
 
 
@@ -151,6 +210,97 @@ def assign_departments(ctx: Context) -> None:
     co = tuple(c for c in ctx.payload.get("co_departments") or () if c != lead)
     ctx.changes["lead_department"] = lead
     ctx.changes["co_departments"] = co
+
+
+def _cancel_open_tasks(ctx: Context) -> None:
+    ctx.tasks += [
+        TaskEffect("cancel", task_id=task_id)
+        for task_id, task in ctx.snapshot.tasks.items()
+        if task.open
+    ]
+
+
+@action("assign_with_tasks")
+def assign_with_tasks(ctx: Context) -> None:
+    """Dispatch (workflow v2): the lead and co-departments, and an `assist` task (协办)
+    for each co-department, with its own task deadline."""
+    assign_departments(ctx)
+    ctx.tasks += [
+        TaskEffect("create", department=code, kind="assist", note=ctx.payload.get("note"))
+        for code in ctx.changes["co_departments"]
+    ]
+
+
+@action("reassign_departments")
+def reassign_departments(ctx: Context) -> None:
+    """改派: another lead (not a return). Open tasks end with the old assignment; the new
+    co-departments get assist tasks; what the old lead asked for no longer waits; the new
+    lead signs anew (a request that was already waiting for a signature gets a new sign
+    deadline, as one from any other state does)."""
+    previous = ctx.snapshot.lead_department
+    _cancel_open_tasks(ctx)
+    assign_with_tasks(ctx)
+    ctx.data["previous_lead_department"] = previous
+    for field_name in ("pending_extension", "pending_suspension", "suspension", "returned_from"):
+        ctx.changes[field_name] = None
+    if ctx.snapshot.state in ("dispatched", "return_review"):
+        ctx.deadlines.append(DeadlineEffect("start", "sign"))
+    ctx.deadlines.append(DeadlineEffect("stop", "suspension", outcome="cancelled"))
+
+
+@action("record_return_request")
+def record_return_request(ctx: Context) -> None:
+    """退单 to review: where it came from, so a refusal sends it back there. It counts as a
+    return (a `request_returns` row, `return_count`) only once accepted."""
+    ctx.changes["returned_from"] = ctx.snapshot.state
+    ctx.data["returning_department"] = ctx.snapshot.lead_department
+
+
+@action("accept_return")
+def accept_return(ctx: Context) -> None:
+    """The dispatcher accepts a return: counted as the returning department's (with the
+    escalation past the configured number), its tasks end, and it waits for dispatch."""
+    ctx.changes["returned_from"] = None
+    _cancel_open_tasks(ctx)
+    record_return(ctx)
+
+
+@action("refuse_return")
+def refuse_return(ctx: Context) -> None:
+    ctx.changes["returned_from"] = None
+
+
+@action("create_delegate_tasks")
+def create_delegate_tasks(ctx: Context) -> None:
+    """下派: a `delegate` task for each department named (sub-units of the lead, checked
+    before the engine runs); the lead stays accountable for the request."""
+    ctx.tasks += [
+        TaskEffect(
+            "create",
+            department=code,
+            kind="delegate",
+            note=ctx.payload.get("note"),
+            limit=ctx.payload.get("limit"),
+        )
+        for code in ctx.payload["departments"]
+    ]
+
+
+@action("sign_task")
+def sign_task(ctx: Context) -> None:
+    ctx.tasks.append(TaskEffect("sign", task_id=int(ctx.payload["task_id"])))
+
+
+@action("reply_task")
+def reply_task(ctx: Context) -> None:
+    ctx.tasks.append(
+        TaskEffect("reply", task_id=int(ctx.payload["task_id"]), content=ctx.payload["content"])
+    )
+
+
+@action("cancel_task")
+def cancel_task(ctx: Context) -> None:
+    ctx.tasks.append(TaskEffect("cancel", task_id=int(ctx.payload["task_id"])))
 
 
 @action("record_return")
@@ -297,6 +447,13 @@ def raise_level(ctx: Context) -> None:
         rung=True,
         emit=False,
     )
+
+
+@action("task_level")
+def task_level(ctx: Context) -> None:
+    """A task's ladder: the rung reached is the task department's, not the request's level;
+    the event names the task and `huying.requests.service` adds who is told."""
+    ctx.data["level"] = ctx.payload.get("level")
 
 
 @action("raise_escalation")
