@@ -188,6 +188,13 @@ def _unknown_departments(settings: Settings, stored: set[str]) -> list[str]:
     return found
 
 
+# `keys create` and `users create`: who is bound to a department (huying.auth.service).
+_DEPARTMENT_HELP = (
+    "a department code: required for the department role; for a dispatcher or supervisor, "
+    "binds them to that department and those below it (a street's own command centre)"
+)
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from huying.auth.service import create_key
 
@@ -429,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=ROLES,
     )
-    kc.add_argument("--department")
+    kc.add_argument("--department", help=_DEPARTMENT_HELP)
     kc.add_argument("--name")
 
     users = add("users", lambda a: 2, "staff users")
@@ -440,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     uc.set_defaults(func=cmd_users_create)
     uc.add_argument("--username", required=True)
     uc.add_argument("--role", required=True, choices=STAFF_ROLES)
-    uc.add_argument("--department")
+    uc.add_argument("--department", help=_DEPARTMENT_HELP)
     uc.add_argument("--display-name")
 
     wf = add("workflows", lambda a: 2, "workflow definitions")

@@ -38,3 +38,6 @@ ENTERPRISE_WRITERS = (ADMIN, INTEGRATION)
 ENTERPRISE_READERS = (ADMIN, INTEGRATION, DISPATCHER, SUPERVISOR)
 # The directory's other writes, webhooks and deliveries.
 ADMINS = (ADMIN,)
+# Bound to a department they see and act on with everything below it: department staff
+# always, a dispatcher or supervisor when given one (a street's own command centre).
+SCOPED_BY_DEPARTMENT = (DEPARTMENT, DISPATCHER, SUPERVISOR)

@@ -31,7 +31,7 @@ def monitor(rt: Runtime) -> dict[str, str]:
 
 
 def test_a_monitor_key_is_bound_to_no_department(rt: Runtime, world: World) -> None:
-    with pytest.raises(InvalidInput, match="only the department role"), rt.transaction() as s:
+    with pytest.raises(InvalidInput, match="bound to no department"), rt.transaction() as s:
         create_key(session=s, role="monitor", department="GXJ", name=None, now=rt.now())
 
 
@@ -93,11 +93,12 @@ def test_a_monitor_key_may_scrape_metrics(client: TestClient, monitor: dict[str,
     assert "huying_database_up 1.0" in r.text
 
 
-def test_the_workflow_files_name_auth_s_roles_and_two_of_their_own() -> None:
+def test_the_workflow_files_name_auth_s_roles_and_three_of_their_own() -> None:
     """A workflow file names the roles of `huying.auth.roles`, except that the department
-    role is named as `lead_department` (bound to the request's lead department), and the
-    engine's own `system`; `monitor` acts on no request."""
-    own = {"system", "lead_department"}
+    role is named as `lead_department` (bound to the request's lead department) or
+    `task_department` (bound to the department of one of its open tasks), and the engine's
+    own `system`; `monitor` acts on no request."""
+    own = {"system", "lead_department", "task_department"}
     assert own <= definition.ROLES
     assert definition.ROLES - own <= set(roles.ROLES)
     assert (definition.ROLES - own) | {roles.DEPARTMENT} == set(roles.REQUEST_WORKERS)

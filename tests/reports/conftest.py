@@ -1,17 +1,22 @@
 """A month of requests built through the API whose every figure is worked out by hand in
-test_rates.py (`client` is the app as `create_app` builds it, reports included)."""
+test_rates.py (`client` is the app as `create_app` builds it, reports included); and a month of
+tasks (协办, 下派) under a street with two communities, for test_tasks.py and test_scope.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from huying.auth.service import create_key
 from huying.clock import FrozenClock
+from huying.deadlines.models import Deadline
 from huying.requests.firing import fire_due
+from huying.requests.models import Request, RequestTask
 from huying.runtime import Runtime
 from tests.conftest import USCC_A, USCC_B, World, submit_body
 
@@ -120,7 +125,8 @@ def build(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) -> 
     sc.step("2026-11-18T10:30:00+08:00")
     for name in ("R1", "R4", "R5"):
         sc.act("gxj", name, "sign")  # 0.5 working hours after dispatch
-    sc.act("gxj", "R3", "return", reason="非本部门职责")
+    sc.act("gxj", "R3", "return", reason="非本部门职责")  # to the dispatchers' review
+    sc.act("dispatcher", "R3", "accept_return")  # back to the dispatch queue
     sc.act("dispatcher", "R8", "dispatch", lead_department="STREET")
     sc.step("2026-11-18T11:00:00+08:00")
     sc.act("dispatcher", "R3", "dispatch", lead_department="RSJ")
@@ -173,4 +179,131 @@ def scenario(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) 
     return build(client, world, rt, clock)
 
 
-__all__ = ["API", "USCC_A", "Scenario", "at", "build"]
+# --- tasks ---------------------------------------------------------------------------------
+
+RECEIVED = "2026-11-18T10:00:00+08:00"  # every November request of the tasks' month (a Wed)
+# A task deadline of 3 working days: from a Wednesday or a Friday 10:00 (Q0, 30 October),
+# five days on, over the weekend. A task replied on time: a day after it started; late: a
+# day after its deadline passed.
+TASK_LIMIT = timedelta(days=5)
+COMMUNITIES = (("C1", "联和社区"), ("C2", "水西社区"))  # under STREET
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task as the lead's actions leave it: `deadline` is its task deadline's status
+    (running, met, missed, cancelled); `missed` whether the worker marked it missed."""
+
+    request: str
+    department: str
+    kind: str
+    status: str
+    on_time: bool | None = None
+    deadline: str = "running"
+    missed: bool = False
+
+
+# The tasks of the month (see test_tasks.py for what each one shows).
+TASKS = (
+    TaskSpec("Q1", "C1", "delegate", "done", on_time=True, deadline="met"),
+    TaskSpec("Q1", "C2", "delegate", "done", on_time=False, deadline="missed", missed=True),
+    TaskSpec("Q1", "GXJ", "assist", "pending", deadline="missed", missed=True),
+    TaskSpec("Q1", "RSJ", "assist", "signed"),
+    TaskSpec("Q1", "C1", "delegate", "cancelled", deadline="cancelled", missed=True),
+    TaskSpec("Q2", "STREET", "assist", "signed", deadline="missed", missed=True),
+    TaskSpec("Q2", "DIST", "assist", "done", on_time=True, deadline="met"),
+    TaskSpec("Q0", "C2", "delegate", "done", on_time=True, deadline="met"),  # October's
+)
+
+
+def build_tasks(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) -> Scenario:
+    """Requests of category OTHER (no rule routes them, so no dispatch makes a task of its
+    own), dispatched by hand without co-departments; their tasks and task deadlines are
+    written straight into the database as the lead's task actions leave them (`TASKS`).
+
+    - Q0 (30 October) led by STREET; the rest received Wednesday 18 November 10:00:
+    - Q1 led by STREET, after GXJ returned it (the dispatchers accepted the return);
+    - Q2 led by GXJ; Q3 led by the community C1; Q5 not dispatched (未派单).
+    The clock is left at Thursday 26 November 12:00."""
+    sc = Scenario(client, world, rt, clock)
+    for code, name in COMMUNITIES:
+        r = client.post(
+            f"{API}/departments",
+            json={"code": code, "name": name, "parent_code": "STREET"},
+            headers=world.h("admin"),
+        )
+        assert r.status_code == 201, r.text
+    clock.set(at("2026-10-30T10:00:00+08:00"))
+    sc.submit("Q0", category="OTHER")
+    sc.act("dispatcher", "Q0", "dispatch", lead_department="STREET")
+    clock.set(at(RECEIVED))
+    for name in ("Q1", "Q2", "Q3", "Q5"):
+        sc.submit(name, category="OTHER")
+    sc.act("dispatcher", "Q1", "dispatch", lead_department="GXJ")
+    sc.act("gxj", "Q1", "return", reason="非本部门职责")
+    sc.act("dispatcher", "Q1", "accept_return")
+    sc.act("dispatcher", "Q1", "dispatch", lead_department="STREET")
+    sc.act("dispatcher", "Q2", "dispatch", lead_department="GXJ")
+    sc.act("dispatcher", "Q3", "dispatch", lead_department="C1")
+    with rt.transaction() as s:
+        for spec in TASKS:
+            _add_task(s, s.get_one(Request, sc.ids[spec.request]), spec)
+    clock.set(at("2026-11-26T12:00:00+08:00"))
+    return sc
+
+
+def _add_task(s: Session, req: Request, spec: TaskSpec) -> None:
+    """One task and its task deadline, started with the request, due 3 working days on."""
+    start = req.created_at
+    due = start + TASK_LIMIT
+    replied = None
+    if spec.status == "done":
+        replied = start + timedelta(days=1) if spec.on_time else due + timedelta(days=1)
+    ended = replied or (due + timedelta(hours=1) if spec.status == "cancelled" else None)
+    task = RequestTask(
+        request_id=req.id,
+        department_code=spec.department,
+        kind=spec.kind,
+        status=spec.status,
+        created_at=start,
+        created_by="dispatcher",
+        signed_at=start if spec.status != "pending" else None,
+        replied_at=replied,
+        reply="已办" if replied else None,
+        on_time=spec.on_time,
+        ended_at=ended,
+        received_at=req.created_at,
+    )
+    s.add(task)
+    s.flush()
+    s.add(
+        Deadline(
+            request_id=req.id,
+            kind="task",
+            task_id=task.id,
+            status=spec.deadline,
+            duration="3 working days",
+            started_at=start,
+            due_at=due,
+            missed_at=due if spec.missed else None,
+            completed_at=ended,
+            next_fire_at=None,  # nothing left for the worker
+        )
+    )
+
+
+def bound_key(rt: Runtime, role: str, department: str) -> dict[str, str]:
+    """The headers of a new key of `role` bound to `department` (and everything below it)."""
+    with rt.transaction() as s:
+        _, token = create_key(
+            session=s, role=role, department=department, name=f"{role}@{department}", now=rt.now()
+        )
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def tasks(client: TestClient, world: World, rt: Runtime, clock: FrozenClock) -> Scenario:
+    return build_tasks(client, world, rt, clock)
+
+
+__all__ = ["API", "TASKS", "USCC_A", "Scenario", "at", "bound_key", "build", "build_tasks"]

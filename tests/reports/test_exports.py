@@ -29,6 +29,11 @@ FIELDS = [
     ("重办数", "reopened"),
     ("退单数", "returned"),
     ("当前超期数", "overdue_now"),
+    ("任务数", "tasks"),
+    ("任务应答复数", "tasks_due"),
+    ("任务答复数", "tasks_replied"),
+    ("任务按时答复数", "tasks_on_time"),
+    ("任务超期未答复数", "tasks_overdue_open"),
     ("升级至1级数", "escalations.1"),
     ("升级至2级数", "escalations.2"),
     ("升级至3级数", "escalations.3"),
@@ -41,6 +46,7 @@ FIELDS = [
     ("按期办结率(按期答复数÷答复数)", "on_time_rate"),
     ("解决率(解决数÷办结数)", "resolution_rate"),
     ("满意率(满意数÷评价数)", "satisfaction_rate"),
+    ("协办按时率(任务按时答复数÷任务应答复数)", "task_on_time_rate"),
 ]
 RESPONSE = "响应率(按时签收数÷应签收数)"
 

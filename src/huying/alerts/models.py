@@ -68,6 +68,10 @@ class WebhookSubscription(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A department code: only the events of requests in its subtree (its own and those below
+    # it lead, co-handle or have a task of) are fanned out to it; None: every request's.
+    # No foreign key (the migration could not add one on SQLite); checked when subscribing.
+    scope_department: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Delivery(Base):

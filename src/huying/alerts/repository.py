@@ -3,12 +3,12 @@ workers share the work; SQLite has one worker and BEGIN IMMEDIATE."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, exists, func, insert, select, update
+from sqlalchemy import Row, column, exists, func, insert, select, table, update
 from sqlalchemy.orm import Session, aliased
 
 from huying.alerts.models import Delivery, Event, WebhookSubscription
@@ -51,6 +51,35 @@ def claim_unfanned(session: Session, *, batch: int) -> Sequence[Row[int, str, in
     if _postgresql(session):
         query = query.with_for_update(skip_locked=True)
     return session.execute(query).all()
+
+
+# The request tables a scoped subscription's fan-out reads, named rather than imported from
+# huying.requests, which writes to the outbox and so imports alerts.
+_requests = table("requests", column("id"), column("lead_department_code"))
+_co_departments = table("request_co_departments", column("request_id"), column("department_code"))
+_tasks = table("request_tasks", column("request_id"), column("department_code"))
+
+
+def requests_in(
+    session: Session, request_ids: Collection[int], departments: Collection[str]
+) -> set[int]:
+    """Those of `request_ids` that one of `departments` leads, co-handles or has a task of:
+    the rule of `huying.requests.repository.scoped`, for a batch of events' requests."""
+    if not request_ids or not departments:
+        return set()
+    codes = sorted(departments)
+    co = exists().where(
+        _co_departments.c.request_id == _requests.c.id,
+        _co_departments.c.department_code.in_(codes),
+    )
+    task = exists().where(
+        _tasks.c.request_id == _requests.c.id, _tasks.c.department_code.in_(codes)
+    )
+    query = select(_requests.c.id).where(
+        _requests.c.id.in_(sorted(request_ids)),
+        _requests.c.lead_department_code.in_(codes) | co | task,
+    )
+    return set(session.scalars(query))
 
 
 def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:

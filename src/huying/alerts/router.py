@@ -18,10 +18,11 @@ Id = Annotated[int, Path(ge=1, le=2**62)]
 
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated)
 def create_webhook(body: WebhookIn, rt: Rt, auth: Auth) -> WebhookCreated:
-    """Subscribe a URL. The response holds the signing secret; it is never shown again."""
+    """Subscribe a URL. The response holds the signing secret; it is never shown again.
+    With `department`, only the events of that department's subtree's requests are sent."""
     with rt.transaction() as s:
-        auth.principal(s, rt)
-        return service.subscribe(rt=rt, session=s, data=body, now=rt.now())
+        who = auth.principal(s, rt)
+        return service.subscribe(rt=rt, session=s, data=body, now=rt.now(), principal=who)
 
 
 @router.get("/webhooks", response_model=list[WebhookOut])

@@ -65,6 +65,14 @@ class WebhookIn(Input):
         description="whsec_<base64 of 24–64 bytes>; generated when left out",
     )
     description: str = Field(default="", max_length=500)
+    department: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="a department code: only the events of requests that this department or "
+        "one below it leads, co-handles or has a task of (at fan-out time); left out, every "
+        "request's events",
+    )
 
 
 class WebhookOut(BaseModel):
@@ -72,6 +80,9 @@ class WebhookOut(BaseModel):
     url: str
     event_types: list[str]
     description: str
+    department: str | None = Field(
+        description="the department whose subtree's requests it receives; null: all requests"
+    )
     active: bool
     created_at: datetime
     deactivated_at: datetime | None

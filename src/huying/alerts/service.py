@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from huying import roles
 from huying.alerts import reasons
 from huying.alerts import repository as repo
 from huying.alerts.catalogue import event_types
@@ -16,7 +17,9 @@ from huying.alerts.repository import Backlog
 from huying.alerts.schemas import DeliveryOut, Status, WebhookCreated, WebhookIn, WebhookOut
 from huying.alerts.signing import new_secret
 from huying.alerts.urls import HostPolicy
-from huying.errors import Conflict, InvalidInput, NotFound
+from huying.auth.service import Principal
+from huying.directory import service as directory
+from huying.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownReference
 from huying.runtime import Runtime
 
 
@@ -26,6 +29,7 @@ def subscription_out(sub: WebhookSubscription) -> WebhookOut:
         url=sub.url,
         event_types=list(sub.event_types),
         description=sub.description,
+        department=sub.scope_department,
         active=sub.active,
         created_at=sub.created_at,
         deactivated_at=sub.deactivated_at,
@@ -51,10 +55,20 @@ def delivery_out(d: Delivery, event_uid: str) -> DeliveryOut:
     )
 
 
-def subscribe(*, rt: Runtime, session: Session, data: WebhookIn, now: datetime) -> WebhookCreated:
+def subscribe(
+    *,
+    rt: Runtime,
+    session: Session,
+    data: WebhookIn,
+    now: datetime,
+    principal: Principal | None = None,
+) -> WebhookCreated:
     """Events from the next fan-out on go to the new subscription, not earlier ones.
     Refused (422): a URL naming loopback, link-local or the unspecified address that
-    `webhooks.allow_hosts` does not name, and a pattern that matches no event type."""
+    `webhooks.allow_hosts` does not name, a pattern that matches no event type, and an
+    unknown department. Its scope is `data.department`, else the subtree its creator is
+    bound to (`_scope_department`)."""
+    scope = _scope_department(session, principal, data.department)
     policy = HostPolicy.allowing(rt.settings.webhooks.allow_hosts)
     if refusal := policy.url_refusal(data.url):
         raise InvalidInput(f"url: {refusal}")
@@ -74,9 +88,36 @@ def subscribe(*, rt: Runtime, session: Session, data: WebhookIn, now: datetime) 
         description=data.description,
         active=True,
         created_at=now,
+        scope_department=scope,
     )
     repo.add_subscription(session, sub)
     return WebhookCreated(**subscription_out(sub).model_dump(), secret=sub.secret)
+
+
+def _scope_department(
+    session: Session, principal: Principal | None, requested: str | None
+) -> str | None:
+    """The department whose subtree a new subscription is limited to. A creator bound to a
+    department (`huying.roles.SCOPED_BY_DEPARTMENT`) never subscribes to more than it sees
+    itself: its own department by default, or one below it; anyone else gets what it asks
+    for, everything when it names none."""
+    bound = (
+        principal.department
+        if principal is not None and principal.role in roles.SCOPED_BY_DEPARTMENT
+        else None
+    )
+    if requested is None:
+        return bound
+    if not directory.known_departments(session=session, codes=[requested]):
+        raise UnknownReference(
+            f"department: no department {requested!r}",
+            kind="department",
+            codes=[requested],
+            field="department",
+        )
+    if bound is not None and requested not in directory.subtree(session=session, code=bound):
+        raise Forbidden(f"department: {requested!r} is not {bound!r} or below it")
+    return requested
 
 
 def subscriptions(*, session: Session, active_only: bool = False) -> list[WebhookOut]:

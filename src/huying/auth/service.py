@@ -26,7 +26,7 @@ from huying.auth import repository
 from huying.auth.models import ApiKey, StaffSession, User
 from huying.durations import parse_duration
 from huying.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
-from huying.roles import DEPARTMENT, ROLES, SYSTEM_ROLES
+from huying.roles import DEPARTMENT, ROLES, SCOPED_BY_DEPARTMENT, SYSTEM_ROLES
 from huying.runtime import Runtime
 from huying.workflow.context import Actor
 
@@ -59,15 +59,22 @@ def token_hash(token: str) -> str:
 
 
 def _check_role(session: Session, role: str, department: str | None) -> None:
+    """A role that exists, with a department where it must or may have one: department staff
+    always, a dispatcher or supervisor when bound to a subtree (a street's own command
+    centre, `SCOPED_BY_DEPARTMENT`); an admin, an integration or a monitor covers everything
+    and is bound to none, so a department given to one is refused, not ignored."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if role == DEPARTMENT:
-        if not department:
-            raise InvalidInput("the department role needs a department code")
-        if not repository.department_known(session, department):
-            raise InvalidInput(f"unknown department {department!r}")
-    elif department:
-        raise InvalidInput(f"only the department role is bound to a department, not {role!r}")
+    if role == DEPARTMENT and not department:
+        raise InvalidInput("the department role needs a department code")
+    if department and role not in SCOPED_BY_DEPARTMENT:
+        bound = ", ".join(SCOPED_BY_DEPARTMENT)
+        raise InvalidInput(
+            f"the {role} role is bound to no department (only {bound} may be); "
+            "leave out the department"
+        )
+    if department and not repository.department_known(session, department):
+        raise InvalidInput(f"unknown department {department!r}")
 
 
 def create_key(

@@ -2,7 +2,8 @@
 
 Both carry exactly the numbers of the JSON rows: counts as integers, working hours rounded to
 two decimals, rates as fractions rounded to four (XLSX shows them as percentages, the cell
-holds the same fraction). An empty cell is a null: no denominator, or nothing timed.
+holds the same fraction). An empty cell is a null: no denominator, nothing timed, or a task
+count in a table grouped by anything but the department.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ NOTES: list[tuple[str, str]] = [
     ("企业确认解决数", "已办结，企业评价时答复“已解决”"),
     ("部门自报解决数", "已办结，企业未答复是否解决，部门最后一次答复为“已解决”"),
     ("用时", "工作时间(按工作日历),P90 为最近秩次第 90 百分位"),
+    ("任务数", "该部门的协办、下派任务（不含已撤销），所属诉求在统计期间受理；仅按部门统计"),
+    ("任务应答复数", "任务已答复（按时或超时），或未答复且任务时限已过；任务时限未到的不计入"),
 ]
 
 

@@ -1,5 +1,6 @@
-"""The reports' queries: the rates aggregation, the returns by department, the names of the
-groups, the requests per day, and the statements that back-fill the per-request facts.
+"""The reports' queries: the rates aggregation, the returns and the tasks by department, the
+names of the groups, the requests per day, and the statements that back-fill the per-request
+facts.
 
 The rates are one SQL statement over `requests`, grouped by the chosen key (see
 `huying.reports.service` for what each figure means):
@@ -7,6 +8,9 @@ The rates are one SQL statement over `requests`, grouped by the chosen key (see
 - each count is `count(*) FILTER (WHERE …)` over the request's own columns (`conditions`);
 - the mean and the 90th percentile by nearest rank of the working seconds: `percentile_disc`
   on PostgreSQL, the rank from window functions on SQLite (the same value).
+
+A `scope` (a set of department codes, None for all) keeps the requests led by one of them, and
+the returns and tasks of one of them.
 """
 
 from __future__ import annotations
@@ -37,12 +41,13 @@ from huying.deadlines.models import Deadline
 from huying.directory.models import Category, Chain, Department
 from huying.reports import worktime
 from huying.reports.schemas import GroupBy
-from huying.requests.models import Request, RequestReturn
+from huying.requests.models import Request, RequestReturn, RequestTask
 from huying.workflow.library import SATISFIED
 
 # the working seconds of each fact, by the name of its figures (`sign_mean`, `reply_p90`)
 TIMES = {"sign": "sign_working_seconds", "reply": "first_reply_working_seconds"}
 ENDED = ("met", "missed")  # a deadline that ended either way
+OPEN_TASK = ("pending", "signed")  # a task not yet replied to, nor cancelled
 
 
 # --- the rates -----------------------------------------------------------------------------
@@ -58,6 +63,11 @@ def _key(group_by: GroupBy, grid_len: int) -> SQLColumnExpression[Any]:
         "urgency": Request.urgency,
     }[group_by]
     return column
+
+
+def _in_scope(column: Any, scope: frozenset[str] | None) -> ColumnElement[bool]:
+    """Rows whose department `column` is one of `scope`; every row when scope is None."""
+    return true() if scope is None else column.in_(sorted(scope))
 
 
 def conditions(r: Any, escalation_levels: Sequence[int]) -> dict[str, ColumnElement[bool]]:
@@ -153,10 +163,16 @@ def rates(
     group_by: GroupBy,
     grid_len: int,
     escalation_levels: Sequence[int],
+    scope: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One mapping per group of the requests received in [start, end): `key`, `received`, a
-    count per `conditions`, and `<fact>_mean`, `<fact>_p90` in working seconds per `TIMES`."""
-    in_span = and_(Request.created_at >= start, Request.created_at < end)
+    """One mapping per group of the requests received in [start, end) and led by a department
+    of `scope` (any, when None): `key`, `received`, a count per `conditions`, and
+    `<fact>_mean`, `<fact>_p90` in working seconds per `TIMES`."""
+    in_span = and_(
+        Request.created_at >= start,
+        Request.created_at < end,
+        _in_scope(Request.lead_department_code, scope),
+    )
     key = _key(group_by, grid_len)
     if session.get_bind().dialect.name == "postgresql":
         g = _on_postgresql(session, key, in_span)
@@ -186,15 +202,68 @@ def rates(
     return [dict(m) for m in session.execute(query).mappings()]
 
 
-def returns_by_department(session: Session, *, start: datetime, end: datetime) -> dict[str, int]:
-    """Department → how many distinct requests it returned in [start, end)."""
+def returns_by_department(
+    session: Session, *, start: datetime, end: datetime, scope: frozenset[str] | None = None
+) -> dict[str, int]:
+    """Department (of `scope`, any when None) → how many distinct requests received in
+    [start, end) it returned."""
     received = RequestReturn.received_at
     rows = session.execute(
         select(RequestReturn.department_code, func.count(distinct(RequestReturn.request_id)))
-        .where(received >= start, received < end)
+        .where(received >= start, received < end, _in_scope(RequestReturn.department_code, scope))
         .group_by(RequestReturn.department_code)
     ).all()
     return {code: int(n) for code, n in rows}
+
+
+def task_conditions() -> dict[str, ColumnElement[bool]]:
+    """Each task count but `tasks` (every task not cancelled) as the condition a task meets.
+    The README's table says the same in words."""
+    t = RequestTask
+    done = t.status == "done"
+    # Its `task` deadline passed (the worker set missed_at at its due instant): the task can
+    # no longer be replied to on time.
+    missed = (
+        select(Deadline.id)
+        .where(Deadline.task_id == t.id, Deadline.kind == "task", Deadline.missed_at.is_not(None))
+        .exists()
+    )
+    overdue_open = and_(t.status.in_(OPEN_TASK), missed)
+    return {
+        # 应答复: replied, or still open past its task deadline. One whose deadline is still
+        # ahead is in neither the 协办按时率's numerator nor its denominator.
+        "tasks_due": or_(done, overdue_open),
+        "tasks_replied": done,
+        "tasks_on_time": and_(done, t.on_time.is_(True)),
+        "tasks_overdue_open": overdue_open,
+    }
+
+
+def tasks_by_department(
+    session: Session, *, start: datetime, end: datetime, scope: frozenset[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Department (of `scope`, any when None) → its task counts: `tasks` and one per
+    `task_conditions`, over its tasks, not cancelled, of the requests received in [start, end)
+    (`received_at`, the request's `created_at`: no join with `requests`)."""
+    t = RequestTask
+    query = (
+        select(
+            t.department_code.label("key"),
+            func.count().label("tasks"),
+            *[func.count().filter(c).label(name) for name, c in task_conditions().items()],
+        )
+        .where(
+            t.received_at >= start,
+            t.received_at < end,
+            t.status != "cancelled",
+            _in_scope(t.department_code, scope),
+        )
+        .group_by(t.department_code)
+    )
+    return {
+        m["key"]: {name: int(n) for name, n in m.items() if name != "key"}
+        for m in session.execute(query).mappings()
+    }
 
 
 def names(session: Session, group_by: GroupBy) -> dict[str, str]:
@@ -209,16 +278,22 @@ def names(session: Session, group_by: GroupBy) -> dict[str, str]:
 # --- the console's trend -------------------------------------------------------------------
 
 
-def created_between(session: Session, bounds: Sequence[tuple[datetime, datetime]]) -> list[int]:
-    """How many requests were created in each [lo, hi) of `bounds` (ascending, adjoining), in
-    one pass over the whole period."""
+def created_between(
+    session: Session,
+    bounds: Sequence[tuple[datetime, datetime]],
+    scope: frozenset[str] | None = None,
+) -> list[int]:
+    """How many requests (led by a department of `scope`, any when None) were created in each
+    [lo, hi) of `bounds` (ascending, adjoining), in one pass over the whole period."""
     columns = [
         func.count(case((and_(Request.created_at >= lo, Request.created_at < hi), 1)))
         for lo, hi in bounds
     ]
     row = session.execute(
         select(*columns).where(
-            Request.created_at >= bounds[0][0], Request.created_at < bounds[-1][1]
+            Request.created_at >= bounds[0][0],
+            Request.created_at < bounds[-1][1],
+            _in_scope(Request.lead_department_code, scope),
         )
     ).one()
     return [int(v) for v in row]

@@ -12,6 +12,7 @@ from huying.auth.deps import Auth
 from huying.auth.gate import GatedRoute, allow
 from huying.reports import export, service
 from huying.reports.schemas import Format, GroupBy, RatesReport
+from huying.requests import service as requests
 
 router = APIRouter(prefix="/reports", tags=["reports"], route_class=GatedRoute)
 
@@ -61,10 +62,11 @@ def rates(
     fmt: Annotated[Format, Query(alias="format")] = "json",
 ) -> Any:
     """Requests received in the period, grouped; every figure is about those requests as they
-    stand now. Supervisors and admins only."""
+    stand now. Supervisors and admins only; a supervisor bound to a department, the requests
+    led in its subtree and the returns and tasks of its departments."""
     now = rt.now()
     with rt.transaction() as s:
-        auth.principal(s, rt)
+        scope = requests.scope_of(session=s, principal=auth.principal(s, rt))
         span = service.period(tz=rt.calendar.tz, now=now, start=start, end=end, month=month)
         rows = service.rates(
             session=s,
@@ -72,6 +74,7 @@ def rates(
             span=span,
             group_by=group_by,
             grid_len=grid_len,
+            scope=scope,
         )
     report = RatesReport(
         from_=span.start.astimezone(rt.calendar.tz),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,7 +47,19 @@ COUNT_LABELS: dict[str, str] = {
     "reopened": "重办数",
     "returned": "退单数",
     "overdue_now": "当前超期数",
+    # Tasks (子任务: 协办 and 下派), by the department of the task; see `TASK_COUNTS`.
+    "tasks": "任务数",
+    "tasks_due": "任务应答复数",
+    "tasks_replied": "任务答复数",
+    "tasks_on_time": "任务按时答复数",
+    "tasks_overdue_open": "任务超期未答复数",
 }
+
+# The counts of tasks rather than of requests: the tasks (not cancelled) of the requests
+# received in the period, each under the department of the task. Only a grouping by
+# department has them; by any other key they are null (a category has no task department,
+# and 0 would claim there were no tasks).
+TASK_COUNTS = ("tasks", "tasks_due", "tasks_replied", "tasks_on_time", "tasks_overdue_open")
 
 RATES: dict[str, RateDefinition] = {
     "response_rate": RateDefinition(
@@ -74,16 +86,31 @@ RATES: dict[str, RateDefinition] = {
         "rated",
         "满意率 = 满意数（非常满意、满意、基本满意）÷ 评价数",
     ),
+    "task_on_time_rate": RateDefinition(
+        "协办按时率",
+        "tasks_on_time",
+        "tasks_due",
+        "协办按时率 = 任务按时答复数 ÷ 任务应答复数（协办、下派任务已答复或答复已超期）",
+    ),
 }
 
 
 def _rate_description(name: str) -> str:
     rate = RATES[name]
-    return f"{rate.formula}; = {rate.part} / {rate.whole}, null when {rate.whole} is 0"
+    when = f"null when {rate.whole} is 0"
+    if rate.whole in TASK_COUNTS:
+        when += ", and by any grouping but department"
+    return f"{rate.formula}; = {rate.part} / {rate.whole}, {when}"
+
+
+def _task_count(text: str) -> Any:
+    """A task count's field: a number by department, null by any other grouping."""
+    return Field(description=f"{text}; by department only, null by any other grouping")
 
 
 class RatesRow(BaseModel):
-    """One group's figures. Every count is a number of requests received in the period."""
+    """One group's figures. Every count is a number of requests received in the period, but
+    the task counts (`TASK_COUNTS`): numbers of those requests' tasks."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -124,6 +151,23 @@ class RatesRow(BaseModel):
         "other grouping, the requests returned at least once"
     )
     overdue_now: int = Field(description="当前超期数: marked overdue now")
+    tasks: int | None = _task_count(
+        "任务数: the tasks (协办 and 下派) of this department, not cancelled, of the requests "
+        "received in the period"
+    )
+    tasks_due: int | None = _task_count(
+        "任务应答复数: those tasks replied to (on time or late), or still open after their task "
+        "deadline passed; a task whose deadline is still ahead is not counted: "
+        "tasks_replied + tasks_overdue_open"
+    )
+    tasks_replied: int | None = _task_count("任务答复数: those tasks replied to (done)")
+    tasks_on_time: int | None = _task_count(
+        "任务按时答复数: those tasks replied to within their task deadline"
+    )
+    tasks_overdue_open: int | None = _task_count(
+        "任务超期未答复数: those tasks still open (pending or signed) after their task "
+        "deadline passed"
+    )
     escalations: dict[str, int] = Field(
         description="升级数 by level: requests whose escalation level has reached each level"
     )
@@ -139,6 +183,7 @@ class RatesRow(BaseModel):
     on_time_rate: float | None = Field(description=_rate_description("on_time_rate"))
     resolution_rate: float | None = Field(description=_rate_description("resolution_rate"))
     satisfaction_rate: float | None = Field(description=_rate_description("satisfaction_rate"))
+    task_on_time_rate: float | None = Field(description=_rate_description("task_on_time_rate"))
 
 
 class RatesReport(BaseModel):

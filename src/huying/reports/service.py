@@ -14,7 +14,15 @@ the report runs. One SQL statement over `requests`, grouped by the chosen key
 - the mean and the 90th percentile by nearest rank of those working seconds: `percentile_disc`
   on PostgreSQL, the rank from window functions on SQLite (the same value);
 - by department, `returned` comes from a second aggregation over `request_returns`: the
-  requests each department returned, whoever holds them now.
+  requests each department returned, whoever holds them now; and the task counts from a third,
+  over `request_tasks` (found by their `received_at`, the request's `created_at`): the tasks
+  (协办 and 下派, not cancelled) of each department, whichever department leads the request.
+  By any other key the task counts and the 协办按时率 are null: a category, a chain or a grid
+  has no task department.
+
+A caller bound to a department (`huying.requests.service.scope_of`: a bound supervisor) passes
+its subtree as `scope`: the requests led by one of those departments, and the returns and the
+tasks of one of them. None (everyone else): every request.
 
 Python sees one row per group: names are looked up, rates divided and rounded, each by its
 definition in `huying.reports.schemas.RATES` (the same one every label prints):
@@ -23,7 +31,10 @@ definition in `huying.reports.schemas.RATES` (the same one every label prints):
   unsigned is in neither, since it may yet be signed on time;
 - 解决率 = resolved / closed, where resolved is the enterprise's answer to 是否解决 where it
   gave one (resolved_confirmed) and the department's claim otherwise (resolved_claimed);
-- 满意率 = satisfied / rated; 按期办结率 = replied_on_time / replied.
+- 满意率 = satisfied / rated; 按期办结率 = replied_on_time / replied;
+- 协办按时率 = tasks_on_time / tasks_due: the tasks replied, plus those still open past their
+  task deadline; like the response rate, a task whose deadline is still ahead and unreplied is
+  in neither, since it may yet be replied on time.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from huying.errors import InvalidInput
 from huying.reports import repository
-from huying.reports.schemas import COUNT_LABELS, RATES, GroupBy, RatesRow
+from huying.reports.schemas import COUNT_LABELS, RATES, TASK_COUNTS, GroupBy, RatesRow
 
 REACH = timedelta(days=3700)  # how far back a period may start: about ten years
 HOUR = 3600.0
@@ -51,9 +62,10 @@ NO_KEY_NAMES: dict[str, str] = {
 }
 
 
-# Every count of a row, in the exports' order: `received` and each of
-# `repository.conditions`.
-COUNTS = tuple(COUNT_LABELS)
+# Every count of requests of a row, in the exports' order: `received` and each of
+# `repository.conditions`. The task counts (`TASK_COUNTS`) come by department only.
+COUNTS = tuple(name for name in COUNT_LABELS if name not in TASK_COUNTS)
+NO_TASKS = dict.fromkeys(TASK_COUNTS, 0)
 
 
 @dataclass(frozen=True)
@@ -132,8 +144,10 @@ def rates(
     span: Period,
     group_by: GroupBy,
     grid_len: int = 9,
+    scope: frozenset[str] | None = None,
 ) -> list[RatesRow]:
-    """One row per group of the requests received in `span`; see the module's docstring."""
+    """One row per group of the requests received in `span` (and led within `scope`, the
+    departments a bound caller covers; None: all); see the module's docstring."""
     result = repository.rates(
         session,
         start=span.start,
@@ -141,25 +155,38 @@ def rates(
         group_by=group_by,
         grid_len=grid_len,
         escalation_levels=escalation_levels,
+        scope=scope,
     )
     if group_by == "department":
-        returned = repository.returns_by_department(session, start=span.start, end=span.end)
-        result = _returns_by_who_returned(result, returned, escalation_levels)
+        returned = repository.returns_by_department(
+            session, start=span.start, end=span.end, scope=scope
+        )
+        tasks = repository.tasks_by_department(session, start=span.start, end=span.end, scope=scope)
+        result = _by_department(result, returned, tasks, escalation_levels)
     names = _group_names(session, group_by)
     rows = [_row_from(m, group_by, names, escalation_levels) for m in result]
     return sorted(rows, key=lambda r: (r.key is None, r.key or ""))
 
 
-def _returns_by_who_returned(
-    result: list[dict[str, Any]], returned: dict[str, int], escalation_levels: Sequence[int]
+def _by_department(
+    result: list[dict[str, Any]],
+    returned: dict[str, int],
+    tasks: dict[str, dict[str, int]],
+    escalation_levels: Sequence[int],
 ) -> list[dict[str, Any]]:
     """By department, `returned` counts the requests each department returned (its 退单),
-    not those the department holding them now once got back from another: a second
-    aggregation, over `request_returns` (`returned`, by department), merged in."""
-    rows = {m["key"]: m | {"returned": returned.get(m["key"], 0)} for m in result}
+    not those the department holding them now once got back from another; and the task
+    counts are those of the department's own tasks, on requests another department leads.
+    Both come from aggregations of their own (`returned` over `request_returns`, `tasks` over
+    `request_tasks`, by department), merged in here. A department that returned requests or
+    has tasks but leads none of the period's requests gets a row of its own."""
+    rows = {m["key"]: m | {"returned": 0} | NO_TASKS for m in result}
+    for code in returned.keys() | tasks.keys():
+        rows.setdefault(code, _empty(code, escalation_levels) | NO_TASKS)
     for code, n in returned.items():
-        if code not in rows:  # returned some, holds none of the period's requests now
-            rows[code] = _empty(code, escalation_levels) | {"returned": n}
+        rows[code]["returned"] = n
+    for code, counts in tasks.items():
+        rows[code].update(counts)
     return list(rows.values())
 
 
@@ -176,13 +203,18 @@ def _group_names(session: Session, group_by: GroupBy) -> dict[str, str]:
     return repository.names(session, group_by)
 
 
-def requests_per_day(*, session: Session, days: Sequence[date], tz: Any) -> list[int]:
+def requests_per_day(
+    *, session: Session, days: Sequence[date], tz: Any, scope: frozenset[str] | None = None
+) -> list[int]:
     """How many requests were created on each day of `days` (ascending, one after another),
-    from midnight to midnight in the calendar's time zone `tz`."""
+    from midnight to midnight in the calendar's time zone `tz`; with a `scope`, those led
+    by one of its departments, as in the rates."""
     if not days:
         return []
     return repository.created_between(
-        session, [(_midnight(d, tz), _midnight(d + timedelta(days=1), tz)) for d in days]
+        session,
+        [(_midnight(d, tz), _midnight(d + timedelta(days=1), tz)) for d in days],
+        scope=scope,
     )
 
 
@@ -194,16 +226,18 @@ def _hours(seconds: Any) -> float | None:
     return None if seconds is None else round(float(seconds) / HOUR, 2)
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return None if whole == 0 else round(part / whole, 4)
+def _rate(part: int | None, whole: int | None) -> float | None:
+    return None if part is None or not whole else round(part / whole, 4)
 
 
 def _row_from(
     m: Any, group_by: GroupBy, names: dict[str, str], escalation_levels: Sequence[int]
 ) -> RatesRow:
-    """A row of the API from one aggregated row: name looked up, hours and rates rounded."""
+    """A row of the API from one aggregated row: name looked up, hours and rates rounded;
+    the task counts null but by department."""
     key = m["key"]
-    counts = {name: _int(m[name]) for name in COUNTS}
+    counts: dict[str, int | None] = {name: _int(m[name]) for name in COUNTS}
+    counts |= {name: None if m.get(name) is None else _int(m[name]) for name in TASK_COUNTS}
     return RatesRow(
         key=key,
         name=NO_KEY_NAMES[group_by] if key is None else names.get(key, key),

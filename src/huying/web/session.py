@@ -59,7 +59,12 @@ class Visitor:
 
     @property
     def department(self) -> str | None:
-        return requests.scope_of(self.principal)
+        """The department of department staff (whose own requests they act on as lead)."""
+        return self.principal.department if self.principal.role == "department" else None
+
+    def scope(self, session: Session) -> frozenset[str] | None:
+        """The departments whose requests this user sees (None: all)."""
+        return requests.scope_of(session=session, principal=self.principal)
 
 
 def visitor(request: Request, session: Session, rt: Runtime) -> Visitor:
