@@ -21,7 +21,8 @@ CODES: dict[str, str] = {
     "missing_fields": "422: the action needs these fields; `fields` names them",
     "unknown_reference": (
         "422: the input names something that does not exist; `kind` says what "
-        "(department, request, category, chain, task), `codes` which, `field` where"
+        "(department, request, category, chain, task, attachment), `codes` which, "
+        "`field` where"
     ),
     "merge_into_itself": "422: a request cannot be merged into itself",
     "merge_target_closed": "422: the request to merge into is rejected or merged itself",
@@ -33,6 +34,7 @@ CODES: dict[str, str] = {
         "extension.max_length"
     ),
     "level_above_ladder": "422: `level` is above the escalation ladder's top",
+    "unknown_query_parameter": "422: a query parameter the endpoint does not take; `parameters`",
     "same_lead": "422: a reassignment names the department that already leads the request",
     "not_below_lead": "422: a request is delegated only to departments below its lead",
     "task_already_open": "422: the department already has an open task on this request",
@@ -50,6 +52,10 @@ CODES: dict[str, str] = {
     "refused": (
         "409: a condition of the action is not met; `refusals` names each "
         "(the workflow's guards), `allowed` lists the actions allowed now"
+    ),
+    "external_id_taken": (
+        "409: this submitter already has a request with that external_id and another body; "
+        "`existing_id`, `existing_number` name it"
     ),
     "changed_meanwhile": "409: the request was changed meanwhile; reload it and retry",
     "precondition_failed": "412: If-Match named a version that is no longer current",

@@ -1,14 +1,23 @@
 """Every ORM model, imported in one place so that metadata is complete (Alembic, tests)."""
 
 from huying.alerts.models import Event
+from huying.attachments.models import Attachment, AttachmentBlob
 from huying.auth.models import ApiKey, LoginFailure, StaffSession, User
 from huying.db import Base
 from huying.deadlines.models import Deadline, WorkerHeartbeat
 from huying.directory.models import Category, Chain, Department, Enterprise, RoutingRule
-from huying.requests.models import Request, RequestCoDepartment, RequestReturn, TimelineEntry
+from huying.requests.models import (
+    Request,
+    RequestCoDepartment,
+    RequestReturn,
+    RequestTask,
+    TimelineEntry,
+)
 
 __all__ = [
     "ApiKey",
+    "Attachment",
+    "AttachmentBlob",
     "Base",
     "Category",
     "Chain",
@@ -20,6 +29,7 @@ __all__ = [
     "Request",
     "RequestCoDepartment",
     "RequestReturn",
+    "RequestTask",
     "RoutingRule",
     "StaffSession",
     "TimelineEntry",

@@ -41,3 +41,5 @@ ADMINS = (ADMIN,)
 # Bound to a department they see and act on with everything below it: department staff
 # always, a dispatcher or supervisor when given one (a street's own command centre).
 SCOPED_BY_DEPARTMENT = (DEPARTMENT, DISPATCHER, SUPERVISOR)
+# Who sees the public view of a request only (huying.requests.presenters.public_view).
+PUBLIC_VIEW = (INTEGRATION,)

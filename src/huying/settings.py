@@ -57,6 +57,9 @@ class DatabaseSettings(_Strict):
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # The address people reach Huying at (links in receipts and alerts); unset: the
+    # host and port above.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     # Largest request body in bytes (JSON and forms); past it 413, and nothing more is read.
     max_body: int = Field(default=1_048_576, ge=1024, le=1 << 30)
 
@@ -215,6 +218,27 @@ class ExtensionSettings(_Strict):
     _check = field_validator("max_length")(classmethod(lambda cls, v: _positive_duration(v)))
 
 
+class AttachmentDirectory(_Strict):
+    directory: str  # relative to the config file's folder
+
+
+class AttachmentSettings(_Strict):
+    """Uploaded files: at most `max_bytes` each (413 past it, read no further), at most
+    `max_per_request` on one request, stored in the database or in a directory, by SHA-256."""
+
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=1 << 31)
+    max_per_request: int = Field(default=50, ge=1, le=1000)
+    storage: Literal["database"] | AttachmentDirectory = "database"
+    unbound_hours: float = Field(default=24, gt=0, le=24 * 30)  # then an unbound one goes
+
+
+class Open311Settings(_Strict):
+    # false: reading services and requests needs an integration key (`api_key`), as
+    # writing does, since requests name enterprises
+    public_reads: bool = False
+    jurisdiction_id: str | None = None
+
+
 class WorkerSettings(_Strict):
     tick: str = "1 second"
     batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -328,6 +352,8 @@ class Settings(_Strict):
     workflow_rules: WorkflowRules = WorkflowRules()
     suspension: SuspensionSettings = SuspensionSettings()
     extension: ExtensionSettings = ExtensionSettings()
+    attachments: AttachmentSettings = AttachmentSettings()
+    open311: Open311Settings = Open311Settings()
     worker: WorkerSettings = WorkerSettings()
     webhooks: WebhookSettings = WebhookSettings()
     auth: AuthSettings = AuthSettings()
@@ -383,6 +409,22 @@ class Settings(_Strict):
                 path = self.base_dir / path
             return prefix + str(path)
         return url
+
+    @property
+    def public_url(self) -> str:
+        """Where people reach Huying: `server.public_url`, else http://host:port."""
+        return (self.server.public_url or f"http://{self.server.host}:{self.server.port}").rstrip(
+            "/"
+        )
+
+    @property
+    def attachments_dir(self) -> Path | None:
+        """The folder of `attachments.storage: {directory: …}`; None for the database."""
+        storage = self.attachments.storage
+        if isinstance(storage, AttachmentDirectory):
+            path = Path(storage.directory)
+            return path if path.is_absolute() else self.base_dir / path
+        return None
 
     @property
     def workflows_dir(self) -> Path:

@@ -1,13 +1,15 @@
 """The worker: APScheduler (in-memory job store) ticks; the database rows are the schedule.
 
-Two jobs on two schedules (DESIGN.md, part two: "Deadline firing and webhook delivery run
-on separate schedules"), each at most once at a time:
+Three jobs on their own schedules (DESIGN.md, part two: "Deadline firing and webhook
+delivery run on separate schedules"), each at most once at a time:
 
 - `deadlines`: fires what is due and records the heartbeat that /healthz shows;
-- `alerts`: fans new events out to the subscriptions and sends the deliveries due.
+- `alerts`: fans new events out to the subscriptions and sends the deliveries due;
+- `attachments`: every few minutes, removes attachments left unbound past
+  `attachments.unbound_hours`, and the stored bytes no attachment names any more.
 
-A receiver that takes each POST to its timeout can hold the alerts job for minutes; the
-deadline job keeps its own pace meanwhile, on a thread of its own.
+A receiver that takes each POST to its timeout can hold the alerts job for minutes, and a
+large clean-up its own; the deadline job keeps its own pace meanwhile, on a thread of its own.
 
 `huying worker` runs it alone; `huying serve` runs it in-process unless --no-worker.
 Any number of workers may run on PostgreSQL; on SQLite, one.
@@ -31,6 +33,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from huying.alerts import delivery as alerts
+from huying.attachments import service as attachments
 from huying.deadlines.models import WorkerHeartbeat
 from huying.durations import parse_duration
 from huying.errors import Unavailable
@@ -42,6 +45,8 @@ log = logging.getLogger("huying.worker")
 
 # The database is away (or its pool is exhausted): the job logs it and tries next tick.
 DATABASE_AWAY = (SQLAlchemyError, Unavailable)
+# How often the attachments job runs: an attachment unbound for a day can wait minutes more.
+CLEAN_EVERY_SECONDS = 300.0
 
 
 @dataclass
@@ -77,6 +82,28 @@ class Worker:
             log.warning("delivery failed, retrying next tick: %s", exc.__class__.__name__)
             return 0
 
+    def clean(self, now: datetime | None = None) -> int:
+        """The attachments job: remove a batch of attachments left unbound too long, then
+        (after that commit) the bytes no attachment names any more. Returns the
+        attachments removed."""
+        now = now or self.rt.now()
+        batch = self.rt.settings.worker.batch_size
+        try:
+            with self.rt.transaction() as s:
+                shas = attachments.remove_unbound(
+                    session=s, settings=self.rt.settings, now=now, limit=batch
+                )
+            with self.rt.transaction() as s:
+                forgotten = attachments.forget_unnamed(
+                    session=s, settings=self.rt.settings, candidates=shas, limit=batch
+                )
+        except DATABASE_AWAY as exc:
+            log.warning("attachment clean-up failed, retrying later: %s", exc.__class__.__name__)
+            return 0
+        if shas or forgotten:
+            log.info("removed %d unbound attachment(s), %d unused file(s)", len(shas), forgotten)
+        return len(shas)
+
     def _heartbeat(self, now: datetime, fired: int) -> None:
         with self.rt.transaction() as s:
             row = s.get(WorkerHeartbeat, self.name)
@@ -98,17 +125,24 @@ class Worker:
 
 
 def _schedule(scheduler: BaseScheduler, worker: Worker) -> None:
-    """The two jobs, every tick each; a job still running when its next run comes skips
-    that run (max_instances=1), and a late one runs once, not once per missed tick.
+    """The three jobs, the first two every tick, the clean-up every CLEAN_EVERY_SECONDS; a
+    job still running when its next run comes skips that run (max_instances=1), and a late
+    one runs once, not once per missed tick.
 
     The scheduler's shutdown closes the worker's webhook client: `shutdown(wait=True)`, as
     every caller does, announces it once the running jobs have finished."""
     scheduler.add_listener(lambda _event: worker.close(), EVENT_SCHEDULER_SHUTDOWN)
-    for job_id, job in (("deadlines", worker.tick), ("alerts", worker.deliver)):
+    tick = worker.interval_seconds()
+    jobs = (
+        ("deadlines", worker.tick, tick),
+        ("alerts", worker.deliver, tick),
+        ("attachments", worker.clean, max(tick, CLEAN_EVERY_SECONDS)),
+    )
+    for job_id, job, seconds in jobs:
         scheduler.add_job(
             job,
             "interval",
-            seconds=worker.interval_seconds(),
+            seconds=seconds,
             id=job_id,
             max_instances=1,
             coalesce=True,

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from huying.alerts.router import router as alerts_router
+from huying.attachments.router import build_router as attachments_router
 from huying.auth.gate import rule_of
 from huying.directory.router import router as directory_router
 from huying.reports.router import router as reports_router
+from huying.requests import service as requests_service
 from huying.requests.router import router as requests_router
 
 WORKERS = ("admin", "dispatcher", "supervisor", "department", "integration")
@@ -22,6 +24,8 @@ ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/requests/{request_id}"): WORKERS,
     ("GET", "/requests/{request_id}/actions"): WORKERS,
     ("POST", "/requests/{request_id}/actions/{action}"): WORKERS,
+    ("POST", "/attachments"): WORKERS,
+    ("GET", "/attachments/{attachment_id}"): WORKERS,
     ("POST", "/departments"): ADMIN,
     ("GET", "/departments"): WORKERS,
     ("POST", "/chains"): ADMIN,
@@ -40,7 +44,13 @@ ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/deliveries/{delivery_id}/redeliver"): ADMIN,
 }
 
-ROUTERS = [requests_router, directory_router, reports_router, alerts_router]
+ROUTERS = [
+    requests_router,
+    attachments_router(sees_request=requests_service.visible),
+    directory_router,
+    reports_router,
+    alerts_router,
+]
 
 
 def _declared(router: Any) -> dict[tuple[str, str], tuple[str, ...]]:

@@ -42,10 +42,18 @@ def at(text: str) -> datetime:
 
 
 def submit(client: TestClient, world: World, **over: Any) -> dict[str, Any]:
+    """The integration's answer to its submit: the public view (DESIGN.md part two, "Public
+    and internal"), without tasks, co-departments or supervision."""
     r = client.post(API, json=submit_body(**over), headers=world.h("integration"))
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+def submitted(client: TestClient, world: World, **over: Any) -> dict[str, Any]:
+    """A request the integration submits, read back as the supervisor sees it: with its
+    tasks, co-departments and every deadline, which the integration's answer leaves out."""
+    return get(client, world, submit(client, world, **over)["id"])
 
 
 def get(client: TestClient, world: World, rid: int, who: str = "supervisor") -> dict[str, Any]:

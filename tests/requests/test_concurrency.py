@@ -42,20 +42,19 @@ def test_parallel_conflicting_actions_apply_exactly_once(
     for _ in range(5):
         rid = client.post(API, json=submit_body(), headers=world.h("integration")).json()["id"]
 
-        def sign_or_return(i: int, rid: int = rid) -> int:
-            action, body = ("sign", {}) if i % 2 else ("return", {"reason": "非本部门事项"})
+        def sign(i: int, rid: int = rid) -> int:
+            # Eight clerks sign at once; in workflow v2 a return after signing is a step of
+            # its own (reviewed), so the conflict raced here is the signature itself.
             status: int = client.post(
-                f"{API}/{rid}/actions/{action}", json=body, headers=world.h("gxj")
+                f"{API}/{rid}/actions/sign", json={"note": f"签收 {i}"}, headers=world.h("gxj")
             ).status_code
             return status
 
-        codes = _race(client, 8, sign_or_return)
+        codes = _race(client, 8, sign)
         assert codes[200] == 1, codes
+        assert set(codes) <= {200, 409}, codes
         after = client.get(f"{API}/{rid}", headers=world.h("supervisor")).json()
-        # When the return wins, the request leaves the department: a call that reads it after
-        # that commit no longer sees it (404); one that read it before loses on its version (409).
-        losers = {409, 404} if after["state"] == "awaiting_dispatch" else {409}
-        assert set(codes) <= {200} | losers, codes
+        assert after["state"] == "in_progress"
         assert [t["seq"] for t in after["timeline"]] == [1, 2, 3]
 
 

@@ -31,6 +31,7 @@ from tests.requests.many_hands import (
     post,
     return_rows,
     submit,
+    submitted,
     task_of,
     tasks,
 )
@@ -190,7 +191,7 @@ def test_reassign_without_co_departments_leaves_no_task_open(
 def test_a_task_replied_before_the_reassignment_stays_done(
     client: TestClient, world: World
 ) -> None:
-    req = submit(client, world)
+    req = submitted(client, world)
     rid, task_id = req["id"], task_of(req, "STREET")["id"]
     act(client, world, "street", rid, "task_reply", task_id=task_id, content="已核实")
     after = reassign(client, world, rid, co_departments=["STREET"]).json()

@@ -34,6 +34,7 @@ from tests.requests.many_hands import (
     post,
     return_rows,
     submit,
+    submitted,
     task_of,
     tasks,
 )
@@ -80,7 +81,7 @@ def the_one(req: dict[str, Any], kind: str) -> dict[str, Any]:
 def test_a_return_before_signing_waits_for_review_on_the_running_sign_deadline(
     client: TestClient, world: World, rt: Runtime, clock: FrozenClock
 ) -> None:
-    req = submit(client, world)
+    req = submitted(client, world)
     rid, sign = req["id"], the_one(req, "sign")
     clock.set(at("2026-11-18T14:00:00+08:00"))
     asked = act(client, world, "gxj", rid, "return", reason="不属于本部门职责")

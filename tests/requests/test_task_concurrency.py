@@ -32,7 +32,7 @@ from tests.requests.many_hands import (
     events,
     get,
     post,
-    submit,
+    submitted,
     task_of,
     tasks,
 )
@@ -128,7 +128,7 @@ def test_a_task_reply_read_before_another_s_reply_committed_loses_then_applies(
 def test_a_task_reply_read_before_a_reassignment_committed_loses_and_finds_its_task_ended(
     client: TestClient, world: World, rt: Runtime
 ) -> None:
-    req = submit(client, world)  # GXJ leads, STREET assists
+    req = submitted(client, world)  # GXJ leads, STREET assists
     rid, v0, street = req["id"], req["version"], task_of(req, "STREET")["id"]
 
     def reassigned() -> None:
@@ -150,7 +150,7 @@ def test_a_task_reply_read_before_a_reassignment_committed_loses_and_finds_its_t
 def test_a_reassignment_read_before_a_task_reply_committed_loses_then_applies(
     client: TestClient, world: World, rt: Runtime
 ) -> None:
-    req = submit(client, world)
+    req = submitted(client, world)
     rid, v0, street = req["id"], req["version"], task_of(req, "STREET")["id"]
 
     def street_replies() -> None:
@@ -250,7 +250,7 @@ def test_a_reassignment_racing_a_task_reply_leaves_a_consistent_request(
     client: TestClient, world: World, rt: Runtime
 ) -> None:
     for n in range(ROUNDS):
-        req = submit(client, world, title=f"并发改派{n}")
+        req = submitted(client, world, title=f"并发改派{n}")
         rid, v0 = req["id"], req["version"]
         replied, reassigned = reply_and_reassign_at_once(client, world, req)
         lost_only_to_a_concurrent_change(replied)

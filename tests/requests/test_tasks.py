@@ -35,6 +35,7 @@ from tests.requests.many_hands import (
     of_kind,
     post,
     submit,
+    submitted,
     task_of,
     tasks,
 )
@@ -109,7 +110,9 @@ def test_dispatch_makes_one_assist_task_per_co_department_with_its_own_deadline(
 def test_the_routed_co_department_gets_an_assist_task_at_submit(
     client: TestClient, world: World
 ) -> None:
-    req = submit(client, world)  # POWER: GXJ leads, STREET co-handles
+    answer = submit(client, world)  # POWER: GXJ leads, STREET co-handles
+    assert answer["tasks"] == []  # the integration sees the public view
+    req = get(client, world, answer["id"])
     assert tasks(req) == [("STREET", "assist", "pending")]
     assert at(task_of(req, "STREET")["deadline"]["due_at"]) == at(TASK_DUE)
 
@@ -117,7 +120,7 @@ def test_the_routed_co_department_gets_an_assist_task_at_submit(
 def test_the_co_department_signs_and_replies_in_time(
     client: TestClient, world: World, rt: Runtime, clock: FrozenClock
 ) -> None:
-    req = submit(client, world)
+    req = submitted(client, world)
     rid, task_id = req["id"], task_of(req, "STREET")["id"]
     assert allowed(client, world, "street", rid) == ["task_sign", "task_reply"]
 
@@ -151,7 +154,7 @@ def test_the_actions_offered_follow_the_task_s_status(
 ) -> None:
     """GET …/actions offers what the caller may take now: once its only task is signed,
     signing it again is refused (409 task_pending), so it is not offered."""
-    req = submit(client, world)
+    req = submitted(client, world)
     rid, task_id = req["id"], task_of(req, "STREET")["id"]
     act(client, world, "street", rid, "task_sign", task_id=task_id)
     with nothing_written(rt):
@@ -194,7 +197,7 @@ def test_a_reply_at_the_due_instant_is_on_time_and_one_second_later_is_not(
 def test_a_task_past_due_runs_its_own_ladder_and_leaves_the_request_s_level(
     client: TestClient, world: World, rt: Runtime, clock: FrozenClock
 ) -> None:
-    req = submit(client, world)
+    req = submitted(client, world)
     rid, task_id = req["id"], task_of(req, "STREET")["id"]
     act(client, world, "gxj", rid, "sign")  # the lead's reply deadline runs to 2026-11-25
 
@@ -255,7 +258,7 @@ def test_a_delegated_task_alerts_its_own_department_s_leaders(
 def test_the_lead_cancels_a_task(
     client: TestClient, world: World, rt: Runtime, clock: FrozenClock
 ) -> None:
-    req = submit(client, world)
+    req = submitted(client, world)
     rid, task_id = req["id"], task_of(req, "STREET")["id"]
     # the task department may not cancel its own task: that is the lead's
     with nothing_written(rt):
@@ -273,7 +276,7 @@ def test_the_lead_cancels_a_task(
     # a cancelled task takes no reply, and cannot be cancelled twice
     with nothing_written(rt):
         r = post(client, world, "street", rid, "task_reply", task_id=task_id, content="晚了")
-        assert_problem(r, 403, "task_reply")
+        assert_problem(r, 403, "no open task")
         again = assert_problem(post(client, world, "gxj", rid, "cancel_task", task_id=task_id), 409)
         assert again["code"] == "refused"
     fire_due(rt, now=at("2026-11-30T17:30:00+08:00"))  # its deadline fires nothing more
@@ -313,7 +316,7 @@ def test_a_department_without_an_open_task_may_not_take_task_actions(
     )
     with nothing_written(rt):
         r = post(client, world, "street", rid, "task_sign", task_id=task_of(req, "RSJ")["id"])
-        assert_problem(r, 403, "may not take action 'task_sign' on this request")
+        assert_problem(r, 403, "no open task on this request")
 
 
 def test_a_task_department_cannot_act_as_the_lead(
@@ -339,7 +342,7 @@ def test_a_task_department_cannot_act_as_the_lead(
 
 def test_an_unknown_task_id_is_422(client: TestClient, world: World, rt: Runtime) -> None:
     first = submit(client, world)
-    second = submit(client, world, title="另一诉求")
+    second = submitted(client, world, title="另一诉求")
     others = task_of(second, "STREET")["id"]  # a task, but of another request
     with nothing_written(rt):
         for task_id in (others, 999):
@@ -494,8 +497,9 @@ def test_closing_the_request_cancels_its_open_tasks(
     act(client, world, "rsj", rid, "task_sign", task_id=task_of(req, "RSJ")["id"])
     act(client, world, "gxj", rid, "sign")
     act(client, world, "gxj", rid, "reply", content="已办结", resolved=True)
-    closed = act(client, world, "integration", rid, "rate", rating="satisfied", resolved=True)
-    assert closed["state"] == "closed"
+    rated = act(client, world, "integration", rid, "rate", rating="satisfied", resolved=True)
+    assert rated["state"] == "closed"
+    closed = get(client, world, rid)  # the integration's answer is the public view: no tasks
     assert tasks(closed) == [("STREET", "assist", "done"), ("RSJ", "assist", "cancelled")]
     assert [t["deadline"]["status"] for t in closed["tasks"]] == ["met", "cancelled"]
     assert all(d["completed_at"] is not None for d in closed["deadlines"])

@@ -5,7 +5,10 @@ NUL either.
 A body larger than the limit gets 413 and is read no further: at once when Content-Length
 says so, else as soon as the bytes counted pass the limit (a chunked body). The body is
 read lazily, when the route asks for it, so that `huying.auth.gate` can answer 401 or 403
-first without reading anything. A plain ASGI middleware: a `@app.middleware("http")`
+first without reading anything. A multipart body (files: attachments) is passed on chunk by
+chunk as it arrives, counted the same way, and not held in memory here; its bytes are a
+file's, so the NUL check does not read them (the routes that take files check their text
+fields themselves). A plain ASGI middleware: a `@app.middleware("http")`
 function cost 2.3 ms of CPU per request, a third of a submit's.
 """
 
@@ -74,7 +77,8 @@ class BodyGuard:
         if declared is not None and declared > limit:
             await answer(too_large(limit))(scope, receive, send)
             return
-        body = _Body(receive, limit, json="json" in headers.get("content-type", ""))
+        kind = headers.get("content-type", "").lower()
+        body = _Body(receive, limit, json="json" in kind, stream=kind.startswith("multipart/"))
         started = False
 
         async def watch(message: Message) -> None:
@@ -94,12 +98,15 @@ class BodyGuard:
 
 class _Body:
     """`receive` for the app: on its first call the whole body, read up to the limit and
-    checked, as one message; then the client's own messages (its disconnect)."""
+    checked, as one message; then the client's own messages (its disconnect). With
+    `stream`, each chunk as it comes, counted, until the limit is passed."""
 
-    def __init__(self, receive: Receive, limit: int, *, json: bool) -> None:
+    def __init__(self, receive: Receive, limit: int, *, json: bool, stream: bool = False) -> None:
         self._receive = receive
         self._limit = limit
         self._json = json
+        self._stream = stream
+        self._size = 0
         self._delivered = False
         self._refused: Refused | None = None
 
@@ -109,10 +116,21 @@ class _Body:
         if self._delivered:
             return await self._receive()
         try:
-            return await self._read()
+            return await (self._next_chunk() if self._stream else self._read())
         except Refused as exc:
             self._refused = exc
             raise
+
+    async def _next_chunk(self) -> Message:
+        message = await self._receive()
+        if message["type"] != "http.request":  # the client went away
+            self._delivered = True
+            return message
+        self._size += len(message.get("body", b""))
+        if self._size > self._limit:
+            raise Refused(too_large(self._limit))
+        self._delivered = not message.get("more_body", False)
+        return message
 
     async def _read(self) -> Message:
         chunks: list[bytes] = []

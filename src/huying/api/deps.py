@@ -3,7 +3,7 @@ Who is calling is `huying.auth.deps`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -32,3 +32,37 @@ def if_match(
 
 Rt = Annotated[Runtime, Depends(runtime)]
 IfMatch = Annotated[int | None, Depends(if_match)]
+
+
+def _declared(dependant: Any) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared(sub)
+    return names
+
+
+def _query_names(route: Any) -> frozenset[str]:
+    """The query parameters a route declares, its dependencies' included; kept on the route
+    (routes are not hashable, and live as long as their app)."""
+    names: frozenset[str] | None = getattr(route, "_huying_query_names", None)
+    if names is None:
+        names = frozenset(_declared(route.dependant))
+        route._huying_query_names = names
+    return names
+
+
+def known_query(request: Request) -> None:
+    """Every API route: a query parameter the route does not take is 422, never ignored
+    (a misspelt filter must not silently return everything)."""
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    known = _query_names(route)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        raise InvalidInput(
+            f"unknown query parameter(s): {', '.join(unknown)}; this endpoint takes: {takes}",
+            code="unknown_query_parameter",
+            parameters=unknown,
+        )

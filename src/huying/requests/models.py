@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from huying.db import Base, BigID, JSONType, UTCDateTime
@@ -13,6 +13,10 @@ class Request(Base):
     __tablename__ = "requests"
     __table_args__ = (
         UniqueConstraint("idempotency_scope", "idempotency_key"),
+        # One request per external_id and submitter: a second submit replays or is refused.
+        # (Unique indexes: SQLite adds them to a stored table; a constraint needs a copy.)
+        Index("uq_requests_submitted_by_external_id", "submitted_by", "external_id", unique=True),
+        Index("uq_requests_receipt_token", "receipt_token", unique=True),
         Index("ix_requests_lead_department_code_created_at", "lead_department_code", "created_at"),
         Index("ix_requests_state_created_at", "state", "created_at"),
         Index("ix_requests_created_at", "created_at"),  # a report's period
@@ -36,6 +40,13 @@ class Request(Base):
     grid_code: Mapped[str | None] = mapped_column(String(32), index=True)
     chain_code: Mapped[str | None] = mapped_column(String(64), index=True)
     location: Mapped[str | None] = mapped_column(String(300))
+    # Where, as Open311 and the grid systems give it: WGS-84 degrees and an address.
+    lat: Mapped[float | None] = mapped_column(Float)
+    long: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(300))
+    media_urls: Mapped[list[str] | None] = mapped_column(JSONType)  # links the submitter hosts
+    # The enterprise's receipt page /r/{token}: 128 bits, unguessable, no login.
+    receipt_token: Mapped[str | None] = mapped_column(String(32))
     contact: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     source: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str | None] = mapped_column(String(100), index=True)
@@ -196,5 +207,8 @@ class TimelineEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # In the public view (an integration's, the receipt page, Open311): the workflow file
+    # marks which transitions are public; everything else is internal.
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
 
     request: Mapped[Request] = relationship(lazy="raise")

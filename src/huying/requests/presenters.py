@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session
 
+from huying.attachments import service as attachments
 from huying.deadlines import service as deadlines
 from huying.deadlines.models import Deadline
 from huying.requests import repository as repo
@@ -79,27 +80,87 @@ def timeline_out(session: Session, request_id: int, tz: tzinfo) -> list[Timeline
             at=_local(t.at, tz),
             note=t.note,
             data=t.data or {},
+            public=bool(t.public),
         )
         for t in repo.timeline(session, request_id)
     ]
 
 
 def present(
-    session: Session, requests: Sequence[Request], *, tz: tzinfo, with_timeline: bool = False
+    session: Session,
+    requests: Sequence[Request],
+    *,
+    tz: tzinfo,
+    with_timeline: bool = False,
+    public: bool = False,
 ) -> list[RequestOut]:
     """Requests as the API shows them, their names and deadlines read in one batch each (and
-    each one's timeline, if asked)."""
+    each one's timeline, if asked); with `public`, the public view of each (`public_view`)."""
     if not requests:
         return []
     names = repo.names_for(session, requests)
-    by_request = deadlines.of_requests(session=session, request_ids=[r.id for r in requests])
+    ids = [r.id for r in requests]
+    by_request = deadlines.of_requests(session=session, request_ids=ids)
+    files = attachments.of_requests(session=session, request_ids=ids, public_only=public)
     out = []
     for r in requests:
         item = request_out(r, names, by_request.get(r.id, []), tz)
+        item.attachments = files.get(r.id, [])
         if with_timeline:
             item.timeline = timeline_out(session, r.id, tz)
-        out.append(item)
+        out.append(public_view(item) if public else item)
     return out
+
+
+# The lead's own deadlines: the public view shows when the request is due, nothing else.
+_PUBLIC_DEADLINES = frozenset({"dispatch", "sign", "reply", "feedback"})
+# What a public timeline entry's data may show.
+_PUBLIC_DATA = frozenset({"lead_department", "rating", "resolved", "extend_by", "source"})
+# Whose notes are public text: the reply, a rejection's reason, the enterprise's comment;
+# a clerk's note on signing or a dispatcher's on reassigning stays internal.
+_PUBLIC_NOTES = frozenset({"reply", "reject", "rate"})
+
+
+def public_view(out: RequestOut) -> RequestOut:
+    """What an integration (the grid system, the enterprise's own channel), the receipt
+    page and Open311 see: where the request is, who handles it (the lead department's
+    name), when it is due, the public timeline and the reply; never leaders' names or
+    phones, internal notes, refusals, returns, tasks, suspensions or supervision. Entries
+    are public as the workflow file marks them (`TimelineEntry.public`); their actors are
+    shown by role."""
+    return out.model_copy(
+        update={
+            "co_departments": [],
+            "escalation_level": None,
+            "overdue": None,
+            "return_count": None,
+            "reopen_count": None,
+            "pending_extension": None,
+            "pending_suspension": None,
+            "suspension": None,
+            "suspension_count": None,
+            "returned_from": None,
+            "tasks": [],
+            "deadlines": [
+                d.model_copy(update={"escalations": None, "extensions": None})
+                for d in out.deadlines
+                if d.kind in _PUBLIC_DEADLINES
+            ],
+            "timeline": None
+            if out.timeline is None
+            else [
+                t.model_copy(
+                    update={
+                        "actor": t.role,
+                        "note": t.note if t.action in _PUBLIC_NOTES else None,
+                        "data": {k: v for k, v in t.data.items() if k in _PUBLIC_DATA},
+                    }
+                )
+                for t in out.timeline
+                if t.public
+            ],
+        }
+    )
 
 
 def request_out(
@@ -122,6 +183,10 @@ def request_out(
         grid_code=r.grid_code,
         chain=r.chain_code,
         location=r.location,
+        lat=r.lat,
+        long=r.long,
+        address=r.address,
+        media_urls=list(r.media_urls or ()),
         contact=r.contact,
         source=r.source,
         external_id=r.external_id,

@@ -58,6 +58,19 @@ def get(session: Session, request_id: int, *, scope: frozenset[str] | None) -> R
     return session.scalar(scoped(select(Request).where(Request.id == request_id), scope))
 
 
+def by_receipt_token(session: Session, token: str) -> Request | None:
+    return session.scalar(select(Request).where(Request.receipt_token == token))
+
+
+def by_external_id(session: Session, submitted_by: str, external_id: str) -> Request | None:
+    """The request this submitter made under this external_id, if any."""
+    return session.scalar(
+        select(Request).where(
+            Request.submitted_by == submitted_by, Request.external_id == external_id
+        )
+    )
+
+
 def by_id(session: Session, request_id: int) -> Request | None:
     """Any request, whatever the caller's scope (e.g. the target of a merge)."""
     return session.get(Request, request_id)
@@ -122,6 +135,9 @@ class Filters:
     created_from: datetime | None = None
     created_to: datetime | None = None
     watch: bool = False  # only overdue or escalated ones
+    number: str | None = None  # exactly this number (HY-…)
+    external_id: str | None = None  # exactly this external_id
+    submitted_by: str | None = None  # only what this principal submitted
     extension: bool = False  # only those with an extension request pending
     suspension: bool = False  # only those with a suspension request pending a decision
 
@@ -148,6 +164,12 @@ def _listed(f: Filters) -> Select[Request]:
         q = q.where(Request.created_at < f.created_to)
     if f.watch:
         q = q.where(or_(Request.overdue.is_(True), Request.escalation_level > 0))
+    if f.number is not None:
+        q = q.where(Request.number == f.number)
+    if f.external_id is not None:
+        q = q.where(Request.external_id == f.external_id)
+    if f.submitted_by is not None:
+        q = q.where(Request.submitted_by == f.submitted_by)
     if f.extension:
         q = q.where(Request.pending_extension.is_not(None))
     if f.suspension:

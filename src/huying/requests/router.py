@@ -5,20 +5,39 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from huying import roles
 from huying.api.deps import IfMatch, Rt
 from huying.api.types import Instant
 from huying.auth.deps import Auth
 from huying.auth.gate import GatedRoute, allow
+from huying.auth.service import Principal
 from huying.errors import InvalidInput
 from huying.requests import service
+from huying.requests.models import Request
 from huying.requests.presenters import present
 from huying.requests.schemas import ActionsOut, RequestOut, RequestPage, SubmitIn
+from huying.runtime import Runtime
 
 router = APIRouter(prefix="/requests", tags=["requests"], route_class=GatedRoute)
-RequestId = Annotated[int, Path(ge=1, le=2**62, description="the request's id")]
+RequestId = Annotated[
+    str,
+    Path(
+        pattern=r"^([1-9]\d{0,17}|HY-\d{8}-\d{6,12})$",
+        description="the request's id, or its number (HY-20261118-000001)",
+    ),
+]
 STAFF = allow(*roles.REQUEST_WORKERS)
+
+
+def _answer(s: Session, rt: Runtime, req: Request, who: Principal) -> RequestOut:
+    """A submit's answer: the request as the submitter may see it, with its receipt link."""
+    out = present(
+        s, [req], tz=rt.calendar.tz, with_timeline=True, public=service.sees_public_view(who)
+    )[0]
+    out.receipt_url = service.receipt_url(rt=rt, req=req)
+    return out
 
 
 def _etag(response: Response, version: int) -> None:
@@ -57,9 +76,9 @@ def submit(
             req, created = service.submit(
                 rt=rt, session=s, principal=who, body=body, idempotency_key=idempotency_key
             )
-            out = present(s, [req], tz=rt.calendar.tz, with_timeline=True)[0]
+            out = _answer(s, rt, req, who)
     except IntegrityError:
-        if idempotency_key is None:
+        if idempotency_key is None and body.external_id is None:
             raise
         with (
             rt.transaction() as s
@@ -70,7 +89,7 @@ def submit(
             )
             if found is None:
                 raise
-            out, created = present(s, [found], tz=rt.calendar.tz, with_timeline=True)[0], False
+            out, created = _answer(s, rt, found, who), False
     return JSONResponse(
         out.model_dump(mode="json"),
         status_code=201 if created else 200,
@@ -93,6 +112,18 @@ def list_requests(
     grid: Annotated[str | None, Query(max_length=32, description="grid-code prefix")] = None,
     chain: Annotated[str | None, Query(max_length=64)] = None,
     overdue: bool | None = None,
+    number: Annotated[
+        str | None,
+        Query(min_length=1, max_length=32, description="exactly this number (HY-…)"),
+    ] = None,
+    external_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="exactly this external_id; an integration finds its own submits",
+        ),
+    ] = None,
     created_from: Annotated[
         Instant | None, Query(alias="from", description="created at or after")
     ] = None,
@@ -127,11 +158,13 @@ def list_requests(
             overdue=overdue,
             created_from=created_from,
             created_to=created_to,
+            number=number,
+            external_id=external_id,
         )
         rows, next_cursor = service.page(
             session=s, principal=who, filters=filters, after=after, limit=limit
         )
-        items = present(s, rows, tz=rt.calendar.tz)
+        items = present(s, rows, tz=rt.calendar.tz, public=service.sees_public_view(who))
     return RequestPage(items=items, next_cursor=next_cursor)
 
 
@@ -141,7 +174,9 @@ def get_request(request_id: RequestId, rt: Rt, auth: Auth, response: Response) -
     with rt.transaction() as s:
         who = auth.principal(s, rt)
         req = service.visible(session=s, principal=who, request_id=request_id)
-        out = present(s, [req], tz=rt.calendar.tz, with_timeline=True)[0]
+        out = present(
+            s, [req], tz=rt.calendar.tz, with_timeline=True, public=service.sees_public_view(who)
+        )[0]
     _etag(response, out.version)
     return out
 
@@ -184,6 +219,8 @@ def take_action(
             body=body,
             if_match=if_match,
         )
-        out = present(s, [req], tz=rt.calendar.tz, with_timeline=True)[0]
+        out = present(
+            s, [req], tz=rt.calendar.tz, with_timeline=True, public=service.sees_public_view(who)
+        )[0]
     _etag(response, out.version)
     return out

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstraints
 
+from huying.attachments.schemas import AttachmentOnRequest
 from huying.directory.schemas import USCC, Code, GridCode
 from huying.durations import parse_duration
 from huying.inputs import Input
@@ -27,6 +28,15 @@ DurationText = Annotated[
 ]
 
 
+MediaUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=1000, pattern=r"^https?://\S+$"),
+]
+AttachmentIds = Annotated[
+    list[Annotated[int, Field(ge=1, le=2**62, strict=True)]], Field(max_length=50)
+]
+
+
 class Contact(Input):
     name: str = Field(default="", max_length=100)
     phone: str = Field(default="", max_length=50)
@@ -45,7 +55,20 @@ class SubmitIn(Input):
     external_id: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
         | None
-    ) = None
+    ) = Field(
+        default=None,
+        description="the submitter's own id: unique per submitter (the same body again "
+        "replays, another body is 409 naming the existing request)",
+    )
+    lat: float | None = Field(default=None, ge=-90, le=90, description="WGS-84 latitude")
+    long: float | None = Field(default=None, ge=-180, le=180, description="WGS-84 longitude")
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    media_urls: list[MediaUrl] = Field(
+        default_factory=list, max_length=20, description="links to media the submitter hosts"
+    )
+    attachment_ids: AttachmentIds = Field(
+        default_factory=list, description="attachments uploaded before (POST /attachments)"
+    )
 
 
 # --- action bodies: one model per action, fields as the design names them ------
@@ -66,6 +89,10 @@ class ReasonBody(Input):
     note: Note | None = None
 
 
+class ReturnBody(ReasonBody):
+    attachment_ids: AttachmentIds = Field(default_factory=list)
+
+
 class MergeBody(Input):
     target_id: StrictInt = Field(ge=1, le=2**62, description="the request this one duplicates")
     note: Note | None = None
@@ -74,6 +101,7 @@ class MergeBody(Input):
 class ExtensionRequestBody(Input):
     extend_by: DurationText = Field(description='how much more time, e.g. "3 working days"')
     reason: Note
+    attachment_ids: AttachmentIds = Field(default_factory=list)
 
 
 class ExtensionDecisionBody(Input):
@@ -87,6 +115,7 @@ class ExtensionDecisionBody(Input):
 class ReplyBody(Input):
     content: Text4000
     resolved: bool
+    attachment_ids: AttachmentIds = Field(default_factory=list)
 
 
 class RateBody(Input):
@@ -117,6 +146,7 @@ class SuspensionRequestBody(Input):
     length: DurationText = Field(
         description='how long, e.g. "5 working days"; at most `suspension.max_length`'
     )
+    attachment_ids: AttachmentIds = Field(default_factory=list)
 
 
 class SuspensionDecisionBody(Input):
@@ -151,6 +181,7 @@ class TaskSignBody(Input):
 class TaskReplyBody(Input):
     task_id: TaskId
     content: Text4000
+    attachment_ids: AttachmentIds = Field(default_factory=list)
 
 
 class CancelTaskBody(Input):
@@ -163,7 +194,7 @@ ACTION_BODIES: dict[str, type[Input]] = {
     "reject": ReasonBody,
     "merge": MergeBody,
     "sign": NoteBody,
-    "return": ReasonBody,
+    "return": ReturnBody,
     "request_extension": ExtensionRequestBody,
     "decide_extension": ExtensionDecisionBody,
     "suspend": ReasonBody,
@@ -206,8 +237,10 @@ class DeadlineOut(BaseModel):
     warn_at: datetime | None
     warned: bool
     completed_at: datetime | None
-    escalations: int
-    extensions: int = Field(default=0, description="extensions approved on this deadline")
+    escalations: int | None = Field(description="rungs fired; null in the public view")
+    extensions: int | None = Field(
+        default=0, description="extensions approved on this deadline; null in the public view"
+    )
     task_id: int | None = Field(default=None, description="kind task: the task it is of")
 
 
@@ -236,6 +269,7 @@ class TimelineOut(BaseModel):
     at: datetime
     note: str | None
     data: dict[str, Any]
+    public: bool = Field(default=False, description="shown in the public view")
 
 
 class RequestOut(BaseModel):
@@ -251,15 +285,23 @@ class RequestOut(BaseModel):
     grid_code: str | None
     chain: str | None
     location: str | None
+    lat: float | None
+    long: float | None
+    address: str | None
+    media_urls: list[str]
+    receipt_url: str | None = Field(
+        default=None, description="the enterprise's receipt page (回执), no login"
+    )
     contact: dict[str, Any] | None
     source: str
     external_id: str | None
     lead_department: Ref | None
     co_departments: list[Ref]
-    escalation_level: int
-    overdue: bool
-    return_count: int
-    reopen_count: int
+    # null in the public view (an integration's): supervision is internal
+    escalation_level: int | None
+    overdue: bool | None
+    return_count: int | None
+    reopen_count: int | None
     rating: str | None
     resolved: bool | None = Field(description="the lead department's claim in its reply")
     enterprise_resolved: bool | None = Field(
@@ -272,11 +314,14 @@ class RequestOut(BaseModel):
     suspension: dict[str, Any] | None = Field(
         description="the suspension running now: reason_code, reason, length, since, resumes_at"
     )
-    suspension_count: int
+    suspension_count: int | None
     returned_from: str | None = Field(
         description="while a return is under review: the state it came from"
     )
     tasks: list[TaskOut]
+    attachments: list[AttachmentOnRequest] = Field(
+        default_factory=list, description="files bound to it; the public ones in the public view"
+    )
     merged_into: int | None
     deadlines: list[DeadlineOut]
     version: int

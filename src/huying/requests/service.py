@@ -4,8 +4,10 @@ state, timeline row, deadline changes and outbox events are written in one trans
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
+import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -18,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from huying import roles
 from huying.alerts.models import Event
+from huying.attachments import service as attachments
 from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
 from huying.deadlines import service as deadlines_service
@@ -29,6 +32,7 @@ from huying.directory.models import Category, Department, Enterprise
 from huying.durations import parse_duration
 from huying.errors import (
     ChangedMeanwhile,
+    Conflict,
     Forbidden,
     InvalidFields,
     InvalidInput,
@@ -88,6 +92,30 @@ def open_deadlines(*, session: Session, req: Request) -> list[Deadline]:
     return deadlines_service.open_of_requests(session=session, request_ids=[req.id]).get(req.id, [])
 
 
+def receipt_url(*, rt: Runtime, req: Request) -> str | None:
+    """The enterprise's receipt page (回执): no login, the public view, its own rating."""
+    if not req.receipt_token:
+        return None
+    return f"{rt.settings.public_url}/r/{req.receipt_token}"
+
+
+def by_receipt(*, session: Session, token: str) -> Request | None:
+    """The request of a receipt token; None for a token that names none (compared in
+    constant time after the indexed look-up, so a near miss takes as long as a far one)."""
+    if not 16 <= len(token) <= 32:
+        return None
+    req = repo.by_receipt_token(session, token)
+    if req is None or not hmac.compare_digest(req.receipt_token or "", token):
+        return None
+    return req
+
+
+def sees_public_view(principal: Principal) -> bool:
+    """Integrations (a grid system, the enterprise's channel) get the public view only:
+    the one place this rule is written."""
+    return principal.role in roles.PUBLIC_VIEW
+
+
 def scope_of(*, session: Session, principal: Principal) -> frozenset[str] | None:
     """The departments whose requests are all a caller may see: department staff, and a
     dispatcher or supervisor bound to a department, see that department and everything
@@ -98,17 +126,28 @@ def scope_of(*, session: Session, principal: Principal) -> frozenset[str] | None
     return directory.subtree(session=session, code=principal.department)
 
 
-def visible(*, session: Session, principal: Principal, request_id: int) -> Request:
-    """The request if the caller may see it; 404 otherwise, the same as for one that does not exist."""
+def visible(*, session: Session, principal: Principal, request_id: int | str) -> Request:
+    """The request if the caller may see it, by id or by number (HY-20261118-000001); 404
+    otherwise, the same as for one that does not exist."""
     scope = scope_of(session=session, principal=principal)
-    req = repo.get(session, request_id, scope=scope)
+    found = repo.id_for(session, request_id) if isinstance(request_id, str) else request_id
+    req = None if found is None else repo.get(session, found, scope=scope)
     if req is None:
         raise NotFound(f"no request {request_id}", code="request_not_found")
     return req
 
 
+# Fields a submit gained after bodies were first hashed: left out while empty, so a body
+# stored before them still replays with the same hash.
+_LATER_FIELDS = ("lat", "long", "address", "media_urls", "attachment_ids")
+
+
 def _hash_body(body: SubmitIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    dump = body.model_dump(mode="json")
+    for name in _LATER_FIELDS:
+        if dump.get(name) in (None, []):
+            dump.pop(name, None)
+    canonical = json.dumps(dump, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -194,6 +233,7 @@ def _apply(
             at=now,
             note=t.note,
             data={**t.data, **extra},
+            public=t.public,
         )
     )
     for draft in outcome.events:
@@ -209,6 +249,7 @@ def _apply(
                 request=req,
                 occurred_at=now,
                 data={"request": _event_payload(req), **data},
+                public=t.public and draft.type not in ESCALATIONS,  # huying.alerts.public
             )
         )
     return still_open
@@ -373,6 +414,10 @@ def submit(
         existing = _earlier_submit(session, principal, idempotency_key)
         if existing is not None:
             return _replayed(existing, body_hash, idempotency_key), False
+    if body.external_id is not None:
+        earlier = repo.by_external_id(session, principal.id, body.external_id)
+        if earlier is not None:
+            return _same_external_id(earlier, body_hash), False
     enterprise, category, urgency = _submitted_references(session, rt, body)
 
     now = rt.now()
@@ -390,6 +435,7 @@ def submit(
         body_hash=body_hash,
         now=now,
     )
+    req.receipt_token = secrets.token_urlsafe(16)  # 128 bits: the enterprise's receipt page
     # The id comes first, so that the number and every event of the submit can name it.
     req.id = repo.next_id(session)
     req.number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
@@ -403,9 +449,19 @@ def submit(
         data={
             "source": body.source,
             **({"external_id": body.external_id} if body.external_id else {}),
+            **({"attachments": list(body.attachment_ids)} if body.attachment_ids else {}),
         },
     )
     deadlines = _apply(session, rt, req, started, overrides=overrides, deadlines=[])
+    attachments.bind(
+        session=session,
+        settings=rt.settings,
+        principal=principal,
+        request=req,
+        ids=body.attachment_ids,
+        timeline_seq=req.timeline_seq,
+        now=now,
+    )
     payload = _route_payload(session, category, grid_code, enterprise.chain_code)
     routed = rt.workflows.fire(
         spec.name, spec.version, snapshot(req), "route", actor=SYSTEM, payload=payload, now=now
@@ -464,7 +520,8 @@ def _new_request(
     now: datetime,
 ) -> Request:
     """The row of a new request in the workflow's initial state, before it has an id or a
-    number; the body hash is kept only with an Idempotency-Key, to tell a replay from a reuse."""
+    number; the body hash is kept with an Idempotency-Key or an external_id, to tell a replay
+    from a reuse."""
     return Request(
         workflow_name=spec.name,
         workflow_version=spec.version,
@@ -477,6 +534,10 @@ def _new_request(
         grid_code=grid_code,
         chain_code=enterprise.chain_code,
         location=body.location,
+        lat=body.lat,
+        long=body.long,
+        address=body.address,
+        media_urls=list(body.media_urls) or None,
         contact=body.contact.model_dump() if body.contact else None,
         source=body.source,
         external_id=body.external_id,
@@ -488,7 +549,8 @@ def _new_request(
         submitted_by=principal.id,
         idempotency_scope=principal.id if idempotency_key else None,
         idempotency_key=idempotency_key,
-        idempotency_hash=body_hash if idempotency_key else None,
+        # kept to tell a replay from a reuse: of the Idempotency-Key or the external_id
+        idempotency_hash=body_hash if idempotency_key or body.external_id else None,
         created_at=now,
         updated_at=now,
     )
@@ -512,11 +574,34 @@ def _route_payload(
 
 
 def replay(
-    *, session: Session, principal: Principal, body: SubmitIn, idempotency_key: str
+    *, session: Session, principal: Principal, body: SubmitIn, idempotency_key: str | None
 ) -> Request | None:
-    """After a submit lost a race on its Idempotency-Key: the winner's request, if the bodies match."""
-    existing = repo.by_idempotency(session, principal.id, idempotency_key)
-    return None if existing is None else _replayed(existing, _hash_body(body), idempotency_key)
+    """After a submit lost a race on its Idempotency-Key or external_id: the winner's
+    request, if the bodies match (ExternalIdTaken or InvalidInput if they do not)."""
+    body_hash = _hash_body(body)
+    if idempotency_key is not None:
+        existing = repo.by_idempotency(session, principal.id, idempotency_key)
+        if existing is not None:
+            return _replayed(existing, body_hash, idempotency_key)
+    if body.external_id is not None:
+        earlier = repo.by_external_id(session, principal.id, body.external_id)
+        if earlier is not None:
+            return _same_external_id(earlier, body_hash)
+    return None
+
+
+def _same_external_id(earlier: Request, body_hash: str) -> Request:
+    """A second submit under an external_id: the same body replays, another is a conflict
+    naming the request that has it (the grid system finds its request again)."""
+    if earlier.idempotency_hash is not None and earlier.idempotency_hash == body_hash:
+        return earlier
+    raise Conflict(
+        f"external_id {earlier.external_id!r} is already request {earlier.number}; "
+        "look it up with ?external_id= or use another external_id for a new request",
+        code="external_id_taken",
+        existing_id=earlier.id,
+        existing_number=earlier.number,
+    )
 
 
 def _replayed(existing: Request, body_hash: str, key: str) -> Request:
@@ -545,7 +630,7 @@ def act(
     rt: Runtime,
     session: Session,
     principal: Principal,
-    request_id: int,
+    request_id: int | str,
     action: str,
     body: Any,
     if_match: int | None,
@@ -561,6 +646,10 @@ def act(
     snap = snapshot(req, clocks)
     rt.workflows.check(req.workflow_name, req.workflow_version, snap, action, actor=actor, now=now)
     payload = parse_body(action, body)
+    # Bound below, after the step; its timeline entry names them as `attachments`.
+    attachment_ids: list[int] = payload.pop("attachment_ids", None) or []
+    if attachment_ids:
+        payload["attachments"] = attachment_ids
     supervision.check(
         settings=rt.settings,
         calendar=rt.calendar,
@@ -587,6 +676,15 @@ def act(
         outcome,
         overrides=_overrides_if_starting(session, req, outcome),
         deadlines=clocks,
+    )
+    attachments.bind(
+        session=session,
+        settings=rt.settings,
+        principal=principal,
+        request=req,
+        ids=attachment_ids,
+        timeline_seq=req.timeline_seq,
+        now=now,
     )
     number = req.number
     try:
@@ -788,6 +886,9 @@ def page(
 ) -> tuple[Sequence[Request], str | None]:
     """The requests the caller may see, newest first, and the cursor of the next page."""
     filters = replace(filters, scope=scope_of(session=session, principal=principal))
+    if filters.external_id is not None and sees_public_view(principal):
+        # external_id is unique per submitter: an integration finds its own request
+        filters = replace(filters, submitted_by=principal.id)
     rows, more = repo.page(session, filters, after_id=after, limit=limit)
     return rows, repo.encode_cursor(rows[-1].id) if more and rows else None
 

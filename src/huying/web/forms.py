@@ -2,17 +2,21 @@
 
 An action's fields are those of its body model in `huying.requests.schemas.ACTION_BODIES`;
 this module only says how each is asked for (a text box, a yes/no choice, a department
-list …) and turns the posted strings back into the body the service validates.
+list …) and turns the posted strings back into the body the service validates. The files of
+a form (`attachment_ids`, asked for as files to upload) are uploaded by the route, which
+then names them in the body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import IO, Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from starlette.datastructures import FormData, UploadFile
 
 from huying.errors import InvalidInput
 from huying.requests.schemas import ACTION_BODIES, NoteBody
@@ -20,6 +24,11 @@ from huying.web import labels
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_FIELDS = 200
+# Files one action form may carry; together at most attachments.max_bytes (huying.app).
+MAX_FILES = 10
+# The fields of the files widget: the files, and whether the enterprise may see them.
+FILES_FIELD = "attachment_files"
+VISIBILITY_FIELD = "attachment_visibility"
 
 Widget = Literal[
     "textarea",
@@ -32,6 +41,7 @@ Widget = Literal[
     "request",
     "reason_code",
     "task",
+    "files",
 ]
 
 # How each field of ACTION_BODIES is asked for; a field missing here fails the web tests.
@@ -52,6 +62,7 @@ WIDGETS: dict[str, Widget] = {
     "target_id": "request",
     "rating": "rating",
     "level": "level",
+    "attachment_ids": "files",
 }
 
 YES_NO = {
@@ -67,10 +78,19 @@ MAX_LENGTH = {"content": 4000}
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file posted with a form: its name as the browser gave it, and its bytes."""
+
+    filename: str
+    file: IO[bytes]
+
+
+@dataclass(frozen=True)
 class Form:
-    """A posted application/x-www-form-urlencoded body."""
+    """A posted form: application/x-www-form-urlencoded, or multipart/form-data with files."""
 
     pairs: tuple[tuple[str, str], ...]
+    files: tuple[Upload, ...] = ()
 
     def get(self, name: str) -> str | None:
         return next((v for k, v in self.pairs if k == name), None)
@@ -79,10 +99,13 @@ class Form:
         return [v for k, v in self.pairs if k == name]
 
 
+def content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 async def read_form(request: Request) -> Form:
     """The posted form; an empty one for another content type (its CSRF check then fails)."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
+    if content_type(request) != "application/x-www-form-urlencoded":
         return Form(())
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
@@ -97,6 +120,35 @@ async def read_form(request: Request) -> Form:
         raise InvalidInput("the form has too many fields") from None
     # No text may hold a NUL character (PostgreSQL cannot store one): drop it.
     return Form(tuple((k, v.replace("\x00", "")) for k, v in pairs))
+
+
+@asynccontextmanager
+async def form_with_files(request: Request) -> AsyncIterator[Form]:
+    """The posted form, with its files when it is multipart/form-data (as forms with a file
+    input are sent); the files are closed when the block ends. Files the browser sent
+    empty, for a file input left empty, are left out."""
+    if content_type(request) != "multipart/form-data":
+        yield await read_form(request)
+        return
+    parsed = await request.form(
+        max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_FORM_BYTES
+    )
+    try:
+        yield _multipart(parsed)
+    finally:
+        await parsed.close()
+
+
+def _multipart(parsed: FormData) -> Form:
+    pairs: list[tuple[str, str]] = []
+    files: list[Upload] = []
+    for name, value in parsed.multi_items():
+        if isinstance(value, UploadFile):
+            if value.filename or value.size:
+                files.append(Upload(value.filename or "", value.file))
+        else:
+            pairs.append((name.replace("\x00", ""), value.replace("\x00", "")))
+    return Form(tuple(pairs), tuple(files))
 
 
 @dataclass(frozen=True)
@@ -137,6 +189,8 @@ def body_from(action: str, form: Form) -> dict[str, Any]:
     says which are required."""
     body: dict[str, Any] = {}
     for spec in fields_of(action):
+        if spec.widget == "files":
+            continue  # uploaded by the route, which names them in the body
         if spec.widget == "departments":
             codes = [v for v in form.getlist(spec.name) if v.strip()]
             if codes:

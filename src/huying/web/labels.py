@@ -155,6 +155,7 @@ FIELDS = {
     "departments": "下派单位",
     "limit": "任务时限",
     "task_id": "任务",
+    "attachment_ids": "佐证材料",
     "level": "督办等级",
     "rating": "评价",
     "body": "表单",
@@ -301,6 +302,8 @@ def _unknown(exc: errors.HuyingError, act: str | None, current: str | None) -> s
     kind = exc.extra.get("kind")
     if kind == "request":
         return "找不到要合并到的诉求，请核对编号。"
+    if kind == "attachment":
+        return "佐证材料无效或已被使用，请重新上传。"
     if kind == "department":
         return "部门不存在：" + "、".join(str(c) for c in exc.extra.get("codes") or ()) + "。"
     return None
@@ -325,6 +328,7 @@ BY_CODE: dict[str, Say] = {
     "merge_into_itself": _fixed("不能把诉求合并到它自己。"),
     "merge_target_closed": _fixed("要合并到的诉求已不予受理或已被合并，不能作为合并目标。"),
     "unknown_reason_code": _fixed("请选择有效的挂起原因。"),
+    "too_large": _fixed("上传的文件超过大小上限。"),
     "suspension_too_long": lambda exc, act, current: "挂起时长超过上限，请缩短。",
     "duration_not_positive": _fixed("时长必须大于零。"),
     "extension_too_long": _fixed("延期时长超过该时限允许的延期总时长上限，请缩短。"),

@@ -8,7 +8,7 @@ until its change marker moves, so a list is re-rendered only when something chan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Annotated, Any
@@ -17,9 +17,13 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from huying import roles
 from huying.api.deps import Rt
+from huying.attachments import service as attachments
+from huying.attachments.schemas import AttachmentOnRequest
+from huying.attachments.sniff import IMAGES
 from huying.auth import service as auth
 from huying.directory import service as directory
 from huying.errors import (
@@ -39,7 +43,17 @@ from huying.runtime import Runtime
 from huying.web import charts, labels, rates, views
 from huying.web import session as web
 from huying.web.diagram import layout
-from huying.web.forms import Form, body_from, by_priority, fields_of, read_form
+from huying.web.forms import (
+    FILES_FIELD,
+    VISIBILITY_FIELD,
+    Form,
+    body_from,
+    by_priority,
+    content_type,
+    fields_of,
+    form_with_files,
+    read_form,
+)
 from huying.web.states import department_states, open_states, queue_states, state_labels
 from huying.web.templating import STATIC_DIR, render
 from huying.workflow.draw import mermaid
@@ -521,7 +535,7 @@ def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         asking, _ = requests.by_deadline(session=s, filters=asked)
         levels: dict[int, list[views.RequestView]] = {}
         for item in _views(s, rt, watched, who):
-            levels.setdefault(item.r.escalation_level, []).append(item)
+            levels.setdefault(item.r.escalation_level or 0, []).append(item)
         reasons, tz = rt.settings.suspension.reasons, rt.calendar.tz
         context: dict[str, Any] = {
             "levels": sorted(levels.items(), reverse=True),
@@ -696,7 +710,14 @@ def _request_page(
                 if (text := (form.get(name) or "").strip())
             ]
         spec = rt.workflows.spec(req.workflow_name, req.workflow_version)
+        files = attachments.of_requests(session=s, request_ids=[req.id], public_only=False)
         context.update(
+            attachments=_attachment_rows(files[req.id], timeline),
+            upload={
+                "max_mb": rt.settings.attachments.max_bytes / (1 << 20),
+                "files_field": FILES_FIELD,
+                "visibility_field": VISIBILITY_FIELD,
+            },
             title=f"{out.number} {out.title}",
             allowed=allowed,
             forms={a: fields_of(a) for a in allowed},
@@ -729,6 +750,43 @@ def _request_page(
     return build
 
 
+@dataclass(frozen=True)
+class AttachmentRow:
+    """One attachment as the request's page lists it."""
+
+    id: int
+    name: str
+    url: str
+    image: bool
+    size_text: str
+    public: bool
+    came_with: str  # the action it was attached to, in Chinese
+
+
+def _attachment_rows(
+    files: Sequence[AttachmentOnRequest], timeline: Sequence[Any]
+) -> list[AttachmentRow]:
+    actions = {t.seq: t.action for t in timeline}
+    return [
+        AttachmentRow(
+            id=a.id,
+            name=a.name,
+            url=a.url,
+            image=a.content_type in IMAGES,
+            size_text=_size_text(a.size),
+            public=a.visibility == "public",
+            came_with=labels.action(actions[a.timeline_seq]) if a.timeline_seq in actions else "",
+        )
+        for a in files
+    ]
+
+
+def _size_text(size: int) -> str:
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.1f} MB"
+    return f"{max(1, round(size / 1024))} KB"
+
+
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 def request_page(request: Request, request_id: str, rt: Rt) -> Response:
     return _serve(request, rt, _request_page(request, rt, request_id))
@@ -739,12 +797,55 @@ def request_fragment(request: Request, request_id: str, rt: Rt) -> Response:
     return _serve(request, rt, _request_page(request, rt, request_id, fragment=True), fragment=True)
 
 
+def _signed_in(request: Request, rt: Runtime) -> bool:
+    with rt.transaction() as s:
+        try:
+            web.visitor(request, s, rt)
+        except NotAuthenticated:
+            return False
+    return True
+
+
+async def _action_form(request: Request, rt: Rt) -> AsyncIterator[Form]:
+    """An action's posted form, with the files to attach when it has any (multipart). Files
+    are read only for a signed-in user: anyone else's body is left unread (the action then
+    sends them to sign in), so that no one can fill the disk without an account."""
+    if content_type(request) == "multipart/form-data" and not await run_in_threadpool(
+        _signed_in, request, rt
+    ):
+        yield Form(())
+        return
+    async with form_with_files(request) as form:
+        yield form
+
+
+ActionForm = Annotated[Form, Depends(_action_form)]
+
+
+def _upload(s: Session, rt: Runtime, who: web.Visitor, form: Form) -> list[int]:
+    """The form's files uploaded, as `POST /api/v1/attachments` does; their ids."""
+    asked = form.get(VISIBILITY_FIELD)
+    return [
+        attachments.upload(
+            session=s,
+            settings=rt.settings,
+            principal=who.principal,
+            name=f.filename,
+            source=f.file,
+            visibility="public" if asked == "public" else None,
+            now=rt.now(),
+        ).id
+        for f in form.files
+    ]
+
+
 @router.post("/requests/{request_id}/actions/{action}", response_class=HTMLResponse)
 def take_action(
-    request: Request, request_id: str, action: str, rt: Rt, form: PostedForm
+    request: Request, request_id: str, action: str, rt: Rt, form: ActionForm
 ) -> Response:
     """Take an action from a form: the CSRF token first, then `requests.service.act` with the
-    version the page showed as If-Match. A refusal re-renders the request's page saying why."""
+    version the page showed as If-Match, and the form's files (uploaded in the same unit of
+    work) as its `attachment_ids`. A refusal re-renders the request's page saying why."""
     number = ""
     try:
         with rt.transaction() as s:
@@ -753,6 +854,9 @@ def take_action(
                 return _csrf_refused(s, rt, who)
             rid = _request_id(request_id)
             body = body_from(action, form)
+            if form.files:
+                requests.visible(session=s, principal=who.principal, request_id=rid)
+                body["attachment_ids"] = _upload(s, rt, who, form)
             if action == "merge" and isinstance(body.get("target_id"), str):
                 target_id = requests.find_id(session=s, text=body["target_id"])
                 if target_id is None:

@@ -113,7 +113,7 @@ def deadline_view(d: DeadlineOut, *, now: datetime, calendar: BusinessCalendar) 
         mark=mark,
         left=left,
         working=working,
-        escalations=d.escalations,
+        escalations=d.escalations or 0,
         completed_text=when(d.completed_at, tz),
     )
 

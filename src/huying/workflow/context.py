@@ -108,6 +108,7 @@ class TimelineDraft:
     at: datetime
     note: str | None
     data: Mapping[str, Any]
+    public: bool = False  # shown in the public view
 
 
 @dataclass(frozen=True, slots=True)

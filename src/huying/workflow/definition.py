@@ -27,6 +27,18 @@ DEADLINE_KINDS = ("dispatch", "sign", "reply", "feedback")
 OPTIONAL_KINDS = ("review", "task")
 STATE_KINDS = (*DEADLINE_KINDS, "review")  # what a state may run
 ANY_OPEN = "*"  # `source: "*"` means every state that is not final
+# What a transition without `public` shows in the public view: where the request is and
+# who handles it, the signature, the reply, the rating, the end; an extension only approved.
+PUBLIC_BY_DEFAULT: dict[str, bool | str] = {
+    "route": True,
+    "dispatch": True,
+    "reject": True,
+    "sign": True,
+    "reply": True,
+    "rate": True,
+    "auto_close": True,
+    "decide_extension": "approved",
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,10 @@ class TransitionSpec:
     deadline_outcome: Literal["met", "cancelled"] = "met"
     label: str = ""
     requires: tuple[str, ...] = ()  # payload fields that must be present and not empty
+    # In the public view (integrations, the receipt page, Open311): true, false, or the
+    # name of a payload field that must be true (`public: approved`); unset: the default
+    # for the trigger (`PUBLIC_BY_DEFAULT`, for files written before the key existed).
+    public: bool | str | None = None
 
     @property
     def event_type(self) -> str:
@@ -111,6 +127,7 @@ _TRANSITION_KEYS = {
     "deadline_outcome",
     "label",
     "requires",
+    "public",
 }
 
 
@@ -237,6 +254,14 @@ def _parse_transition(
             f"{where}.event: expected an event type such as request.signed, got {event!r}"
         )
         event = None
+    public = raw.get("public")
+    if (
+        public is not None
+        and not isinstance(public, bool)
+        and not (isinstance(public, str) and public.isidentifier())
+    ):
+        problems.append(f"{where}.public: expected true, false or a payload field name")
+        public = None
     outcome = raw.get("deadline_outcome", "met")
     if outcome not in ("met", "cancelled"):
         problems.append(f"{where}.deadline_outcome: expected met or cancelled, got {outcome!r}")
@@ -252,6 +277,7 @@ def _parse_transition(
         deadline_outcome=outcome,
         label=str(raw.get("label", "")),
         requires=_as_tuple(raw.get("requires"), f"{where}.requires", problems),
+        public=public,
     )
 
 

@@ -32,7 +32,12 @@ from huying.workflow.context import (
     Snapshot,
     TimelineDraft,
 )
-from huying.workflow.definition import StateSpec, TransitionSpec, WorkflowSpec
+from huying.workflow.definition import (
+    PUBLIC_BY_DEFAULT,
+    StateSpec,
+    TransitionSpec,
+    WorkflowSpec,
+)
 from huying.workflow.registry import Registry
 
 # The first of these the payload has becomes the timeline row's note; the rest stay in its data.
@@ -172,7 +177,7 @@ class Engine:
             state=spec.initial,
             changes={},
             timeline=TimelineDraft(
-                "submit", None, spec.initial, actor.id, actor.role, now, None, dict(data)
+                "submit", None, spec.initial, actor.id, actor.role, now, None, dict(data), True
             ),
             deadlines=effects,
             events=(),
@@ -233,10 +238,16 @@ class Engine:
                 allowed=allowed,
             )
         if not any(role_matches(t.roles, actor, snapshot) for t in candidates):
-            raise Forbidden(
-                f"role {actor.role!r} may not take action {trigger!r} on this request",
-                allowed=self.allowed(name, version, snapshot, actor, now=now),
+            task_only = all(
+                "task_department" in t.roles and "lead_department" not in t.roles
+                for t in candidates
             )
+            why = (
+                "your department has no open task on this request"
+                if task_only and actor.role == "department"
+                else f"role {actor.role!r} may not take action {trigger!r} on this request"
+            )
+            raise Forbidden(why, allowed=self.allowed(name, version, snapshot, actor, now=now))
         return wf
 
     def fire(
@@ -308,12 +319,29 @@ class Engine:
             state=dest,
             changes=ctx.changes,
             timeline=TimelineDraft(
-                trigger, source, dest, ctx.actor.id, ctx.actor.role, ctx.now, note, data
+                trigger,
+                source,
+                dest,
+                ctx.actor.id,
+                ctx.actor.role,
+                ctx.now,
+                note,
+                data,
+                _public(t, payload),
             ),
             deadlines=tuple(effects),
             events=events,
             tasks=tuple(ctx.tasks),
         )
+
+
+def _public(t: TransitionSpec, payload: Mapping[str, Any]) -> bool:
+    """Whether the transition's timeline row is in the public view (see `public` in the
+    workflow file; `PUBLIC_BY_DEFAULT` where the file says nothing)."""
+    rule = t.public if t.public is not None else PUBLIC_BY_DEFAULT.get(t.trigger, False)
+    if isinstance(rule, str):
+        return payload.get(rule) is True
+    return rule
 
 
 def _telling(refusals: list[str], registry: Registry) -> list[str]:
