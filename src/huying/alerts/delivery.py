@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from huying import __version__
-from huying.alerts import fanout, reasons, signing
+from huying.alerts import fanout, public, reasons, signing
 from huying.alerts import repository as repo
 from huying.alerts.models import Event
 from huying.alerts.transport import ALLOW_HOSTS, GuardedTransport, Resolver
@@ -60,12 +60,13 @@ def make_client(
     )
 
 
-def body(event: Event) -> bytes:
+def body(event: Event, *, view: str = public.FULL) -> bytes:
+    """The message's JSON; with the public view, its data reduced to the public fields."""
     message = {
         "id": event.uid,
         "type": event.type,
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "data": event.data,
+        "data": public.public_data(event.data) if view == public.PUBLIC else event.data,
     }
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -143,7 +144,8 @@ def claim(
             d.attempts += 1
             d.last_attempt_at = now
             d.next_attempt_at = now + lease
-            outgoing.append(Outgoing(d.id, d.attempts, sub.url, sub.secret, event.uid, body(event)))
+            message = body(event, view=sub.view)
+            outgoing.append(Outgoing(d.id, d.attempts, sub.url, sub.secret, event.uid, message))
     return len(due), outgoing
 
 

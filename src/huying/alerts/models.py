@@ -52,6 +52,9 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     # Set by huying.alerts.fanout once the event's deliveries exist.
     fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Whether the event reports a public timeline entry (the workflow file marks which):
+    # only these go to subscriptions with the public view. Set by huying.requests.service.
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
 
     request: Mapped[Request | None] = relationship(lazy="raise")
 
@@ -72,6 +75,9 @@ class WebhookSubscription(Base):
     # it lead, co-handle or have a task of) are fanned out to it; None: every request's.
     # No foreign key (the migration could not add one on SQLite); checked when subscribing.
     scope_department: Mapped[str | None] = mapped_column(String(64), default=None)
+    # "full": every matching event as written; "public": the public view only, as an
+    # integration sees a request (huying.alerts.public).
+    view: Mapped[str] = mapped_column(String(16), default="full")
 
 
 class Delivery(Base):

@@ -40,10 +40,10 @@ def subscriptions(session: Session, *, active_only: bool = False) -> Sequence[We
 # --- fan-out --------------------------------------------------------------------
 
 
-def claim_unfanned(session: Session, *, batch: int) -> Sequence[Row[int, str, int | None]]:
-    """The oldest events without deliveries yet: (id, type, request_id)."""
+def claim_unfanned(session: Session, *, batch: int) -> Sequence[Row[int, str, int | None, bool]]:
+    """The oldest events without deliveries yet: (id, type, request_id, public)."""
     query = (
-        select(Event.id, Event.type, Event.request_id)
+        select(Event.id, Event.type, Event.request_id, Event.public)
         .where(Event.fanned_out_at.is_(None))
         .order_by(Event.id)
         .limit(batch)

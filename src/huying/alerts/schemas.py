@@ -11,6 +11,7 @@ from huying.alerts.signing import secret_problem
 from huying.inputs import Input
 
 Status = Literal["pending", "delivered", "dead"]
+View = Literal["full", "public"]
 
 
 def _url(value: str) -> str:
@@ -73,6 +74,13 @@ class WebhookIn(Input):
         "one below it leads, co-handles or has a task of (at fan-out time); left out, every "
         "request's events",
     )
+    view: View = Field(
+        default="full",
+        description="full: every matching event as written; public: only the events of public "
+        "timeline entries (submit, dispatch, sign, reply, rating, close, …), their data reduced "
+        "to the public view (no notified leaders, no internal notes, no escalation level or "
+        "overdue mark), as an integration sees a request",
+    )
 
 
 class WebhookOut(BaseModel):
@@ -83,6 +91,7 @@ class WebhookOut(BaseModel):
     department: str | None = Field(
         description="the department whose subtree's requests it receives; null: all requests"
     )
+    view: View = Field(description="full, or public: the public view's events only")
     active: bool
     created_at: datetime
     deactivated_at: datetime | None

@@ -13,6 +13,7 @@ from huying.alerts import repository as repo
 from huying.alerts.catalogue import event_types
 from huying.alerts.models import Delivery, WebhookSubscription
 from huying.alerts.patterns import unmatched
+from huying.alerts.public import PUBLIC
 from huying.alerts.repository import Backlog
 from huying.alerts.schemas import DeliveryOut, Status, WebhookCreated, WebhookIn, WebhookOut
 from huying.alerts.signing import new_secret
@@ -30,6 +31,7 @@ def subscription_out(sub: WebhookSubscription) -> WebhookOut:
         event_types=list(sub.event_types),
         description=sub.description,
         department=sub.scope_department,
+        view="public" if sub.view == PUBLIC else "full",
         active=sub.active,
         created_at=sub.created_at,
         deactivated_at=sub.deactivated_at,
@@ -67,7 +69,8 @@ def subscribe(
     Refused (422): a URL naming loopback, link-local or the unspecified address that
     `webhooks.allow_hosts` does not name, a pattern that matches no event type, and an
     unknown department. Its scope is `data.department`, else the subtree its creator is
-    bound to (`_scope_department`)."""
+    bound to (`_scope_department`). With `data.view` "public" it receives the public view's
+    events only (`huying.alerts.public`)."""
     scope = _scope_department(session, principal, data.department)
     policy = HostPolicy.allowing(rt.settings.webhooks.allow_hosts)
     if refusal := policy.url_refusal(data.url):
@@ -89,6 +92,7 @@ def subscribe(
         active=True,
         created_at=now,
         scope_department=scope,
+        view=data.view,
     )
     repo.add_subscription(session, sub)
     return WebhookCreated(**subscription_out(sub).model_dump(), secret=sub.secret)
