@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from huying import __version__, logs, metrics
 from huying.alerts.router import router as alerts_router
 from huying.api import docs, problems
-from huying.api.body import BodyGuard
+from huying.api.body import BodyGuard, LimitFor
+from huying.api.deps import known_query
+from huying.attachments.router import ENVELOPE_BYTES, UPLOAD_PATH
+from huying.attachments.router import build_router as attachments_router
 from huying.auth.router import router as auth_router
 from huying.directory.router import router as directory_router
 from huying.health import log_escalation_gaps
 from huying.health import router as health_router
+from huying.open311.router import router as open311_router
 from huying.reports.router import router as reports_router
+from huying.requests import service as requests
 from huying.requests.router import router as requests_router
 from huying.runtime import Runtime
+from huying.settings import Settings
+from huying.web.receipt import router as receipt_router
 from huying.web.routes import STATIC_DIR, unavailable_page
 from huying.web.routes import router as web_router
 
@@ -28,8 +38,33 @@ DESCRIPTION = """Huying (呼应): enterprises order, departments serve (企业�
 Authenticate with `Authorization: Bearer <token>`: an API key made by `huying keys create`,
 or a staff session token from `POST /api/v1/auth/login`. The console's session cookie is
 accepted for GET only. Credentials and roles are checked before the body is read (401, 403);
-a body larger than `server.max_body` (1 MiB by default) gets 413. Errors are
+a body larger than `server.max_body` (1 MiB by default) gets 413, a file uploaded to
+`/api/v1/attachments` larger than `attachments.max_bytes` (20 MiB) too. Errors are
 `application/problem+json` (RFC 9457)."""
+
+
+# The console's action forms: they carry the files to attach (multipart).
+_CONSOLE_ACTION = re.compile(r"^/requests/[^/]+/actions/[^/]+$")
+
+
+def _upload_limits(settings: Settings) -> LimitFor:
+    """The bodies that carry files may be larger than `server.max_body`: an upload, at most
+    one file of `attachments.max_bytes` and its framing; a multipart action form of the
+    console, its files together at most `attachments.max_bytes` beside its text fields."""
+    upload = settings.attachments.max_bytes + ENVELOPE_BYTES
+    form = settings.attachments.max_bytes + settings.server.max_body
+
+    def limit_for(scope: Scope) -> int | None:
+        if scope["method"] != "POST":
+            return None
+        if scope["path"] == UPLOAD_PATH:
+            return upload
+        kind = Headers(scope=scope).get("content-type", "")
+        if kind.startswith("multipart/form-data") and _CONSOLE_ACTION.match(scope["path"]):
+            return form
+        return None
+
+    return limit_for
 
 
 def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
@@ -65,16 +100,21 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     problems.document(app)
     docs.install(app)  # /docs, offline: no CDN
     # Bodies capped and checked; read only when a route asks, after the gate admitted the caller.
-    app.add_middleware(BodyGuard, max_body=rt.settings.server.max_body)
-    api = APIRouter(prefix="/api/v1")
+    app.add_middleware(
+        BodyGuard, max_body=rt.settings.server.max_body, limit_for=_upload_limits(rt.settings)
+    )
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(known_query)])
     api.include_router(auth_router)
     api.include_router(directory_router)
     api.include_router(requests_router)
+    api.include_router(attachments_router(sees_request=requests.visible))
     api.include_router(alerts_router)
     api.include_router(reports_router)
     app.include_router(api)
+    app.include_router(open311_router)  # /open311/v2: GeoReport v2, its own errors
     app.include_router(health_router)
     app.include_router(web_router)
+    app.include_router(receipt_router)  # /r/{token}: the enterprise's receipt, no login
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     metrics.install(app, rt)  # GET /metrics and the latency middleware
     logs.install(app)  # X-Request-ID, outermost
