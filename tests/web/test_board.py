@@ -203,3 +203,28 @@ def test_a_year_the_config_names_is_not_warned_about(
     monkeypatch.setattr(rt, "calendar", build_calendar(settings))
     december = board_on(rt, clock, datetime.fromisoformat("2026-12-02T10:00:00+08:00"))
     assert "法定节假日尚未载入" not in december
+
+
+# --- the badge ------------------------------------------------------------------------------
+
+
+def board_badge(html: str) -> int:
+    match = re.search(r'data-badge="board">(\d+)<', html)
+    assert match, "no board badge on the page"
+    return int(match.group(1))
+
+
+def test_the_board_badge_counts_decisions_waiting_each_request_once(
+    rt: Runtime, web: TestClient, staff: dict[str, Principal]
+) -> None:
+    signed_in(web, "supervisor")
+    assert board_badge(web.get("/board").text) == 0
+    ask_suspension(rt, staff)  # on time, not escalated: only a decision waits
+    extension = submit(rt)
+    act(rt, staff["gxj"], extension, "sign")
+    act(rt, staff["gxj"], extension, "request_extension", extend_by="2 working days", reason="勘查")
+    page = web.get("/board").text
+    assert board_badge(page) == 2
+    assert 'data-count="2" data-count-for="board"' in page  # the live count says the same
+    act(rt, staff["supervisor"], extension, "supervise", note="列入督办")  # escalated too
+    assert board_badge(web.get("/board").text) == 2  # still one request, counted once

@@ -135,6 +135,9 @@ class Filters:
     created_from: datetime | None = None
     created_to: datetime | None = None
     watch: bool = False  # only overdue or escalated ones
+    # only those a supervisor must look at: overdue, escalated, or a decision waiting (an
+    # extension or a suspension asked) — the board's badge
+    attention: bool = False
     number: str | None = None  # exactly this number (HY-…)
     external_id: str | None = None  # exactly this external_id
     submitted_by: str | None = None  # only what this principal submitted
@@ -164,6 +167,15 @@ def _listed(f: Filters) -> Select[Request]:
         q = q.where(Request.created_at < f.created_to)
     if f.watch:
         q = q.where(or_(Request.overdue.is_(True), Request.escalation_level > 0))
+    if f.attention:
+        q = q.where(
+            or_(
+                Request.overdue.is_(True),
+                Request.escalation_level > 0,
+                Request.pending_extension.is_not(None),
+                Request.pending_suspension.is_not(None),
+            )
+        )
     if f.number is not None:
         q = q.where(Request.number == f.number)
     if f.external_id is not None:

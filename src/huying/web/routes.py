@@ -109,6 +109,13 @@ def unavailable_page(request: Request) -> HTMLResponse:
     return HTMLResponse(render("error.html", context), 503)
 
 
+def _board_badge(s: Session, rt: Runtime, scope: frozenset[str] | None) -> int:
+    """What waits on the board: requests overdue or escalated, and decisions waiting
+    (extensions and suspensions asked), each request once."""
+    where = requests.Filters(states=open_states(rt), attention=True, scope=scope)
+    return requests.count(session=s, filters=where)
+
+
 def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
     """What every full page shows around its content: the menu with its count badges, each
     counting only what the user's lists show them (their subtree when they are bound)."""
@@ -122,10 +129,7 @@ def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
         where = requests.Filters(states=queue_states(rt), scope=scope)
         items.append(("queue", "派单队列", "/queue", requests.count(session=s, filters=where)))
     if role in roles.COORDINATORS:
-        watch = requests.count(
-            session=s, filters=requests.Filters(states=open_states(rt), watch=True, scope=scope)
-        )
-        items.append(("board", "督办看板", "/board", watch))
+        items.append(("board", "督办看板", "/board", _board_badge(s, rt, scope)))
         items.append(("inbox", "在办诉求", "/inbox", None))
     items.append(("workflows", "流程图", "/workflows", None))
     tz = rt.calendar.tz
@@ -539,7 +543,7 @@ def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         reasons, tz = rt.settings.suspension.reasons, rt.calendar.tz
         context: dict[str, Any] = {
             "levels": sorted(levels.items(), reverse=True),
-            "watched_count": len(watched),
+            "watched_count": _board_badge(s, rt, scope),
             "more": more,
             "extensions": _views(s, rt, waiting, who),
             "suspended": [
