@@ -160,7 +160,7 @@ def test_version_1_still_takes_an_extension_after_the_due_instant(engine: Engine
     out = engine.fire(
         NAME,
         1,
-        working(status="missed", overdue=True),
+        working(status="missed"),
         "request_extension",
         actor=GXJ,
         payload=EXTEND,
@@ -241,9 +241,7 @@ def test_a_suspension_asked_at_or_after_the_due_instant_is_refused(
 def test_an_overdue_request_cannot_be_suspended_even_before_a_new_clock_is_due(
     engine: Engine,
 ) -> None:
-    err = refused(
-        engine, working(status="missed", overdue=True), "request_suspension", GXJ, NOW, **SUSPEND
-    )
+    err = refused(engine, working(status="missed"), "request_suspension", GXJ, NOW, **SUSPEND)
     assert err.refusals == ("suspension_in_time",)
 
 

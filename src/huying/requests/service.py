@@ -74,7 +74,6 @@ def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
         rating=req.rating,
         resolved=req.resolved,
         pending_extension=req.pending_extension,
-        overdue=req.overdue,
         pending_suspension=req.pending_suspension,
         suspension_count=req.suspension_count or 0,
         clocks={

@@ -599,25 +599,14 @@ def _with_suspension(
     reasons: Mapping[str, str],
     tz: tzinfo,
 ) -> views.RequestView:
-    """The board's words for a suspension, running or asked for (`data`, as the request
-    stores it): the reason's label from config and the department's own text, how long,
-    and its instants in local time. It resumes when its `suspension` timer falls due (the
-    worker resumes it then), else at the instant stored with it. A suspension from before
-    these were recorded (workflow v1's direct `suspend`) shows what there is."""
-    data = data or {}
-    code = str(data.get("reason_code") or "")
-    label = reasons.get(code, code)
-    text = str(data.get("reason") or "")
-    timer = next(
-        (d.due_at for d in item.r.deadlines if d.kind == "suspension" and d.status == "running"),
-        None,
-    )
+    """The board's words for a suspension, running or asked for (`views.suspension_facts`)."""
+    facts = views.suspension_facts(data, tz=tz, reasons=reasons)
     item.extra.update(
-        suspension_reason="：".join(part for part in (label, text) if part) or "（未记录）",
-        suspension_length=str(data.get("length") or ""),
-        suspension_since=views.stored_when(data.get("since"), tz),
-        suspension_resumes=views.stored_when(timer or data.get("resumes_at"), tz),
-        suspension_asked=views.stored_when(data.get("requested_at"), tz),
+        suspension_reason=facts["reason"] or "（未记录）",
+        suspension_length=facts["length"],
+        suspension_since=facts["since"],
+        suspension_resumes=facts["resumes"],
+        suspension_asked=facts["asked"],
     )
     return item
 

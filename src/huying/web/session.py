@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -48,6 +48,7 @@ class Visitor:
 
     principal: Principal
     token: str
+    _memo: dict[str, frozenset[str] | None] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def csrf(self) -> str:
@@ -63,8 +64,11 @@ class Visitor:
         return self.principal.department if self.principal.role == "department" else None
 
     def scope(self, session: Session) -> frozenset[str] | None:
-        """The departments whose requests this user sees (None: all)."""
-        return requests.scope_of(session=session, principal=self.principal)
+        """The departments whose requests this user sees (None: all); read once per page
+        view, however many lists and badges ask."""
+        if "scope" not in self._memo:
+            self._memo["scope"] = requests.scope_of(session=session, principal=self.principal)
+        return self._memo["scope"]
 
 
 def visitor(request: Request, session: Session, rt: Runtime) -> Visitor:

@@ -222,26 +222,43 @@ def stored_when(stored: Any, tz: tzinfo) -> str:
     return when(moment, tz)
 
 
+def suspension_facts(
+    held: Mapping[str, Any] | None, *, tz: tzinfo, reasons: Mapping[str, str]
+) -> dict[str, str]:
+    """A suspension, running or asked (as the request stores it), in the console's words:
+    the reason's label from config with the department's own text, how long, when it was
+    asked and began, and when it resumes by itself. One reading for the request page and
+    the board; a v1 suspension (no reason code, no length) shows what there is."""
+    held = held or {}
+    code = str(held.get("reason_code") or "")
+    label = reasons.get(code, code)
+    text = str(held.get("reason") or "")
+    length = held.get("length")
+    return {
+        "reason": "：".join(part for part in (label, text) if part),
+        "length": labels.duration(str(length)) if length else "",
+        "asked": stored_when(held.get("requested_at"), tz),
+        "since": stored_when(held.get("since"), tz),
+        "resumes": stored_when(held.get("resumes_at"), tz),
+    }
+
+
 def suspension_lines(r: RequestOut, *, tz: tzinfo, reasons: Mapping[str, str]) -> list[str]:
-    """The suspension a request is in, or the one it asked and waits for, in Chinese: since
-    when, why, until when (the request page and the board say it the same way)."""
+    """The suspension a request is in, or the one it asked and waits for, in a line each."""
     lines: list[str] = []
     for held, prefix in ((r.suspension, "挂起中"), (r.pending_suspension, "挂起申请待审批")):
         if not held:
             continue
-        code = str(held.get("reason_code") or "")
-        why = reasons.get(code, code)
-        if held.get("reason"):
-            why = f"{why}（{held['reason']}）" if why else str(held["reason"])
+        facts = suspension_facts(held, tz=tz, reasons=reasons)
         parts = [prefix]
-        if since := held.get("since") or held.get("requested_at"):
-            parts.append(f"自 {stored_when(since, tz)}")
-        if why:
-            parts.append(f"原因：{why}")
-        if length := held.get("length"):
-            parts.append(f"时长 {labels.duration(str(length))}")
-        if resumes := held.get("resumes_at"):
-            parts.append(f"预计 {stored_when(resumes, tz)} 自动恢复")
+        if since := facts["since"] or facts["asked"]:
+            parts.append(f"自 {since}")
+        if facts["reason"]:
+            parts.append(f"原因：{facts['reason']}")
+        if facts["length"]:
+            parts.append(f"时长 {facts['length']}")
+        if facts["resumes"]:
+            parts.append(f"预计 {facts['resumes']} 自动恢复")
         lines.append("，".join(parts))
     return lines
 

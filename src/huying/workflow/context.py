@@ -56,7 +56,6 @@ class Snapshot:
     rating: str | None = None
     resolved: bool | None = None
     pending_extension: Mapping[str, Any] | None = None
-    overdue: bool = False
     pending_suspension: Mapping[str, Any] | None = None
     suspension_count: int = 0
     clocks: Mapping[str, Clock] = field(default_factory=dict)  # open deadlines by kind
