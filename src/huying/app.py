@@ -19,6 +19,7 @@ from huying.api.body import BodyGuard, LimitFor
 from huying.api.deps import known_query
 from huying.attachments.router import ENVELOPE_BYTES, UPLOAD_PATH
 from huying.attachments.router import build_router as attachments_router
+from huying.audit.router import router as audit_router
 from huying.auth.router import router as auth_router
 from huying.directory.router import router as directory_router
 from huying.health import log_escalation_gaps
@@ -29,6 +30,7 @@ from huying.requests import service as requests
 from huying.requests.router import router as requests_router
 from huying.runtime import Runtime
 from huying.settings import Settings
+from huying.web.admin import router as admin_router
 from huying.web.receipt import router as receipt_router
 from huying.web.routes import STATIC_DIR, unavailable_page
 from huying.web.routes import router as web_router
@@ -110,10 +112,12 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     api.include_router(attachments_router(sees_request=requests.visible))
     api.include_router(alerts_router)
     api.include_router(reports_router)
+    api.include_router(audit_router)
     app.include_router(api)
     app.include_router(open311_router)  # /open311/v2: GeoReport v2, its own errors
     app.include_router(health_router)
     app.include_router(web_router)
+    app.include_router(admin_router)  # /admin/…: the console's admin pages
     app.include_router(receipt_router)  # /r/{token}: the enterprise's receipt, no login
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     metrics.install(app, rt)  # GET /metrics and the latency middleware

@@ -2,6 +2,7 @@
 
 from huying.alerts.models import Event
 from huying.attachments.models import Attachment, AttachmentBlob
+from huying.audit.models import AuditEntry
 from huying.auth.models import ApiKey, LoginFailure, StaffSession, User
 from huying.db import Base
 from huying.deadlines.models import Deadline, WorkerHeartbeat
@@ -18,6 +19,7 @@ __all__ = [
     "ApiKey",
     "Attachment",
     "AttachmentBlob",
+    "AuditEntry",
     "Base",
     "Category",
     "Chain",

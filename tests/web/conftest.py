@@ -31,6 +31,7 @@ STAFF = (
     ("street", "department", "STREET", "街道赵办事员"),
     ("dispatcher", "dispatcher", None, "派单员小陈"),
     ("supervisor", "supervisor", None, "督办员老周"),
+    ("admin", "admin", None, "系统管理员老吴"),
 )
 GRID = Principal("key:grid", "integration", None, "网格系统")
 
@@ -126,3 +127,7 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> Any:
         data={"username": username, "password": password, "csrf": csrf_in(page.text)},
         follow_redirects=False,
     )
+
+
+# The browser tests' fixtures (tests/web/browsing.py), for every browser test module here.
+from tests.web.browsing import browser, console, desktop  # noqa: E402, F401

@@ -7,14 +7,9 @@ HUYING_SCREENSHOTS=docs they replace docs/screenshots/, the pictures the README 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from huying.auth.service import Principal
@@ -23,81 +18,10 @@ from huying.requests.firing import fire_due
 from huying.requests.models import Request
 from huying.runtime import Runtime
 from tests.conftest import T0, USCC_B
-from tests.web.conftest import GRID, PASSWORD, act, console_app, state_of, submit
-from tests.web.live import serving
+from tests.web.browsing import PHONE, needs_browser, shot, sign_in
+from tests.web.conftest import GRID, act, state_of, submit
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("HUYING_SCREENSHOTS") == "docs"
-    else Path(tempfile.mkdtemp(prefix="huying-screenshots-"))
-)
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DESKTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 390, "height": 844}
-
-try:
-    from playwright import sync_api
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_api = None  # type: ignore[assignment]
-
-MISSING = (
-    "Playwright's Python package is missing: pip install playwright (never `playwright install`)"
-    if sync_api is None
-    else "/usr/bin/chromium is missing: apt-get install -y chromium"
-    if not CHROMIUM.exists()
-    else ""
-)
-if MISSING and os.environ.get("HUYING_BROWSER_TESTS") == "required":  # CI: never skip quietly
-    pytest.fail(MISSING, pytrace=False)
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or "-")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def console(rt: Runtime, staff: dict[str, Principal]) -> Iterator[str]:
-    with serving(console_app(rt)) as url:
-        yield url
-
-
-@pytest.fixture
-def desktop(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(
-        viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai", device_scale_factor=1
-    )
-    context.set_default_timeout(10_000)
-    yield context
-    context.close()
-
-
-def shot(page: Any, name: str, *, full: bool = False) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full, animations="disabled")
-
-
-def sign_in(page: Any, base: str, username: str, *, screenshot: str = "") -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    if screenshot:
-        shot(page, screenshot)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    assert "/login" not in page.url, page.content()
+pytestmark = needs_browser
 
 
 def number_of(rt: Runtime, request_id: int) -> str:

@@ -78,6 +78,12 @@ class WebhookSubscription(Base):
     # "full": every matching event as written; "public": the public view only, as an
     # integration sees a request (huying.alerts.public).
     view: Mapped[str] = mapped_column(String(16), default="full")
+    # Set while an admin has paused the subscription: its deliveries are still queued, in
+    # order, and go out once it is resumed.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The message's shape and signing: "standard" (Standard Webhooks JSON), or a group robot:
+    # "wecom", "dingtalk", "feishu".
+    format: Mapped[str] = mapped_column(String(16), default="standard")
 
 
 class Delivery(Base):

@@ -11,6 +11,9 @@ from huying.settings import DEFAULT_URGENCY
 
 
 class Department(Base):
+    """A department of the tree. Every directory entry has `active`: retiring one (`active:
+    false`) keeps it, and everything that names it, readable; nothing referenced is deleted."""
+
     __tablename__ = "departments"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -22,6 +25,7 @@ class Department(Base):
     # [{"name": ..., "title": ..., "role": "department_head", "phone": ...}]
     leaders: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Chain(Base):
@@ -36,6 +40,7 @@ class Chain(Base):
     liaison_department_code: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("departments.code", ondelete="RESTRICT")
     )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Category(Base):
@@ -72,6 +77,7 @@ class Enterprise(Base):
     contact_name: Mapped[str] = mapped_column(String(100), default="")
     contact_phone: Mapped[str] = mapped_column(String(50), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class RoutingRule(Base):
@@ -97,3 +103,4 @@ class RoutingRule(Base):
     )
     co_department_codes: Mapped[list[str]] = mapped_column(JSONType, default=list)
     priority: Mapped[int] = mapped_column(Integer, default=100)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

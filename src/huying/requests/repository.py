@@ -3,7 +3,6 @@ The department scope is applied here, in one place (`scoped`)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from collections.abc import Sequence
@@ -187,21 +186,6 @@ def _listed(f: Filters) -> Select[Request]:
     if f.suspension:
         q = q.where(Request.pending_suspension.is_not(None))
     return q
-
-
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"r:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = raw.partition(":")
-        if kind != "r" or not value.isdigit() or len(value) > 18:
-            return None
-        return int(value) if int(value) <= 2**62 else None
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 def _more(rows: Sequence[Request], limit: int) -> tuple[Sequence[Request], bool]:

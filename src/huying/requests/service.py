@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from huying import roles
+from huying import paging, roles
 from huying.alerts.models import Event
 from huying.attachments import service as attachments
 from huying.auth.service import Principal
@@ -486,11 +486,21 @@ def _submitted_references(
     list, an urgency without configured time limits, or a grid code that does not match
     `directory.grid_code_pattern`, checked in that order."""
     enterprise = directory.enterprise(session=session, uscc=body.enterprise_uscc)
-    if enterprise is None:
-        raise InvalidInput(f"enterprise_uscc: no enterprise {body.enterprise_uscc} is registered")
+    if enterprise is None or not enterprise.active:
+        raise InvalidInput(
+            f"enterprise_uscc: enterprise {body.enterprise_uscc} is retired"
+            if enterprise is not None
+            else f"enterprise_uscc: no enterprise {body.enterprise_uscc} is registered",
+            field="enterprise_uscc",
+        )
     category = directory.category(session=session, code=body.category)
     if category is None or not category.active:
-        raise InvalidInput(f"category: {body.category!r} is not on the call list")
+        raise InvalidInput(
+            f"category: {body.category!r} is retired from the call list"
+            if category is not None
+            else f"category: {body.category!r} is not on the call list",
+            field="category",
+        )
     urgency = body.urgency or category.urgency
     if urgency not in rt.settings.time_limits:
         raise InvalidInput(
@@ -863,16 +873,12 @@ def allowed_for(
 
 Filters = repo.Filters
 LIST_LIMIT = 200  # the most a console list shows
+CURSOR_KIND = "r"
 
 
 def after_id(cursor: str | None) -> int | None:
-    """The id a page cursor continues after; InvalidInput for a cursor this API never gave."""
-    if cursor is None:
-        return None
-    found = repo.decode_cursor(cursor)
-    if found is None:
-        raise InvalidInput("cursor: not a cursor this API returned")
-    return found
+    """The id a page cursor of the requests' list continues after."""
+    return paging.after_id(CURSOR_KIND, cursor)
 
 
 def page(
@@ -889,7 +895,7 @@ def page(
         # external_id is unique per submitter: an integration finds its own request
         filters = replace(filters, submitted_by=principal.id)
     rows, more = repo.page(session, filters, after_id=after, limit=limit)
-    return rows, repo.encode_cursor(rows[-1].id) if more and rows else None
+    return rows, paging.encode(CURSOR_KIND, rows[-1].id) if more and rows else None
 
 
 def by_deadline(

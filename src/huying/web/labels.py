@@ -190,7 +190,7 @@ REFUSALS = {
     "returned_from_in_progress": "该退单不是办理中提出的",
 }
 
-_PYDANTIC = {
+PYDANTIC = {
     "missing": "请填写{f}",
     "string_too_short": "请填写{f}",
     "string_too_long": "{f}过长，请精简",
@@ -294,7 +294,7 @@ def _invalid_fields(exc: errors.HuyingError, act: str | None, current: str | Non
     for e in errs:
         loc = [str(p) for p in e.get("loc", ()) if not str(p).isdigit()]
         name = field(loc[0]) if loc else "表单"
-        said.append(_PYDANTIC.get(str(e.get("type")), "{f}填写有误").format(f=name))
+        said.append(PYDANTIC.get(str(e.get("type")), "{f}填写有误").format(f=name))
     return "；".join(dict.fromkeys(said)) + "。"
 
 

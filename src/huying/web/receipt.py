@@ -51,7 +51,7 @@ from huying.requests.schemas import DeadlineOut, RequestOut, TimelineOut
 from huying.runtime import Runtime
 from huying.web import labels, views
 from huying.web.forms import Form, read_form
-from huying.web.routes import SECURITY_HEADERS
+from huying.web.pages import SECURITY_HEADERS
 from huying.web.session import same
 from huying.web.states import state_labels
 from huying.web.templating import render

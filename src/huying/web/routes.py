@@ -8,8 +8,8 @@ until its change marker moves, so a list is re-rendered only when something chan
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -52,7 +52,18 @@ from huying.web.forms import (
     content_type,
     fields_of,
     form_with_files,
-    read_form,
+)
+from huying.web.pages import (
+    CSRF_MESSAGE,
+    Build,
+    Page,
+    PostedForm,
+    board_badge,
+    csrf_refused,
+    html,
+    problem,
+    serve,
+    to_login,
 )
 from huying.web.states import department_states, open_states, queue_states, state_labels
 from huying.web.templating import STATIC_DIR, render
@@ -61,38 +72,10 @@ from huying.workflow.draw import mermaid
 __all__ = ["STATIC_DIR", "router", "unavailable_page"]
 
 router = APIRouter(include_in_schema=False)
-PostedForm = Annotated[Form, Depends(read_form)]
-POLL_MS = 15_000
 TREND_DAYS = 30
 
 
-@dataclass
-class Page:
-    template: str
-    context: dict[str, Any]
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Build = Callable[[Session, web.Visitor], "Page | Response"]
-
-
 # --- plumbing -------------------------------------------------------------------
-
-
-def _to_login(request: Request, *, expired: bool = False) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    query = {"next": target, **({"expired": "1"} if expired else {})}
-    return RedirectResponse(f"/login?{urlencode(query)}", status_code=303)
-
-
-def _problem(status: int, message: str, title: str = "") -> Page:
-    titles = {403: "无权访问", 404: "找不到页面"}
-    return Page(
-        "error.html",
-        {"title": title or titles.get(status, "出错了"), "message": message, "nav": ""},
-        status,
-    )
 
 
 def unavailable_page(request: Request) -> HTMLResponse:
@@ -109,47 +92,6 @@ def unavailable_page(request: Request) -> HTMLResponse:
     return HTMLResponse(render("error.html", context), 503)
 
 
-def _board_badge(s: Session, rt: Runtime, scope: frozenset[str] | None) -> int:
-    """What waits on the board: requests overdue or escalated, and decisions waiting
-    (extensions and suspensions asked), each request once."""
-    where = requests.Filters(states=open_states(rt), attention=True, scope=scope)
-    return requests.count(session=s, filters=where)
-
-
-def _chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
-    """What every full page shows around its content: the menu with its count badges, each
-    counting only what the user's lists show them (their subtree when they are bound)."""
-    role = who.role
-    scope = who.scope(s)
-    items: list[tuple[str, str, str, int | None]] = []
-    if role == "department":
-        where = requests.Filters(states=department_states(rt), scope=scope)
-        items.append(("inbox", "本部门待办", "/inbox", requests.count(session=s, filters=where)))
-    if role in roles.DISPATCHERS:
-        where = requests.Filters(states=queue_states(rt), scope=scope)
-        items.append(("queue", "派单队列", "/queue", requests.count(session=s, filters=where)))
-    if role in roles.COORDINATORS:
-        items.append(("board", "督办看板", "/board", _board_badge(s, rt, scope)))
-        items.append(("inbox", "在办诉求", "/inbox", None))
-    items.append(("workflows", "流程图", "/workflows", None))
-    tz = rt.calendar.tz
-    offset = rt.now().astimezone(tz).strftime("%z")
-    department_name = _department_name(s, who.principal.department)
-    return {
-        "who": who,
-        "role_label": labels.ROLES.get(role, role),
-        "department_name": department_name,
-        # Said on the lists of someone bound to a subtree: they show only its part.
-        "scope_text": f"{department_name}及其下属单位" if scope is not None else "",
-        "menu": items,
-        "csrf": who.csrf,
-        "now_text": views.when(rt.now(), tz),
-        "tz_text": f"{tz.key}（UTC{offset[:3]}:{offset[3:]}）",
-        "poll_ms": POLL_MS,
-        "hours_text": "、".join(rt.settings.calendar.working_hours),
-    }
-
-
 def _departments_in(s: Session, scope: frozenset[str] | None) -> list[tuple[str, str]]:
     """(code, name) of the departments a user may filter their lists by: those of their
     subtree when they are bound to one, else all."""
@@ -158,60 +100,6 @@ def _departments_in(s: Session, scope: frozenset[str] | None) -> list[tuple[str,
         for d in directory.departments(session=s)
         if scope is None or d.code in scope
     ]
-
-
-def _department_name(s: Session, code: str | None) -> str:
-    if not code:
-        return ""
-    dept = directory.department(session=s, code=code)
-    return dept.name if dept else code
-
-
-def _serve(
-    request: Request,
-    rt: Runtime,
-    build: Build,
-    *,
-    roles: Sequence[str] = web.CONSOLE_ROLES,
-    fragment: bool = False,
-) -> Response:
-    with rt.transaction() as s:
-        try:
-            who = web.visitor(request, s, rt)
-        except NotAuthenticated:
-            if fragment:
-                return Response(status_code=401)
-            return _to_login(request, expired=web.SESSION_COOKIE in request.cookies)
-        if who.role not in roles:
-            page: Page | Response = _problem(403, "您的账号无权访问此页面。")
-        else:
-            try:
-                page = build(s, who)
-            except NotFound:
-                page = _problem(404, "找不到该诉求，或您无权查看。")
-        if isinstance(page, Response):
-            return page
-        if fragment:
-            if page.status != 200:
-                return Response(status_code=page.status)
-        else:
-            page.context.update(_chrome(s, rt, who))
-    return html(render(page.template, page.context), page.status, page.headers)
-
-
-# Every page: its own scripts, styles and forms only (no CDN can sneak in), never framed.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-
-
-def html(content: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
-    return HTMLResponse(content, status, {**SECURITY_HEADERS, **(headers or {})})
 
 
 def _etag(value: str) -> str:
@@ -348,7 +236,7 @@ def logout(request: Request, rt: Rt, form: PostedForm) -> Response:
     token = request.cookies.get(web.SESSION_COOKIE, "")
     if token and not web.same(web.csrf_for(token), form.get(web.CSRF_FIELD)):
         return html(
-            render("error.html", {"title": "无法退出", "message": _CSRF_MESSAGE, "nav": ""}), 403
+            render("error.html", {"title": "无法退出", "message": CSRF_MESSAGE, "nav": ""}), 403
         )
     if token:
         with rt.transaction() as s:
@@ -356,9 +244,6 @@ def logout(request: Request, rt: Rt, form: PostedForm) -> Response:
     response = RedirectResponse("/login", status_code=303)
     web.end_session(response)
     return response
-
-
-_CSRF_MESSAGE = "页面已过期或表单来源无法确认，操作没有执行。请返回、刷新页面后重试。"
 
 
 # --- the inbox ------------------------------------------------------------------
@@ -427,12 +312,12 @@ def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
 
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox(request: Request, rt: Rt) -> Response:
-    return _serve(request, rt, _inbox(request, rt, fragment=False))
+    return serve(request, rt, _inbox(request, rt, fragment=False))
 
 
 @router.get("/fragments/inbox", response_class=HTMLResponse)
 def inbox_fragment(request: Request, rt: Rt) -> Response:
-    return _serve(request, rt, _inbox(request, rt, fragment=True), fragment=True)
+    return serve(request, rt, _inbox(request, rt, fragment=True), fragment=True)
 
 
 # --- the dispatchers' queue --------------------------------------------------------
@@ -504,12 +389,12 @@ def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue(request: Request, rt: Rt) -> Response:
-    return _serve(request, rt, _queue(request, rt, fragment=False), roles=NON_DEPARTMENT)
+    return serve(request, rt, _queue(request, rt, fragment=False), roles=NON_DEPARTMENT)
 
 
 @router.get("/fragments/queue", response_class=HTMLResponse)
 def queue_fragment(request: Request, rt: Rt) -> Response:
-    return _serve(
+    return serve(
         request, rt, _queue(request, rt, fragment=True), roles=NON_DEPARTMENT, fragment=True
     )
 
@@ -543,7 +428,7 @@ def _board(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         reasons, tz = rt.settings.suspension.reasons, rt.calendar.tz
         context: dict[str, Any] = {
             "levels": sorted(levels.items(), reverse=True),
-            "watched_count": _board_badge(s, rt, scope),
+            "watched_count": board_badge(s, rt, scope),
             "more": more,
             "extensions": _views(s, rt, waiting, who),
             "suspended": [
@@ -613,12 +498,12 @@ def _with_suspension(
 
 @router.get("/board", response_class=HTMLResponse)
 def board(request: Request, rt: Rt) -> Response:
-    return _serve(request, rt, _board(request, rt, fragment=False), roles=NON_DEPARTMENT)
+    return serve(request, rt, _board(request, rt, fragment=False), roles=NON_DEPARTMENT)
 
 
 @router.get("/fragments/board", response_class=HTMLResponse)
 def board_fragment(request: Request, rt: Rt) -> Response:
-    return _serve(
+    return serve(
         request, rt, _board(request, rt, fragment=True), roles=NON_DEPARTMENT, fragment=True
     )
 
@@ -634,7 +519,7 @@ def workflows(request: Request, rt: Rt) -> Response:
         diagrams = [(layout(sp), mermaid(sp)) for sp in specs]
         return Page("workflows.html", {"title": "流程图", "diagrams": diagrams, "nav": "workflows"})
 
-    return _serve(request, rt, build)
+    return serve(request, rt, build)
 
 
 # --- one request ------------------------------------------------------------------
@@ -782,12 +667,12 @@ def _size_text(size: int) -> str:
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 def request_page(request: Request, request_id: str, rt: Rt) -> Response:
-    return _serve(request, rt, _request_page(request, rt, request_id))
+    return serve(request, rt, _request_page(request, rt, request_id))
 
 
 @router.get("/fragments/requests/{request_id}", response_class=HTMLResponse)
 def request_fragment(request: Request, request_id: str, rt: Rt) -> Response:
-    return _serve(request, rt, _request_page(request, rt, request_id, fragment=True), fragment=True)
+    return serve(request, rt, _request_page(request, rt, request_id, fragment=True), fragment=True)
 
 
 def _signed_in(request: Request, rt: Runtime) -> bool:
@@ -844,7 +729,7 @@ def take_action(
         with rt.transaction() as s:
             who = web.visitor(request, s, rt)
             if not web.same(who.csrf, form.get(web.CSRF_FIELD)):
-                return _csrf_refused(s, rt, who)
+                return csrf_refused(s, rt, who)
             rid = _request_id(request_id)
             body = body_from(action, form)
             if form.files:
@@ -872,17 +757,17 @@ def take_action(
             )
             number = req.number or ""
     except NotAuthenticated:
-        return _to_login(request, expired=True)
+        return to_login(request, expired=True)
     except NotFound as exc:
         if exc.code == "unknown_action":
-            return _serve(
+            return serve(
                 request, rt, _request_page(request, rt, request_id, failed=(exc, action, form))
             )
-        return _serve(request, rt, lambda s, who: _problem(404, "找不到该诉求，或您无权查看。"))
+        return serve(request, rt, lambda s, who: problem(404, "找不到该诉求，或您无权查看。"))
     except Unavailable:
         raise  # straight to the 503 page: re-rendering the request page would ask the pool again
     except HuyingError as exc:
-        return _serve(
+        return serve(
             request, rt, _request_page(request, rt, request_id, failed=(exc, action, form))
         )
     default = f"/requests/{request_id}"
@@ -891,9 +776,3 @@ def take_action(
     return RedirectResponse(
         f"{target}{joiner}done={quote(action)}&n={quote(number)}", status_code=303
     )
-
-
-def _csrf_refused(s: Session, rt: Runtime, who: web.Visitor) -> Response:
-    page = _problem(403, _CSRF_MESSAGE, "操作未执行")
-    page.context.update(_chrome(s, rt, who))
-    return html(render(page.template, page.context), 403)
