@@ -46,6 +46,9 @@ CODES: dict[str, str] = {
     "unknown_workflow": "404: no such workflow or workflow version is loaded",
     "method_not_allowed": "405: the path does not take this method; see the Allow header",
     "conflict": "409: the current state does not allow it, or a concurrent change won",
+    "has_active_children": (
+        "409: a department with active sub-departments cannot be retired; `children` names them"
+    ),
     "not_allowed_now": (
         "409: the request's state does not allow the action; `allowed` lists those allowed now"
     ),

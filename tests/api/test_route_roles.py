@@ -10,6 +10,7 @@ import pytest
 from huying.alerts.router import router as alerts_router
 from huying.attachments.router import build_router as attachments_router
 from huying.auth.gate import rule_of
+from huying.directory import import_router as directory_import
 from huying.directory.router import router as directory_router
 from huying.reports.router import router as reports_router
 from huying.requests import service as requests_service
@@ -34,12 +35,21 @@ ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/categories"): WORKERS,
     ("POST", "/enterprises"): ("admin", "integration"),
     ("GET", "/enterprises/{uscc}"): ("admin", "integration", "dispatcher", "supervisor"),
+    ("GET", "/enterprises"): ("admin", "integration", "dispatcher", "supervisor"),
+    ("POST", "/enterprises/import"): ADMIN,
     ("POST", "/routing-rules"): ADMIN,
     ("GET", "/routing-rules"): ("admin", "dispatcher", "supervisor"),
+    ("PATCH", "/departments/{code}"): ADMIN,
+    ("PATCH", "/chains/{code}"): ADMIN,
+    ("PATCH", "/categories/{code}"): ADMIN,
+    ("PATCH", "/enterprises/{uscc}"): ("admin", "integration"),
+    ("PATCH", "/routing-rules/{rule_id}"): ADMIN,
     ("GET", "/reports/rates"): ("supervisor", "admin"),
     ("POST", "/webhooks"): ADMIN,
     ("GET", "/webhooks"): ADMIN,
     ("DELETE", "/webhooks/{webhook_id}"): ADMIN,
+    ("PATCH", "/webhooks/{webhook_id}"): ADMIN,
+    ("POST", "/webhooks/{webhook_id}/test"): ADMIN,
     ("GET", "/deliveries"): ADMIN,
     ("POST", "/deliveries/{delivery_id}/redeliver"): ADMIN,
 }
@@ -48,6 +58,7 @@ ROUTERS = [
     requests_router,
     attachments_router(sees_request=requests_service.visible),
     directory_router,
+    directory_import.router,
     reports_router,
     alerts_router,
 ]

@@ -122,6 +122,11 @@ UNSAFE_PATH_VALUES = {
     "webhook_id": "1",
     "delivery_id": "1",
     "attachment_id": "1",
+    "code": "GXJ",
+    "uscc": "91110000600037341L",
+    "rule_id": "1",
+    "username": "admin",
+    "key_id": "1",
 }
 
 

@@ -402,8 +402,11 @@ def load_text(
     urgencies: Sequence[str],
     now: datetime,
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN,
+    actor: str = "cli",
 ) -> Loaded:
-    """Check every entry, then write them all, or raise LoadError and write nothing."""
+    """Check every entry, then write them all, or raise LoadError and write nothing. Each
+    creation and change is audited as `actor`'s ("<type>.create", "<type>.update"); an
+    entry loaded as it is stored writes no audit entry."""
     entries, problems = _read_csv(text) if path.lower().endswith(".csv") else _read_yaml(text)
     for entry in entries:
         problems += _validate(entry)
@@ -414,15 +417,20 @@ def load_text(
         ordered = sorted(problems, key=lambda p: p.line)  # stable: a line's own order stays
         raise LoadError(path, [str(p) for p in ordered])
 
+    cli = service.Audit(actor, now)  # each write audited in this same transaction
     writers: dict[str, Callable[[Any], service.Saved[Any]]] = {
-        "departments": lambda d: service.save_department(session=session, data=d, now=now),
-        "chains": lambda c: service.save_chain(session=session, data=c),
-        "categories": lambda c: service.save_category(session=session, data=c, urgencies=urgencies),
+        "departments": lambda d: service.save_department(
+            session=session, data=d, now=now, audit_as=cli
+        ),
+        "chains": lambda c: service.save_chain(session=session, data=c, audit_as=cli),
+        "categories": lambda c: service.save_category(
+            session=session, data=c, urgencies=urgencies, audit_as=cli
+        ),
         "routing_rules": lambda r: service.save_rule(
-            session=session, data=r, grid_code_pattern=grid_code_pattern
+            session=session, data=r, grid_code_pattern=grid_code_pattern, audit_as=cli
         ),
         "enterprises": lambda e: service.save_enterprise(
-            session=session, data=e, now=now, grid_code_pattern=grid_code_pattern
+            session=session, data=e, now=now, grid_code_pattern=grid_code_pattern, audit_as=cli
         ),
     }
     result = Loaded()
@@ -445,6 +453,7 @@ def load_file(
     urgencies: Sequence[str],
     now: datetime,
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN,
+    actor: str = "cli",
 ) -> Loaded:
     try:
         text = path.read_text(encoding="utf-8")
@@ -459,4 +468,5 @@ def load_file(
         urgencies=urgencies,
         now=now,
         grid_code_pattern=grid_code_pattern,
+        actor=actor,
     )

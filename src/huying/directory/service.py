@@ -1,17 +1,26 @@
-"""Directory use cases: create and read departments, chains, categories, enterprises and
-routing rules, route a request to its department, and suggest departments to the dispatcher.
-Loading the directory from files is `directory.loader`."""
+"""Directory use cases: create, change, retire and read departments, chains, categories,
+enterprises and routing rules, route a request to its department, and suggest departments to
+the dispatcher. Loading the directory from files is `directory.loader`.
+
+Retirement (`active: false`) is decided here, in one place: a retired entry stays readable and
+everything that names it keeps it (nothing is rewritten), but it cannot be newly chosen. A
+retired department is not a known department for dispatch and the like, routing and the
+dispatcher's suggestions pass over it, and no entry may newly name a retired department,
+chain or category. A retired routing rule never matches."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Literal, NamedTuple, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from huying import paging, roles
+from huying.audit import service as audit
 from huying.directory import notify
 from huying.directory import repository as repo
 from huying.directory.grids import DEFAULT_GRID_CODE_PATTERN, GridCodes
@@ -19,18 +28,35 @@ from huying.directory.models import Category, Chain, Department, Enterprise, Rou
 from huying.directory.schemas import (
     CategoryIn,
     CategoryOut,
+    CategoryPatch,
     ChainIn,
     ChainOut,
+    ChainPatch,
     DepartmentIn,
     DepartmentOut,
+    DepartmentPatch,
     EnterpriseIn,
     EnterpriseOut,
+    EnterprisePatch,
     Leader,
+    Patch,
     RoutingRuleIn,
     RoutingRuleOut,
+    RoutingRulePatch,
 )
-from huying.errors import Conflict, InvalidInput, NotFound, UnknownReference
+from huying.errors import (
+    Conflict,
+    Forbidden,
+    InvalidFields,
+    InvalidInput,
+    NotFound,
+    UnknownReference,
+    validation_detail,
+)
 from huying.settings import Settings
+
+ENTERPRISE_CURSOR = "e"
+M = TypeVar("M")
 
 # --- reads ---------------------------------------------------------------------
 
@@ -41,6 +67,7 @@ def department_out(d: Department) -> DepartmentOut:
         name=d.name,
         parent_code=d.parent_code,
         leaders=[Leader.model_validate(x) for x in d.leaders or []],
+        active=d.active,
     )
 
 
@@ -50,6 +77,7 @@ def chain_out(c: Chain) -> ChainOut:
         name=c.name,
         leader_uscc=c.leader_uscc,
         liaison_department=c.liaison_department_code,
+        active=c.active,
     )
 
 
@@ -63,6 +91,7 @@ def category_out(c: Category) -> CategoryOut:
         co_departments=list(c.co_department_codes or []),
         time_limits=dict(c.time_limits or {}),
         description=c.description,
+        active=c.active,
     )
 
 
@@ -75,6 +104,7 @@ def enterprise_out(e: Enterprise) -> EnterpriseOut:
         address=e.address,
         contact_name=e.contact_name,
         contact_phone=e.contact_phone,
+        active=e.active,
     )
 
 
@@ -87,6 +117,7 @@ def rule_out(r: RoutingRule) -> RoutingRuleOut:
         department=r.department_code,
         co_departments=list(r.co_department_codes or []),
         priority=r.priority,
+        active=r.active,
     )
 
 
@@ -94,9 +125,10 @@ def department(*, session: Session, code: str) -> Department | None:
     return repo.department(session, code)
 
 
-def departments(*, session: Session) -> Sequence[Department]:
-    """All departments, by code."""
-    return repo.departments(session)
+def departments(*, session: Session, active_only: bool = False) -> Sequence[Department]:
+    """By code; all of them unless `active_only` (a retired department still leads the
+    requests it led, and its leaders are still alerted for them)."""
+    return repo.departments(session, active_only=active_only)
 
 
 def subtree(*, session: Session, code: str) -> frozenset[str]:
@@ -129,8 +161,9 @@ def escalation_gaps(*, session: Session, settings: Settings) -> list[notify.Gap]
 
 
 def known_departments(*, session: Session, codes: Sequence[str]) -> set[str]:
-    """Those of `codes` that name a department."""
-    return repo.department_codes(session, codes)
+    """Those of `codes` that name an active department: what dispatch, reassignment,
+    delegation and a webhook's scope may newly choose. A retired one is as unknown."""
+    return repo.department_codes(session, codes, active_only=True)
 
 
 def category(*, session: Session, code: str) -> Category | None:
@@ -142,16 +175,16 @@ def categories(*, session: Session, active_only: bool = False) -> Sequence[Categ
     return repo.categories(session, active_only=active_only)
 
 
-def chains(*, session: Session) -> Sequence[Chain]:
-    return repo.chains(session)
+def chains(*, session: Session, active_only: bool = False) -> Sequence[Chain]:
+    return repo.chains(session, active_only=active_only)
 
 
-def routing_rules(*, session: Session) -> Sequence[RoutingRule]:
-    return repo.routing_rules(session)
+def routing_rules(*, session: Session, active_only: bool = False) -> Sequence[RoutingRule]:
+    return repo.routing_rules(session, active_only=active_only)
 
 
 def stored_codes(*, session: Session) -> dict[str, set[str]]:
-    """The codes stored per kind ("departments", "chains", "categories")."""
+    """The codes stored per kind ("departments", "chains", "categories"), retired included."""
     return repo.codes(session)
 
 
@@ -161,10 +194,54 @@ def enterprise(*, session: Session, uscc: str) -> Enterprise | None:
 
 
 def get_enterprise(*, session: Session, uscc: str) -> Enterprise:
+    """Retired or not: a retired enterprise is still read (its requests name it)."""
     found = repo.enterprise(session, uscc.strip().upper())
     if found is None:
         raise NotFound(f"no enterprise with USCC {uscc!r}")
     return found
+
+
+def find_enterprises(
+    *,
+    session: Session,
+    q: str | None = None,
+    chain: str | None = None,
+    grid_prefix: str | None = None,
+    active: bool | None = True,
+    after: int | None = None,
+    limit: int = 50,
+) -> tuple[Sequence[Enterprise], str | None]:
+    """Enterprises by id, and the cursor of the next page (None on the last). `q` matches a
+    USCC by its start, or a name holding each of its words, in any case; `grid_prefix` the
+    start of the grid code; `active` None takes retired and active ones alike."""
+    words = q.strip() if q is not None else ""
+    rows = repo.enterprises(
+        session,
+        q=words or None,
+        chain=chain,
+        grid_prefix=grid_prefix,
+        active=active,
+        after=after,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, paging.encode(ENTERPRISE_CURSOR, rows[-1].id) if more and rows else None
+
+
+def enterprises_after(cursor: str | None) -> int | None:
+    """The id a page of `find_enterprises` continues after (InvalidInput for a bad cursor)."""
+    return paging.after_id(ENTERPRISE_CURSOR, cursor)
+
+
+def rule(*, session: Session, rule_id: int) -> RoutingRule | None:
+    return repo.rule(session, rule_id)
+
+
+def _found(item: M | None, kind: str, key: str | int) -> M:
+    if item is None:
+        raise NotFound(f"no {kind} {key!r}")
+    return item
 
 
 # --- writes --------------------------------------------------------------------
@@ -173,16 +250,30 @@ def get_enterprise(*, session: Session, uscc: str) -> Enterprise:
 # of a file, or a CSV column the file lacks, never erases what is stored. A new row takes the
 # schema's defaults for the rest. Each save says whether it created, updated or left the row
 # as it was, for `huying load`'s summary.
+#
+# A change (`update_*`) is the stored entry with the patch's fields applied, validated and
+# checked as a new entry is, then written whole. Every write given an actor appends its audit
+# entry ("<type>.create", ".update", ".retire", ".restore") in the same session, so that the
+# entry and the write land together or not at all; a write that changes nothing appends none.
 
 Outcome = Literal["created", "updated", "unchanged"]
 OUTCOMES: tuple[Outcome, ...] = ("created", "updated", "unchanged")
-M = TypeVar("M")
+In = TypeVar("In", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class Saved(Generic[M]):
     item: M
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Who writes ("user:admin", "key:12", "cli") and when: a save given one appends its
+    audit entry."""
+
+    actor: str
+    now: datetime
 
 
 @functools.lru_cache(maxsize=8)
@@ -202,7 +293,7 @@ def _save(
     item: M,
     *,
     new: bool,
-    given: set[str],
+    given: Collection[str],
     values: dict[str, tuple[str, object]],
 ) -> Saved[M]:
     """Set `values` ({input field: (attribute, value)}) on `item`: every one on a new row,
@@ -217,39 +308,140 @@ def _save(
     return Saved(item, "created" if new else "updated" if changed else "unchanged")
 
 
-def _missing_departments(session: Session, codes: Sequence[str], pending: set[str]) -> list[str]:
-    wanted = [c for c in dict.fromkeys(codes) if c not in pending]
-    known = repo.department_codes(session, wanted)
-    return [c for c in wanted if c not in known]
+def _audit(
+    session: Session,
+    audit_as: Audit | None,
+    target_type: str,
+    target_id: str | int,
+    before: BaseModel | None,
+    after: BaseModel,
+) -> None:
+    """The audit entry of one write: a creation when there was nothing before, a retirement
+    or a restoration when `active` changed, else an update (none if nothing changed)."""
+    if audit_as is None:
+        return
+    old = before.model_dump(mode="json") if before is not None else None
+    new = after.model_dump(mode="json")
+    if old is None:
+        verb = "create"
+    elif old["active"] != new["active"]:
+        verb = "restore" if new["active"] else "retire"
+    else:
+        verb = "update"
+    audit.record(
+        session,
+        actor=audit_as.actor,
+        action=f"{target_type}.{verb}",
+        target_type=target_type,
+        target_id=target_id,
+        before=old,
+        after=new,
+        now=audit_as.now,
+    )
+
+
+def _merged(model: type[In], stored: BaseModel, changes: Patch) -> In:
+    """The stored entry (its *Out) with the fields `changes` gives, validated by `model`
+    (the entry's *In) as a new entry is: a change may not leave it what a create refuses."""
+    fields = stored.model_dump(exclude={"id", "active"})
+    fields.update(changes.model_dump(exclude_unset=True, exclude={"active"}))
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidFields(
+            validation_detail(exc.errors()),
+            errors=exc.errors(include_url=False, include_context=False, include_input=False),
+        ) from None
+
+
+_KINDS: dict[str, type[Department] | type[Chain] | type[Category]] = {
+    "department": Department,
+    "chain": Chain,
+    "category": Category,
+}
+
+
+def _references(
+    session: Session,
+    kind: Literal["department", "chain", "category"],
+    wanted: Sequence[str | None],
+    *,
+    kept: Collection[str | None] = (),
+    field: str | None = None,
+) -> None:
+    """Every code of `wanted` names a stored `kind`, and each newly chosen one (not in
+    `kept`, what the entry named already) an active one: a retired entry is kept where it is
+    named, never named anew. UnknownReference (422) for either."""
+    codes = [c for c in dict.fromkeys(wanted) if c]
+    states = repo.states(session, _KINDS[kind], codes)
+    where = f"{field}: " if field else ""
+    if missing := [c for c in codes if c not in states]:
+        said = f"{kind} {missing[0]!r}" if len(missing) == 1 else f"{kind}(s): {', '.join(missing)}"
+        raise UnknownReference(f"{where}unknown {said}", kind=kind, codes=missing, field=field)
+    if retired := [c for c in codes if not states[c] and c not in kept]:
+        said = (
+            f"{kind} {retired[0]!r} is"
+            if len(retired) == 1
+            else f"{kind}(s) {', '.join(retired)} are"
+        )
+        raise UnknownReference(
+            f"{where}{said} retired: restore it first, or name another",
+            kind=kind,
+            codes=retired,
+            field=field,
+        )
+
+
+# departments
+
+
+def _check_department(session: Session, data: DepartmentIn, existing: Department | None) -> None:
+    parent = data.parent_code
+    if parent is None:
+        return
+    if parent == data.code:
+        raise InvalidInput("parent_code: a department cannot be its own parent")
+    kept = [existing.parent_code] if existing is not None else []
+    _references(session, "department", [parent], kept=kept, field="parent_code")
+    moved = existing is not None and parent != existing.parent_code
+    if moved and parent in subtree(session=session, code=data.code):
+        raise InvalidInput(
+            f"parent_code: {parent!r} is below {data.code!r}; a department cannot be "
+            "placed under its own sub-department",
+            field="parent_code",
+        )
+
+
+def _department_values(data: DepartmentIn) -> dict[str, tuple[str, object]]:
+    return {
+        "name": ("name", data.name),
+        "parent_code": ("parent_code", data.parent_code),
+        "leaders": ("leaders", [leader.model_dump() for leader in data.leaders]),
+    }
 
 
 def save_department(
-    *, session: Session, data: DepartmentIn, now: datetime, replace: bool = True
+    *,
+    session: Session,
+    data: DepartmentIn,
+    now: datetime,
+    replace: bool = True,
+    audit_as: Audit | None = None,
 ) -> Saved[Department]:
-    if data.parent_code is not None:
-        if data.parent_code == data.code:
-            raise InvalidInput("parent_code: a department cannot be its own parent")
-        if repo.department(session, data.parent_code) is None:
-            raise UnknownReference(
-                f"parent_code: unknown department {data.parent_code!r}",
-                kind="department",
-                codes=[data.parent_code],
-                field="parent_code",
-            )
     existing = repo.department(session, data.code)
+    _check_department(session, data, existing)
     if existing is not None and not replace:
         raise Conflict(f"department {data.code!r} already exists")
-    return _save(
+    before = department_out(existing) if existing is not None else None
+    saved = _save(
         session,
-        existing or Department(code=data.code, created_at=now),
+        existing or Department(code=data.code, created_at=now, active=True),
         new=existing is None,
         given=data.model_fields_set,
-        values={
-            "name": ("name", data.name),
-            "parent_code": ("parent_code", data.parent_code),
-            "leaders": ("leaders", [leader.model_dump() for leader in data.leaders]),
-        },
+        values=_department_values(data),
     )
+    _audit(session, audit_as, "department", data.code, before, department_out(saved.item))
+    return saved
 
 
 def upsert_department(
@@ -258,45 +450,154 @@ def upsert_department(
     return save_department(session=session, data=data, now=now, replace=replace).item
 
 
-def save_chain(*, session: Session, data: ChainIn, replace: bool = True) -> Saved[Chain]:
-    if data.liaison_department and _missing_departments(session, [data.liaison_department], set()):
-        raise UnknownReference(
-            f"liaison_department: unknown department {data.liaison_department!r}",
-            kind="department",
-            codes=[data.liaison_department],
-            field="liaison_department",
+def create_department(
+    *, session: Session, data: DepartmentIn, actor: str, now: datetime
+) -> Department:
+    """A new department (409 if its code is taken), audited as "department.create"."""
+    return save_department(
+        session=session, data=data, now=now, replace=False, audit_as=Audit(actor, now)
+    ).item
+
+
+def update_department(
+    *, session: Session, code: str, changes: DepartmentPatch, actor: str, now: datetime
+) -> Department:
+    """Change a department; `active: false` retires it, refused (409 has_active_children)
+    while an active department is below it, and `true` restores it, refused while its
+    parent is retired (the tree never holds an active department under a retired one)."""
+    dept = _found(repo.department(session, code), "department", code)
+    before = department_out(dept)
+    data = _merged(DepartmentIn, before, changes)
+    _check_department(session, data, dept)
+    active = dept.active if changes.active is None else changes.active
+    if dept.active and not active and (children := repo.active_children(session, code)):
+        raise Conflict(
+            f"department {code!r} has active sub-departments ({', '.join(children)}): "
+            "retire or move them first",
+            code="has_active_children",
+            children=children,
         )
+    if active and not dept.active:  # restored: its parent is chosen anew
+        _references(session, "department", [data.parent_code], field="parent_code")
+    _save(
+        session,
+        dept,
+        new=False,
+        given=("name", "parent_code", "leaders", "active"),
+        values=_department_values(data) | {"active": ("active", active)},
+    )
+    _audit(session, Audit(actor, now), "department", code, before, department_out(dept))
+    return dept
+
+
+# chains
+
+
+def _check_chain(session: Session, data: ChainIn, existing: Chain | None) -> None:
+    kept = [existing.liaison_department_code] if existing is not None else []
+    _references(
+        session, "department", [data.liaison_department], kept=kept, field="liaison_department"
+    )
+
+
+def _chain_values(data: ChainIn) -> dict[str, tuple[str, object]]:
+    return {
+        "name": ("name", data.name),
+        "leader_uscc": ("leader_uscc", data.leader_uscc),
+        "liaison_department": ("liaison_department_code", data.liaison_department),
+    }
+
+
+def save_chain(
+    *, session: Session, data: ChainIn, replace: bool = True, audit_as: Audit | None = None
+) -> Saved[Chain]:
     existing = repo.chain(session, data.code)
+    _check_chain(session, data, existing)
     if existing is not None and not replace:
         raise Conflict(f"chain {data.code!r} already exists")
-    return _save(
+    before = chain_out(existing) if existing is not None else None
+    saved = _save(
         session,
-        existing or Chain(code=data.code),
+        existing or Chain(code=data.code, active=True),
         new=existing is None,
         given=data.model_fields_set,
-        values={
-            "name": ("name", data.name),
-            "leader_uscc": ("leader_uscc", data.leader_uscc),
-            "liaison_department": ("liaison_department_code", data.liaison_department),
-        },
+        values=_chain_values(data),
     )
+    _audit(session, audit_as, "chain", data.code, before, chain_out(saved.item))
+    return saved
 
 
 def upsert_chain(*, session: Session, data: ChainIn, replace: bool = True) -> Chain:
     return save_chain(session=session, data=data, replace=replace).item
 
 
-def save_category(
-    *, session: Session, data: CategoryIn, urgencies: Sequence[str], replace: bool = True
-) -> Saved[Category]:
+def create_chain(*, session: Session, data: ChainIn, actor: str, now: datetime) -> Chain:
+    return save_chain(session=session, data=data, replace=False, audit_as=Audit(actor, now)).item
+
+
+def update_chain(
+    *, session: Session, code: str, changes: ChainPatch, actor: str, now: datetime
+) -> Chain:
+    """Change a chain; a retired one stays on its enterprises and rules, but no new
+    enterprise or rule may name it."""
+    chain = _found(repo.chain(session, code), "chain", code)
+    before = chain_out(chain)
+    data = _merged(ChainIn, before, changes)
+    _check_chain(session, data, chain)
+    active = chain.active if changes.active is None else changes.active
+    _save(
+        session,
+        chain,
+        new=False,
+        given=("name", "leader_uscc", "liaison_department", "active"),
+        values=_chain_values(data) | {"active": ("active", active)},
+    )
+    _audit(session, Audit(actor, now), "chain", code, before, chain_out(chain))
+    return chain
+
+
+# categories
+
+
+def _check_category(
+    session: Session, data: CategoryIn, existing: Category | None, urgencies: Sequence[str]
+) -> None:
     if data.urgency not in urgencies:
         raise InvalidInput(f"urgency: {data.urgency!r} is not one of {', '.join(urgencies)}")
-    refs = [*([data.lead_department] if data.lead_department else []), *data.co_departments]
-    if missing := _missing_departments(session, refs, set()):
-        raise UnknownReference(
-            f"unknown department(s): {', '.join(missing)}", kind="department", codes=missing
-        )
+    kept = (
+        [existing.lead_department_code, *(existing.co_department_codes or [])]
+        if existing is not None
+        else []
+    )
+    _references(session, "department", [data.lead_department], kept=kept, field="lead_department")
+    _references(session, "department", data.co_departments, kept=kept, field="co_departments")
+
+
+def _category_values(
+    data: CategoryIn, lead: str | None, co: Sequence[str]
+) -> dict[str, tuple[str, object]]:
+    return {
+        "name": ("name", data.name),
+        "group": ("group", data.group),
+        "urgency": ("urgency", data.urgency),
+        "lead_department": ("lead_department_code", data.lead_department),
+        "co_departments": ("co_department_codes", [c for c in co if c != lead]),
+        "time_limits": ("time_limits", dict(data.time_limits)),
+        "description": ("description", data.description),
+    }
+
+
+def save_category(
+    *,
+    session: Session,
+    data: CategoryIn,
+    urgencies: Sequence[str],
+    replace: bool = True,
+    audit_as: Audit | None = None,
+) -> Saved[Category]:
+    """A load puts a category back on the call list (`active`): the file is the list."""
     existing = repo.category(session, data.code)
+    _check_category(session, data, existing, urgencies)
     if existing is not None and not replace:
         raise Conflict(f"category {data.code!r} already exists")
     given = data.model_fields_set
@@ -310,28 +611,83 @@ def save_category(
         if existing is not None and "co_departments" not in given
         else data.co_departments
     )
-    return _save(
+    before = category_out(existing) if existing is not None else None
+    saved = _save(
         session,
         existing or Category(code=data.code),
         new=existing is None,
         given=given | {"co_departments", "active"},  # co follows the lead; a load reactivates
-        values={
-            "name": ("name", data.name),
-            "group": ("group", data.group),
-            "urgency": ("urgency", data.urgency),
-            "lead_department": ("lead_department_code", data.lead_department),
-            "co_departments": ("co_department_codes", [c for c in co if c != lead]),
-            "time_limits": ("time_limits", dict(data.time_limits)),
-            "description": ("description", data.description),
-            "active": ("active", True),
-        },
+        values=_category_values(data, lead, co) | {"active": ("active", True)},
     )
+    _audit(session, audit_as, "category", data.code, before, category_out(saved.item))
+    return saved
 
 
 def upsert_category(
     *, session: Session, data: CategoryIn, urgencies: Sequence[str], replace: bool = True
 ) -> Category:
     return save_category(session=session, data=data, urgencies=urgencies, replace=replace).item
+
+
+def create_category(
+    *, session: Session, data: CategoryIn, urgencies: Sequence[str], actor: str, now: datetime
+) -> Category:
+    return save_category(
+        session=session, data=data, urgencies=urgencies, replace=False, audit_as=Audit(actor, now)
+    ).item
+
+
+def update_category(
+    *,
+    session: Session,
+    code: str,
+    changes: CategoryPatch,
+    urgencies: Sequence[str],
+    actor: str,
+    now: datetime,
+) -> Category:
+    """Change a category; a retired one leaves the call list and is refused at submit,
+    while its requests keep it."""
+    cat = _found(repo.category(session, code), "category", code)
+    before = category_out(cat)
+    data = _merged(CategoryIn, before, changes)
+    _check_category(session, data, cat, urgencies)
+    active = cat.active if changes.active is None else changes.active
+    values = _category_values(data, data.lead_department, data.co_departments)
+    _save(
+        session,
+        cat,
+        new=False,
+        given=(*values, "active"),
+        values=values | {"active": ("active", active)},
+    )
+    _audit(session, Audit(actor, now), "category", code, before, category_out(cat))
+    return cat
+
+
+# enterprises
+
+
+def _check_enterprise(
+    session: Session, data: EnterpriseIn, existing: Enterprise | None, grid_code_pattern: str
+) -> None:
+    if data.grid_code is not None and (
+        problem := grid_code_problem(data.grid_code, pattern=grid_code_pattern)
+    ):
+        raise InvalidInput(f"grid_code: {problem}")
+    kept = [existing.chain_code] if existing is not None else []
+    _references(session, "chain", [data.chain], kept=kept, field="chain")
+
+
+def _enterprise_values(data: EnterpriseIn) -> dict[str, tuple[str, object]]:
+    return {
+        "name": ("name", data.name),
+        "chain": ("chain_code", data.chain),
+        "grid_code": ("grid_code", data.grid_code),
+        "address": ("address", data.address),
+        "contact_name": ("contact_name", data.contact_name),
+        "contact_phone": ("contact_phone", data.contact_phone),
+    }
 
 
 def save_enterprise(
@@ -341,32 +697,22 @@ def save_enterprise(
     now: datetime,
     replace: bool = True,
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN,
+    audit_as: Audit | None = None,
 ) -> Saved[Enterprise]:
-    if data.grid_code is not None and (
-        problem := grid_code_problem(data.grid_code, pattern=grid_code_pattern)
-    ):
-        raise InvalidInput(f"grid_code: {problem}")
-    if data.chain is not None and repo.chain(session, data.chain) is None:
-        raise UnknownReference(
-            f"chain: unknown chain {data.chain!r}", kind="chain", codes=[data.chain], field="chain"
-        )
     existing = repo.enterprise(session, data.uscc)
+    _check_enterprise(session, data, existing, grid_code_pattern)
     if existing is not None and not replace:
         raise Conflict(f"enterprise {data.uscc} already exists")
-    return _save(
+    before = enterprise_out(existing) if existing is not None else None
+    saved = _save(
         session,
-        existing or Enterprise(uscc=data.uscc, created_at=now),
+        existing or Enterprise(uscc=data.uscc, created_at=now, active=True),
         new=existing is None,
         given=data.model_fields_set,
-        values={
-            "name": ("name", data.name),
-            "chain": ("chain_code", data.chain),
-            "grid_code": ("grid_code", data.grid_code),
-            "address": ("address", data.address),
-            "contact_name": ("contact_name", data.contact_name),
-            "contact_phone": ("contact_phone", data.contact_phone),
-        },
+        values=_enterprise_values(data),
     )
+    _audit(session, audit_as, "enterprise", data.uscc, before, enterprise_out(saved.item))
+    return saved
 
 
 def upsert_enterprise(
@@ -382,68 +728,200 @@ def upsert_enterprise(
     ).item
 
 
-def save_rule(
-    *, session: Session, data: RoutingRuleIn, grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
-) -> Saved[RoutingRule]:
-    """A rule is known by its condition (category, grid prefix, chain): loading one again
-    changes its departments and priority."""
+def create_enterprise(
+    *,
+    session: Session,
+    data: EnterpriseIn,
+    grid_code_pattern: str,
+    actor: str,
+    now: datetime,
+) -> Enterprise:
+    return save_enterprise(
+        session=session,
+        data=data,
+        now=now,
+        replace=False,
+        grid_code_pattern=grid_code_pattern,
+        audit_as=Audit(actor, now),
+    ).item
+
+
+def update_enterprise(
+    *,
+    session: Session,
+    uscc: str,
+    changes: EnterprisePatch,
+    grid_code_pattern: str,
+    actor: str,
+    now: datetime,
+) -> Enterprise:
+    """Change an enterprise; a retired one is refused at submit, its requests keep it."""
+    ent = get_enterprise(session=session, uscc=uscc)
+    before = enterprise_out(ent)
+    data = _merged(EnterpriseIn, before, changes)
+    _check_enterprise(session, data, ent, grid_code_pattern)
+    active = ent.active if changes.active is None else changes.active
+    values = _enterprise_values(data)
+    _save(
+        session,
+        ent,
+        new=False,
+        given=(*values, "active"),
+        values=values | {"active": ("active", active)},
+    )
+    _audit(session, Audit(actor, now), "enterprise", ent.uscc, before, enterprise_out(ent))
+    return ent
+
+
+def may_change_enterprise(
+    *, session: Session, uscc: str, actor: str, role: str, changes: EnterprisePatch
+) -> None:
+    """Who may PATCH an enterprise: an admin any; an integration only one it registered
+    itself (the audit log's "enterprise.create" names its key), to correct it, and never
+    its `active` (retiring one refuses every source's submits: an admin's decision).
+    NotFound first, so that an unknown USCC reads the same to everyone."""
+    ent = get_enterprise(session=session, uscc=uscc)
+    if role in roles.ADMINS:
+        return
+    if changes.active is not None:
+        raise Forbidden("active: only an admin retires or restores an enterprise")
+    found, _ = audit.entries(
+        session=session,
+        filters=audit.Filters(
+            action="enterprise.create", target_type="enterprise", target_id=ent.uscc
+        ),
+        after=None,
+        limit=1,
+    )
+    if not found or found[0].actor != actor:
+        raise Forbidden(
+            f"enterprise {ent.uscc} was not registered with this key: ask an admin to change it"
+        )
+
+
+# routing rules
+
+
+def _check_rule(
+    session: Session, data: RoutingRuleIn, existing: RoutingRule | None, grid_code_pattern: str
+) -> None:
     if data.grid_prefix is not None and (
         problem := grid_codes(grid_code_pattern).prefix_problem(data.grid_prefix)
     ):
         raise InvalidInput(f"grid_prefix: {problem}")
-    if data.category is not None and repo.category(session, data.category) is None:
-        raise UnknownReference(
-            f"category: unknown category {data.category!r}",
-            kind="category",
-            codes=[data.category],
-            field="category",
-        )
-    if data.chain is not None and repo.chain(session, data.chain) is None:
-        raise UnknownReference(
-            f"chain: unknown chain {data.chain!r}", kind="chain", codes=[data.chain], field="chain"
-        )
-    if missing := _missing_departments(session, [data.department, *data.co_departments], set()):
-        raise UnknownReference(
-            f"unknown department(s): {', '.join(missing)}", kind="department", codes=missing
-        )
-    existing = next(
-        (
-            r
-            for r in repo.routing_rules(session)
-            if (r.category_code, r.grid_prefix, r.chain_code)
-            == (data.category, data.grid_prefix, data.chain)
-        ),
-        None,
+    kept_category = [existing.category_code] if existing is not None else []
+    kept_chain = [existing.chain_code] if existing is not None else []
+    kept = (
+        [existing.department_code, *(existing.co_department_codes or [])]
+        if existing is not None
+        else []
     )
+    _references(session, "category", [data.category], kept=kept_category, field="category")
+    _references(session, "chain", [data.chain], kept=kept_chain, field="chain")
+    _references(session, "department", [data.department], kept=kept, field="department")
+    _references(session, "department", data.co_departments, kept=kept, field="co_departments")
+
+
+def _rule_values(data: RoutingRuleIn, co: Sequence[str]) -> dict[str, tuple[str, object]]:
+    return {
+        "department": ("department_code", data.department),
+        "co_departments": ("co_department_codes", [c for c in co if c != data.department]),
+        "priority": ("priority", data.priority),
+    }
+
+
+def save_rule(
+    *,
+    session: Session,
+    data: RoutingRuleIn,
+    grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN,
+    replace: bool = True,
+    audit_as: Audit | None = None,
+) -> Saved[RoutingRule]:
+    """A rule is known by its condition (category, grid prefix, chain): loading one again
+    changes its departments and priority (without `replace`, 409 instead)."""
+    existing = repo.rule_with_condition(session, data.category, data.grid_prefix, data.chain)
+    _check_rule(session, data, existing, grid_code_pattern)
+    if existing is not None and not replace:
+        raise Conflict(
+            f"routing rule {existing.id} has this category, grid_prefix and chain already: "
+            "change that one",
+            rule_id=existing.id,
+        )
     given = data.model_fields_set
     co = (
         list(existing.co_department_codes or [])
         if existing is not None and "co_departments" not in given
         else data.co_departments
     )
-    return _save(
+    before = rule_out(existing) if existing is not None else None
+    saved = _save(
         session,
         existing
         or RoutingRule(
-            category_code=data.category, grid_prefix=data.grid_prefix, chain_code=data.chain
+            category_code=data.category,
+            grid_prefix=data.grid_prefix,
+            chain_code=data.chain,
+            active=True,
         ),
         new=existing is None,
         given=given | {"co_departments"},  # co follows the lead department
-        values={
-            "department": ("department_code", data.department),
-            "co_departments": (
-                "co_department_codes",
-                [c for c in co if c != data.department],
-            ),
-            "priority": ("priority", data.priority),
-        },
+        values=_rule_values(data, co),
     )
+    _audit(session, audit_as, "routing_rule", saved.item.id, before, rule_out(saved.item))
+    return saved
 
 
 def upsert_rule(
     *, session: Session, data: RoutingRuleIn, grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
 ) -> RoutingRule:
     return save_rule(session=session, data=data, grid_code_pattern=grid_code_pattern).item
+
+
+def create_rule(
+    *, session: Session, data: RoutingRuleIn, grid_code_pattern: str, actor: str, now: datetime
+) -> RoutingRule:
+    """A new rule; 409 if a rule of the same condition exists (change that one)."""
+    return save_rule(
+        session=session,
+        data=data,
+        grid_code_pattern=grid_code_pattern,
+        replace=False,
+        audit_as=Audit(actor, now),
+    ).item
+
+
+def update_rule(
+    *,
+    session: Session,
+    rule_id: int,
+    changes: RoutingRulePatch,
+    grid_code_pattern: str,
+    actor: str,
+    now: datetime,
+) -> RoutingRule:
+    """Change a rule, its condition too (409 if another rule has that condition); a
+    retired rule never matches."""
+    found = _found(repo.rule(session, rule_id), "routing rule", rule_id)
+    before = rule_out(found)
+    data = _merged(RoutingRuleIn, before, changes)
+    _check_rule(session, data, found, grid_code_pattern)
+    other = repo.rule_with_condition(session, data.category, data.grid_prefix, data.chain)
+    if other is not None and other.id != found.id:
+        raise Conflict(
+            f"routing rule {other.id} has this category, grid_prefix and chain already",
+            rule_id=other.id,
+        )
+    active = found.active if changes.active is None else changes.active
+    values = _rule_values(data, data.co_departments) | {
+        "category": ("category_code", data.category),
+        "grid_prefix": ("grid_prefix", data.grid_prefix),
+        "chain": ("chain_code", data.chain),
+        "active": ("active", active),
+    }
+    _save(session, found, new=False, given=tuple(values), values=values)
+    _audit(session, Audit(actor, now), "routing_rule", found.id, before, rule_out(found))
+    return found
 
 
 # --- routing -------------------------------------------------------------------
@@ -469,21 +947,29 @@ def _specificity(rule: RoutingRule) -> tuple[int, int, int, int, int]:
 def route(
     *, session: Session, category: Category, grid_code: str | None, chain_code: str | None
 ) -> Route | None:
-    """The most specific matching routing rule, else the category's lead department, else None."""
+    """The most specific matching active rule whose department is active, else the
+    category's lead department if active, else None (the dispatcher decides). Retired
+    co-departments are left out."""
+    retired = repo.retired_departments(session)
     matching = [
         r
-        for r in repo.routing_rules(session, category.code)
+        for r in repo.routing_rules(session, category.code, active_only=True)
         if (r.grid_prefix is None or (grid_code or "").startswith(r.grid_prefix))
         and (r.chain_code is None or r.chain_code == chain_code)
+        and r.department_code not in retired
     ]
     if matching:
         best = max(matching, key=_specificity)
         co = best.co_department_codes or category.co_department_codes or []
         return Route(
-            best.department_code, tuple(c for c in co if c != best.department_code), best.id
+            best.department_code,
+            tuple(c for c in co if c != best.department_code and c not in retired),
+            best.id,
         )
-    if category.lead_department_code:
-        return Route(category.lead_department_code, tuple(category.co_department_codes or []), None)
+    lead = category.lead_department_code
+    if lead and lead not in retired:
+        co = category.co_department_codes or []
+        return Route(lead, tuple(c for c in co if c not in retired), None)
     return None
 
 
@@ -498,19 +984,25 @@ class Suggestion(NamedTuple):
     co: list[str]
 
 
-def suggestion(category: Category | None, *, returned_by: str | None = None) -> Suggestion:
+def suggestion(
+    category: Category | None,
+    *,
+    returned_by: str | None = None,
+    retired: Collection[str] = frozenset(),
+) -> Suggestion:
     """The category's own lead and co-departments (the call list's), never the department
-    `returned_by` that has just sent the request back."""
+    `returned_by` that has just sent the request back, nor a `retired` one."""
     lead = (category.lead_department_code or "") if category else ""
     co = list(category.co_department_codes or []) if category else []
-    if returned_by is not None:
-        lead, co = ("" if lead == returned_by else lead), [c for c in co if c != returned_by]
-    return Suggestion(lead, co)
+    left_out = set(retired) | ({returned_by} if returned_by is not None else set())
+    return Suggestion("" if lead in left_out else lead, [c for c in co if c not in left_out])
 
 
 def dispatch_suggestion(*, session: Session, category_code: str) -> Suggestion:
-    """The suggestion for one request of this category (one query)."""
-    return suggestion(repo.category(session, category_code))
+    """The suggestion for one request of this category (two small queries)."""
+    return suggestion(
+        repo.category(session, category_code), retired=repo.retired_departments(session)
+    )
 
 
 def dispatch_suggestions(
@@ -520,9 +1012,12 @@ def dispatch_suggestions(
     returned_by: Mapping[int, str],
 ) -> dict[int, Suggestion]:
     """The suggestion for each request: `category_codes` gives its category code by request id,
-    `returned_by` the department that sent it back, for those that were. One query."""
+    `returned_by` the department that sent it back, for those that were. Two queries."""
     by_code = {c.code: c for c in repo.categories(session)}
+    retired = repo.retired_departments(session)
     return {
-        request_id: suggestion(by_code.get(code), returned_by=returned_by.get(request_id))
+        request_id: suggestion(
+            by_code.get(code), returned_by=returned_by.get(request_id), retired=retired
+        )
         for request_id, code in category_codes.items()
     }
