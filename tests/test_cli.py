@@ -214,3 +214,101 @@ def test_load_checks_grid_codes_against_the_configured_pattern(
     assert main(["--config", str(config), "load", str(good)]) == 0
     assert main(["--config", str(config), "load", str(bad)]) == 1
     assert "line 2: grid_code" in capsys.readouterr().err
+
+
+# --- users and keys: the same service as the API, audited as "cli" ---------------------
+
+
+def _cli_entries(config: str) -> list[tuple[str, str, str]]:
+    from huying.audit.models import AuditEntry
+
+    rt = build_runtime(load_settings(config))
+    try:
+        with rt.transaction() as s:
+            rows = s.execute(
+                select(AuditEntry.actor, AuditEntry.action, AuditEntry.target_id)
+                .where(AuditEntry.target_type.in_(("user", "key")))
+                .order_by(AuditEntry.id)
+            ).all()
+    finally:
+        rt.close()
+    return [(a, b, c) for a, b, c in rows]
+
+
+def test_users_list_disable_enable_passwd_and_set_role(
+    config: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, role in (("boss", "admin"), ("zhang", "dispatcher")):
+        monkeypatch.setattr("sys.stdin", io.StringIO("first-pass-1\n"))
+        assert (
+            main(["--config", config, "users", "create", "--username", name, "--role", role]) == 0
+        )
+    capsys.readouterr()
+    assert main(["--config", config, "users", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in listed] == [
+        ["boss", "admin", "active"],
+        ["zhang", "dispatcher", "active"],
+    ]
+    assert main(["--config", config, "users", "disable", "zhang"]) == 0
+    assert main(["--config", config, "users", "list"]) == 0
+    assert "zhang                dispatcher               disabled" in capsys.readouterr().out
+    assert main(["--config", config, "users", "enable", "zhang"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("second-pass-2\n"))
+    assert main(["--config", config, "users", "passwd", "zhang"]) == 0
+    assert "second-pass-2" not in capsys.readouterr().out
+    assert main(["--config", config, "users", "set-role", "zhang", "--role", "supervisor"]) == 0
+    # the service's rules, said as its errors
+    assert main(["--config", config, "users", "disable", "boss"]) == 1
+    assert "last active admin" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["--config", config, "users", "passwd", "zhang"]) == 1
+    assert "at least 8" in capsys.readouterr().err
+    assert main(["--config", config, "users", "enable", "nobody"]) == 1
+    assert "no user 'nobody'" in capsys.readouterr().err
+    assert _cli_entries(config) == [
+        ("cli", "user.create", "boss"),
+        ("cli", "user.create", "zhang"),
+        ("cli", "user.disable", "zhang"),
+        ("cli", "user.enable", "zhang"),
+        ("cli", "user.password", "zhang"),
+        ("cli", "user.update", "zhang"),
+    ]
+    from huying.auth.service import login
+
+    rt = build_runtime(load_settings(config))
+    try:
+        _, user, _ = login(rt=rt, username="zhang", password="second-pass-2", address=None)
+        assert user.role == "supervisor"
+    finally:
+        rt.close()
+
+
+def test_users_passwd_takes_no_password_argument(config: str) -> None:
+    with pytest.raises(SystemExit):
+        main(["--config", config, "users", "passwd", "zhang", "new-password-here"])
+
+
+def test_keys_list_and_revoke(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", config, "keys", "create", "--role", "monitor", "--name", "prom"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert main(["--config", config, "keys", "list"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.split()[:4] == ["1", token[:10], "monitor", "active"] and line.endswith("prom")
+    assert token not in line
+    assert main(["--config", config, "keys", "revoke", "1"]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["--config", config, "keys", "list"]) == 0
+    assert "revoked 2" in capsys.readouterr().out
+    assert main(["--config", config, "keys", "revoke", "9"]) == 1
+    assert "no API key 9" in capsys.readouterr().err
+    assert _cli_entries(config) == [("cli", "key.create", "1"), ("cli", "key.revoke", "1")]
+    rt = build_runtime(load_settings(config))
+    try:
+        from huying.auth.service import authenticate
+        from huying.errors import NotAuthenticated
+
+        with pytest.raises(NotAuthenticated), rt.transaction() as s:
+            authenticate(session=s, token=token, now=rt.now())
+    finally:
+        rt.close()

@@ -74,7 +74,13 @@ def _config(max_examples: int, *, coverage: bool = True) -> schemathesis.Config:
 
 
 OPENAPI = _openapi()
-admin_schema = schemathesis.openapi.from_dict(OPENAPI, config=_config(ADMIN_EXAMPLES))
+# Left out: revoking the keys the later passes call with (they would then test only 401s),
+# and the robot test message, which calls the subscription's URL out of process.
+admin_schema = (
+    schemathesis.openapi.from_dict(OPENAPI, config=_config(ADMIN_EXAMPLES))
+    .exclude(method="DELETE", path="/api/v1/keys/{key_id}")
+    .exclude(method="POST", path="/api/v1/webhooks/{webhook_id}/test")
+)
 other_schema = schemathesis.openapi.from_dict(
     OPENAPI, config=_config(OTHER_EXAMPLES, coverage=False)
 ).exclude(path=list(ROLE_AGNOSTIC))

@@ -195,25 +195,64 @@ _DEPARTMENT_HELP = (
 )
 
 
+# Who the audit log names for the command line's writes.
+CLI_ACTOR = "cli"
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from huying.auth.service import create_key
 
     rt = _runtime(args)
     with rt.transaction() as s:
         _, token = create_key(
-            session=s, role=args.role, department=args.department, name=args.name, now=rt.now()
+            session=s,
+            role=args.role,
+            department=args.department,
+            name=args.name,
+            now=rt.now(),
+            actor=CLI_ACTOR,
         )
     print(token)
     return 0
 
 
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    """Every key, revoked ones too: its id (for `keys revoke`), prefix, role, name."""
+    from huying.auth import service
+
+    rt = _runtime(args)
+    with rt.transaction() as s:
+        rows = [service.key_out(k) for k in service.keys(session=s)]
+    for k in rows:
+        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}Z" if k.revoked_at else "active"
+        role = k.role + (f" ({k.department})" if k.department else "")
+        print(f"{k.id:>5}  {k.prefix:<12} {role:<24} {state:<24} {k.name}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from huying.auth import service
+
+    rt = _runtime(args)
+    with rt.transaction() as s:
+        key = service.revoke_key(session=s, key_id=args.id, actor=CLI_ACTOR, now=rt.now())
+        name = key.name
+    print(f"key {args.id} ({name}) revoked: refused from its next call")
+    return 0
+
+
+def _new_password() -> str:
+    """A password from the terminal's prompt (not echoed), else the first line of standard
+    input; never from the command line, where `ps` and the shell's history would show it."""
+    if sys.stdin.isatty():
+        return getpass.getpass("password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def cmd_users_create(args: argparse.Namespace) -> int:
     from huying.auth.service import create_user
 
-    if sys.stdin.isatty():
-        password = getpass.getpass("password: ")
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+    password = _new_password()
     rt = _runtime(args)
     with rt.transaction() as s:
         create_user(
@@ -224,11 +263,58 @@ def cmd_users_create(args: argparse.Namespace) -> int:
             department=args.department,
             now=rt.now(),
             display_name=args.display_name or "",
+            actor=CLI_ACTOR,
         )
     print(
         f"user {args.username} created ({args.role}{', ' + args.department if args.department else ''})"
     )
     return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from huying.auth import service
+
+    rt = _runtime(args)
+    with rt.transaction() as s:
+        rows = [service.user_out(u) for u in service.users(session=s)]
+    for u in rows:
+        role = u.role + (f" ({u.department})" if u.department else "")
+        state = "active" if u.active else "disabled"
+        print(f"{u.username:<20} {role:<24} {state:<9} {u.display_name}")
+    return 0
+
+
+def _update_user(args: argparse.Namespace, done: str, **changes: object) -> int:
+    """One change to a user, through the service the API and the console call: the same
+    rules (not the last admin, a department where the role needs one), audited as "cli"."""
+    from huying.auth import service
+    from huying.auth.schemas import UserPatch
+
+    patch = UserPatch.model_validate(changes)
+    rt = _runtime(args)
+    with rt.transaction() as s:
+        service.update_user(
+            session=s, username=args.username, changes=patch, actor=CLI_ACTOR, now=rt.now()
+        )
+    print(f"user {args.username} {done}")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    return _update_user(args, "disabled: refused from now on, sessions ended", active=False)
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    return _update_user(args, "enabled", active=True)
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    return _update_user(args, "has a new password; their sessions ended", password=_new_password())
+
+
+def cmd_users_set_role(args: argparse.Namespace) -> int:
+    role = args.role + (f", {args.department}" if args.department else "")
+    return _update_user(args, f"is now {role}", role=args.role, department=args.department)
 
 
 def cmd_workflows_check(args: argparse.Namespace) -> int:
@@ -438,6 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kc.add_argument("--department", help=_DEPARTMENT_HELP)
     kc.add_argument("--name")
+    kl = ksub.add_parser("list", help="every key (revoked ones too): id, prefix, role, name")
+    kl.set_defaults(func=cmd_keys_list)
+    kr = ksub.add_parser("revoke", help="revoke a key: refused from its next call")
+    kr.set_defaults(func=cmd_keys_revoke)
+    kr.add_argument("id", metavar="ID", type=int, help="the key's id, as `keys list` shows")
 
     users = add("users", lambda a: 2, "staff users")
     usub = users.add_subparsers(dest="users_command", required=True)
@@ -449,6 +540,29 @@ def build_parser() -> argparse.ArgumentParser:
     uc.add_argument("--role", required=True, choices=STAFF_ROLES)
     uc.add_argument("--department", help=_DEPARTMENT_HELP)
     uc.add_argument("--display-name")
+    ul = usub.add_parser("list", help="every staff user: role, department, active or not")
+    ul.set_defaults(func=cmd_users_list)
+    user_commands = [
+        ("disable", cmd_users_disable, "disable a user: refused at once, sessions ended"),
+        ("enable", cmd_users_enable, "enable a disabled user again"),
+        (
+            "passwd",
+            cmd_users_passwd,
+            "reset a user's password, read from a prompt or standard input (never an "
+            "argument); their sessions end",
+        ),
+        ("set-role", cmd_users_set_role, "change a user's role (and department)"),
+    ]
+    for name, fn, help_ in user_commands:
+        up = usub.add_parser(name, help=help_)
+        up.set_defaults(func=fn)
+        up.add_argument("username", metavar="USERNAME")
+        up.add_argument("--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+        if name == "set-role":
+            up.add_argument("--role", required=True, choices=STAFF_ROLES)
+            up.add_argument("--department", help=_DEPARTMENT_HELP + "; left out: bound to none")
+    for nested_keys in (kl, kr, ul):
+        nested_keys.add_argument("--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
 
     wf = add("workflows", lambda a: 2, "workflow definitions")
     wsub = wf.add_subparsers(dest="workflows_command", required=True)

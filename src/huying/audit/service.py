@@ -102,6 +102,15 @@ def entries(
     return rows, paging.encode(CURSOR_KIND, rows[-1].id) if more and rows else None
 
 
+def vocabulary(*, session: Session) -> tuple[Sequence[str], Sequence[str]]:
+    """The actions and the target types the log holds, sorted: what a reader can filter by."""
+    actions = session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
+    kinds = session.scalars(
+        select(AuditEntry.target_type).distinct().order_by(AuditEntry.target_type)
+    )
+    return actions.all(), kinds.all()
+
+
 def after_id(cursor: str | None) -> int | None:
     return paging.after_id(CURSOR_KIND, cursor)
 

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, column, delete, select, table
 from sqlalchemy.orm import Session
 
 from huying.auth.models import ApiKey, LoginFailure, StaffSession, User
+from huying.roles import ADMIN
 
 # --- keys and users ---------------------------------------------------------------
 
@@ -42,6 +43,50 @@ def add_user(session: Session, user: User) -> None:
     session.flush()
 
 
+def users(
+    session: Session,
+    *,
+    role: str | None = None,
+    department: str | None = None,
+    active: bool | None = None,
+) -> Sequence[User]:
+    """The staff users that match every filter given, by username."""
+    q = select(User).order_by(User.username)
+    if role is not None:
+        q = q.where(User.role == role)
+    if department is not None:
+        q = q.where(User.department_code == department)
+    if active is not None:
+        q = q.where(User.active.is_(active))
+    return session.scalars(q).all()
+
+
+def user_for_update(session: Session, username: str) -> User | None:
+    """The user, locked until the transaction ends (PostgreSQL): two admins changing the same
+    user apply one change after the other."""
+    return session.scalar(select(User).where(User.username == username).with_for_update())
+
+
+def active_admin_ids(session: Session) -> Sequence[int]:
+    """The active admins, locked until the transaction ends (PostgreSQL): two admins demoting
+    each other at once cannot both see the other one still there."""
+    return session.scalars(
+        select(User.id)
+        .where(User.role == ADMIN, User.active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+
+
+def keys(session: Session) -> Sequence[ApiKey]:
+    """Every API key, revoked ones too, oldest first."""
+    return session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
+
+
+def key_for_update(session: Session, key_id: int) -> ApiKey | None:
+    return session.scalar(select(ApiKey).where(ApiKey.id == key_id).with_for_update())
+
+
 # --- staff sessions -----------------------------------------------------------------
 
 
@@ -62,6 +107,11 @@ def add_session(session: Session, staff_session: StaffSession) -> None:
 
 def delete_session(session: Session, digest: str) -> None:
     session.execute(delete(StaffSession).where(StaffSession.token_hash == digest))
+
+
+def delete_sessions_of(session: Session, user_id: int) -> None:
+    """End every console session of the user."""
+    session.execute(delete(StaffSession).where(StaffSession.user_id == user_id))
 
 
 def prune_sessions(session: Session, *, now: datetime) -> None:

@@ -6,6 +6,13 @@ address, within `auth.failure_window`, `login` refuses with TooManyRequests (429
 of them have left the window, even with the right password, and without computing a hash. The
 failures are rows in the database, so every replica counts the same ones. The API and the
 console both log in through `login`, the one place this is enforced.
+
+The admin's writes to users and keys (the API, the console and the CLI all call the functions
+here) are refused with an `InvalidInput`/`Conflict` that names the `field` and the `rule`
+broken, so that the console can say it in Chinese under the field, and each write appends
+its audit entry in the caller's transaction. No password, hash or token reaches the log.
+A disabled user or a revoked key is refused on its very next call, on every replica:
+`authenticate` reads the row each time.
 """
 
 from __future__ import annotations
@@ -17,16 +24,26 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from huying.audit import service as audit
 from huying.auth import repository
 from huying.auth.models import ApiKey, StaffSession, User
+from huying.auth.schemas import KeyOut, UserOut, UserPatch
 from huying.durations import parse_duration
-from huying.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
-from huying.roles import DEPARTMENT, ROLES, SCOPED_BY_DEPARTMENT, SYSTEM_ROLES
+from huying.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+    UnknownReference,
+)
+from huying.roles import ADMIN, DEPARTMENT, ROLES, SCOPED_BY_DEPARTMENT, SYSTEM_ROLES
 from huying.runtime import Runtime
 from huying.workflow.context import Actor
 
@@ -64,23 +81,91 @@ def _check_role(session: Session, role: str, department: str | None) -> None:
     centre, `SCOPED_BY_DEPARTMENT`); an admin, an integration or a monitor covers everything
     and is bound to none, so a department given to one is refused, not ignored."""
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise InvalidInput(
+            f"role must be one of {', '.join(ROLES)}, not {role!r}",
+            field="role",
+            rule="role_unknown",
+        )
     if role == DEPARTMENT and not department:
-        raise InvalidInput("the department role needs a department code")
+        raise InvalidInput(
+            "the department role needs a department code",
+            field="department",
+            rule="department_needed",
+        )
     if department and role not in SCOPED_BY_DEPARTMENT:
         bound = ", ".join(SCOPED_BY_DEPARTMENT)
         raise InvalidInput(
             f"the {role} role is bound to no department (only {bound} may be); "
-            "leave out the department"
+            "leave out the department",
+            field="department",
+            rule="department_not_bound",
         )
     if department and not repository.department_known(session, department):
-        raise InvalidInput(f"unknown department {department!r}")
+        raise UnknownReference(
+            f"unknown department {department!r}",
+            kind="department",
+            codes=[department],
+            field="department",
+        )
+
+
+def _check_staff_role(session: Session, role: str, department: str | None) -> None:
+    """A role for people: systems get API keys, never a user with a password."""
+    if role in SYSTEM_ROLES:
+        raise InvalidInput(
+            f"{role} is a role for systems: give them an API key, not a user",
+            field="role",
+            rule="role_for_systems",
+        )
+    _check_role(session, role, department)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise InvalidInput(
+            "password: at least 8 characters", field="password", rule="password_short"
+        )
+
+
+def key_out(key: ApiKey) -> KeyOut:
+    return KeyOut(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        role=key.role,
+        department=key.department_code,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        department=user.department_code,
+        active=user.active,
+        created_at=user.created_at,
+    )
+
+
+def _public(out: UserOut | KeyOut) -> dict[str, Any]:
+    """What the audit log keeps of a user or key: its public fields, as JSON."""
+    return out.model_dump(mode="json")
 
 
 def create_key(
-    *, session: Session, role: str, department: str | None, name: str | None, now: datetime
+    *,
+    session: Session,
+    role: str,
+    department: str | None,
+    name: str | None,
+    now: datetime,
+    actor: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new API key; the token is returned once and only its hash is kept."""
+    """A new API key; the token is returned once and only its hash is kept. An admin's write
+    names its `actor` and is audited ("key.create"); the demo's set-up names none."""
     _check_role(session, role, department)
     token = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
@@ -92,7 +177,53 @@ def create_key(
         created_at=now,
     )
     repository.add_key(session, key)
+    if actor is not None:
+        audit.record(
+            session,
+            actor=actor,
+            action="key.create",
+            target_type="key",
+            target_id=key.id,
+            before=None,
+            after=_public(key_out(key)),
+            now=now,
+        )
     return key, token
+
+
+def keys(*, session: Session) -> Sequence[ApiKey]:
+    return repository.keys(session)
+
+
+def revoke_key(*, session: Session, key_id: int, actor: str, now: datetime) -> ApiKey:
+    """Revoke a key: it is refused from its very next call. Revoking a revoked key changes
+    nothing (it keeps its first `revoked_at`, the log no second entry). A key cannot revoke
+    itself: the caller would lock itself out mid-call, with nothing said."""
+    key = repository.key_for_update(session, key_id)
+    if key is None:
+        raise NotFound(f"no API key {key_id}")
+    if actor == f"key:{key.id}":
+        raise Conflict(
+            "a key cannot revoke itself; revoke it with another admin key, the console or "
+            "`huying keys revoke`",
+            field="key",
+            rule="self_revoke",
+        )
+    if key.revoked_at is not None:
+        return key
+    before = _public(key_out(key))
+    key.revoked_at = now
+    audit.record(
+        session,
+        actor=actor,
+        action="key.revoke",
+        target_type="key",
+        target_id=key.id,
+        before=before,
+        after=_public(key_out(key)),
+        now=now,
+    )
+    return key
 
 
 def create_user(
@@ -104,20 +235,24 @@ def create_user(
     department: str | None,
     now: datetime,
     display_name: str = "",
+    actor: str | None = None,
 ) -> User:
-    if role in SYSTEM_ROLES:
-        raise InvalidInput(f"{role} is a role for systems: give them an API key, not a user")
-    _check_role(session, role, department)
+    """A new staff user. An admin's write names its `actor` and is audited ("user.create");
+    the demo's set-up names none."""
     if (
         not username
         or len(username) > 64
         or not username.replace("_", "").replace(".", "").isalnum()
     ):
-        raise InvalidInput("username: 1 to 64 letters, digits, '.' or '_'")
-    if len(password) < 8:
-        raise InvalidInput("password: at least 8 characters")
+        raise InvalidInput(
+            "username: 1 to 64 letters, digits, '.' or '_'",
+            field="username",
+            rule="username_format",
+        )
+    _check_staff_role(session, role, department)
+    _check_password(password)
     if repository.user_by_username(session, username) is not None:
-        raise Conflict(f"user {username!r} already exists")
+        raise Conflict(f"user {username!r} already exists", field="username", rule="username_taken")
     user = User(
         username=username,
         display_name=display_name or username,
@@ -128,7 +263,121 @@ def create_user(
         created_at=now,
     )
     repository.add_user(session, user)
+    if actor is not None:
+        audit.record(
+            session,
+            actor=actor,
+            action="user.create",
+            target_type="user",
+            target_id=user.username,
+            before=None,
+            after=_public(user_out(user)),
+            now=now,
+        )
     return user
+
+
+def users(
+    *,
+    session: Session,
+    role: str | None = None,
+    department: str | None = None,
+    active: bool | None = None,
+) -> Sequence[User]:
+    return repository.users(session, role=role, department=department, active=active)
+
+
+def update_user(
+    *, session: Session, username: str, changes: UserPatch, actor: str, now: datetime
+) -> User:
+    """Change a user as `changes` says, checked as a creation is, with one audit entry per
+    kind of change: "user.update" (name, role, department), "user.disable"/"user.enable",
+    "user.password" (that it was reset; never the password or its hash).
+
+    Disabling a user or resetting their password ends their console sessions. An admin
+    cannot disable or demote themselves, and nobody can disable or demote the last active
+    admin (409): the console would be left with nobody to run it.
+    """
+    user = repository.user_for_update(session, username)
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    given = changes.model_fields_set
+    role = changes.role if changes.role is not None else user.role
+    department = changes.department if "department" in given else user.department_code
+    active = changes.active if changes.active is not None else user.active
+    if changes.role is not None or "department" in given:
+        _check_staff_role(session, role, department)
+    if changes.password is not None:
+        _check_password(changes.password)
+    _check_admins_remain(session, user, actor=actor, role=role, active=active)
+
+    before = _public(user_out(user))
+    user.role, user.department_code = role, department
+    if changes.display_name is not None:
+        user.display_name = changes.display_name
+    updated = _public(user_out(user))
+    _record_user(session, actor, "user.update", user, before, updated, now)
+
+    if active != user.active:
+        user.active = active
+        if not active:
+            repository.delete_sessions_of(session, user.id)
+        verb = "user.enable" if active else "user.disable"
+        _record_user(session, actor, verb, user, updated, _public(user_out(user)), now)
+
+    if changes.password is not None:
+        user.password_hash = _hasher.hash(changes.password)
+        repository.delete_sessions_of(session, user.id)
+        after = _public(user_out(user))
+        _record_user(session, actor, "user.password", user, after, after | PASSWORD_RESET, now)
+    session.flush()
+    return user
+
+
+# What "user.password" records after the reset: that it happened, and nothing of the password.
+PASSWORD_RESET = {"password_reset": True}
+
+
+def _check_admins_remain(
+    session: Session, user: User, *, actor: str, role: str, active: bool
+) -> None:
+    if user.role != ADMIN or not user.active or (role == ADMIN and active):
+        return  # not an active admin losing the role or being disabled
+    losing = "disable" if not active else "demote"
+    if actor == f"user:{user.username}":
+        raise Conflict(
+            f"an admin cannot {losing} themselves; another admin must",
+            field="active" if not active else "role",
+            rule=f"self_{losing}",
+        )
+    others = set(repository.active_admin_ids(session)) - {user.id}
+    if not others:
+        raise Conflict(
+            f"{user.username} is the last active admin: make another user an admin first",
+            field="active" if not active else "role",
+            rule="last_admin",
+        )
+
+
+def _record_user(
+    session: Session,
+    actor: str,
+    action: str,
+    user: User,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    now: datetime,
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="user",
+        target_id=user.username,
+        before=before,
+        after=after,
+        now=now,
+    )
 
 
 def user_by_username(*, session: Session, username: str) -> User | None:
