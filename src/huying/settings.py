@@ -258,6 +258,14 @@ class WebhookSettings(_Strict):
     # Hosts (names or addresses) that webhook URLs may name although they are loopback,
     # link-local or unspecified; private ranges are always allowed.
     allow_hosts: tuple[str, ...] = ()
+    # Messages a group robot (wecom, dingtalk, feishu) gets in a minute; past it, what is
+    # due for that robot goes out folded into one digest (huying.alerts.delivery).
+    robot_per_minute: int = Field(default=20, ge=2, le=600)
+    # Private deployments' robot hosts (政务微信, 浙政钉 …), by format: e.g.
+    # {wecom: [wx.gov.example.cn]}; the platforms' public hosts are always accepted.
+    robot_hosts: dict[Literal["wecom", "dingtalk", "feishu"], tuple[str, ...]] = Field(
+        default_factory=dict
+    )
 
     @field_validator("timeout")
     @classmethod

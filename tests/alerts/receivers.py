@@ -74,3 +74,98 @@ class Receiver:
     def accepted(self, url: str | None = None) -> list[str]:
         """The webhook-ids taken with a 2xx, in arrival order."""
         return [c.msg_id for c in self.calls if 200 <= c.status < 300 and url in (None, c.url)]
+
+
+# --- group robots, each checking what its platform documents --------------------------
+
+SIGN_WINDOW_SECONDS = 3600  # DingTalk and Feishu refuse a timestamp an hour away
+
+
+@dataclass
+class RobotCall:
+    url: str
+    at: datetime
+    body: dict[str, Any]
+    answer: dict[str, Any]
+
+
+@dataclass
+class Robot:
+    """A robot of `platform` ("wecom", "dingtalk", "feishu") as the platform runs it: it
+    checks the signature the way the platform documents it (independently of Huying's
+    code) and answers 200 with the platform's error code, 0 when it took the message.
+    `refuse` makes it answer a given error code for call number n (from 1)."""
+
+    clock: FrozenClock
+    platform: str
+    secret: str = ""
+    refuse: Callable[[int], int] = lambda n: 0
+    calls: list[RobotCall] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _sign_error(self, request: httpx.Request, body: dict[str, Any]) -> int:
+        import base64
+        import hashlib
+        import hmac
+        from urllib.parse import quote_plus
+
+        now = self.clock.now().timestamp()
+        if self.platform == "dingtalk" and self.secret:
+            stamp = request.url.params.get("timestamp", "")
+            sign = request.url.params.get("sign", "")
+            if not stamp.isdigit() or abs(now * 1000 - int(stamp)) > SIGN_WINDOW_SECONDS * 1000:
+                return 310000
+            digest = hmac.new(
+                self.secret.encode(), f"{stamp}\n{self.secret}".encode(), hashlib.sha256
+            ).digest()
+            # httpx decodes the query: compare with the value before URL-encoding, and the
+            # raw query must carry it URL-encoded as DingTalk's sample does.
+            expected = base64.b64encode(digest).decode()
+            raw = request.url.query.decode()
+            if sign != expected or f"sign={quote_plus(expected)}" not in raw:
+                return 310000
+        if self.platform == "feishu" and self.secret:
+            stamp, sign = str(body.get("timestamp", "")), str(body.get("sign", ""))
+            if not stamp.isdigit() or abs(now - int(stamp)) > SIGN_WINDOW_SECONDS:
+                return 19021
+            key = f"{stamp}\n{self.secret}".encode()
+            expected = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+            if sign != expected:
+                return 19021
+        return 0
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        assert request.method == "POST"
+        assert request.headers["content-type"] == "application/json"
+        body = json.loads(request.read())
+        with self.lock:
+            n = len(self.calls) + 1
+            code = self._sign_error(request, body) or self.refuse(n)
+            if self.platform == "feishu":
+                answer: dict[str, Any] = {"code": code, "msg": "success" if not code else "x"}
+                if not code:
+                    answer["data"] = {}
+            else:
+                answer = {"errcode": code, "errmsg": "ok" if not code else "sign not match"}
+            self.calls.append(RobotCall(str(request.url), self.clock.now(), body, answer))
+        return httpx.Response(200, json=answer)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(transport=httpx.MockTransport(self.handle))
+
+    def taken(self) -> list[dict[str, Any]]:
+        """The bodies the robot took, in arrival order."""
+        ok = [c for c in self.calls if c.answer.get("errcode", c.answer.get("code")) == 0]
+        return [c.body for c in ok]
+
+    def texts(self) -> list[str]:
+        """What the group saw, message by message."""
+        out = []
+        for body in self.taken():
+            if self.platform == "wecom":
+                out.append(body["text"]["content"])
+            elif self.platform == "dingtalk":
+                out.append(body["markdown"]["text"])
+            else:
+                out.append(body["content"]["text"])
+        return out

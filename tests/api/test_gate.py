@@ -281,7 +281,7 @@ def test_every_route_of_the_api_routers_is_gated(router: Any) -> None:
         (API, "GET, POST, OPTIONS"),
         (f"{API}/1", "GET, OPTIONS"),
         ("/api/v1/departments", "GET, POST, OPTIONS"),
-        ("/api/v1/webhooks/1", "DELETE, OPTIONS"),
+        ("/api/v1/webhooks/1", "PATCH, DELETE, OPTIONS"),
         ("/login", "GET, POST, OPTIONS"),
     ],
 )
@@ -298,7 +298,7 @@ def test_405_names_every_method_of_the_path(client: TestClient, world: World) ->
     assert_problem(r, 405, "DELETE", "GET, POST")
     assert r.headers["allow"] == "GET, POST, OPTIONS"
     r = client.put("/api/v1/webhooks/1", headers=world.h("admin"))
-    assert r.headers["allow"] == "DELETE, OPTIONS"
+    assert r.headers["allow"] == "PATCH, DELETE, OPTIONS"
 
 
 def test_options_on_no_path_is_404(client: TestClient) -> None:

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, column, exists, func, insert, select, table, update
+from sqlalchemy import Row, column, distinct, exists, func, insert, select, table, update
 from sqlalchemy.orm import Session, aliased
 
 from huying.alerts.models import Delivery, Event, WebhookSubscription
+from huying.alerts.robots import ROBOTS
+from huying.directory.models import Department, Enterprise
 
 
 def _postgresql(session: Session) -> bool:
@@ -55,7 +57,14 @@ def claim_unfanned(session: Session, *, batch: int) -> Sequence[Row[int, str, in
 
 # The request tables a scoped subscription's fan-out reads, named rather than imported from
 # huying.requests, which writes to the outbox and so imports alerts.
-_requests = table("requests", column("id"), column("lead_department_code"))
+_requests = table(
+    "requests",
+    column("id"),
+    column("number"),
+    column("title"),
+    column("enterprise_uscc"),
+    column("lead_department_code"),
+)
 _co_departments = table("request_co_departments", column("request_id"), column("department_code"))
 _tasks = table("request_tasks", column("request_id"), column("department_code"))
 
@@ -97,9 +106,10 @@ def mark_fanned_out(session: Session, event_ids: Sequence[int], *, now: datetime
 def claim_due(
     session: Session, *, now: datetime, batch: int
 ) -> list[tuple[Delivery, Event, WebhookSubscription]]:
-    """Due deliveries that head their (subscription, request) line: no earlier delivery of
-    the same request to the same subscriber is pending, and no earlier event of the request
-    still waits for its fan-out."""
+    """Due deliveries to standard subscriptions that head their (subscription, request)
+    line: no earlier delivery of the same request to the same subscriber is pending, and no
+    earlier event of the request still waits for its fan-out. A paused subscription's wait
+    (group robots are claimed by `robots_due`)."""
     earlier = aliased(Delivery)
     waiting = aliased(Event)
     query = (
@@ -108,6 +118,8 @@ def claim_due(
         .join(WebhookSubscription, WebhookSubscription.id == Delivery.subscription_id)
         .where(
             Delivery.next_attempt_at <= now,
+            WebhookSubscription.paused_at.is_(None),
+            WebhookSubscription.format.not_in(ROBOTS),
             ~exists().where(
                 earlier.subscription_id == Delivery.subscription_id,
                 earlier.request_id == Delivery.request_id,
@@ -126,6 +138,129 @@ def claim_due(
     if _postgresql(session):
         query = query.with_for_update(skip_locked=True, of=Delivery)
     return [(d, e, sub) for d, e, sub in session.execute(query)]
+
+
+def robots_due(session: Session, *, now: datetime, limit: int) -> list[WebhookSubscription]:
+    """Active, unpaused robot subscriptions with a delivery due. On PostgreSQL each is
+    locked (skipping those another worker holds), so one worker at a time counts a robot's
+    minute and sends to it."""
+    due = exists().where(
+        Delivery.subscription_id == WebhookSubscription.id, Delivery.next_attempt_at <= now
+    )
+    query = (
+        select(WebhookSubscription)
+        .where(
+            WebhookSubscription.format.in_(ROBOTS),
+            WebhookSubscription.active.is_(True),
+            WebhookSubscription.paused_at.is_(None),
+            due,
+        )
+        .order_by(WebhookSubscription.id)
+        .limit(limit)
+    )
+    if _postgresql(session):
+        query = query.with_for_update(skip_locked=True, of=WebhookSubscription)
+    return list(session.scalars(query))
+
+
+def foldable(
+    session: Session, subscription_id: int, *, now: datetime, limit: int
+) -> list[tuple[Delivery, Event]]:
+    """A robot's due deliveries that may go now, in event order: for each request, the due
+    ones before its first pending delivery that is not due yet, and none while an earlier
+    event of the request waits for its fan-out. The first is the head of its line; all of
+    them together keep every line's order."""
+    later = aliased(Delivery)
+    waiting = aliased(Event)
+    query = (
+        select(Delivery, Event)
+        .join(Event, Event.id == Delivery.event_id)
+        .where(
+            Delivery.subscription_id == subscription_id,
+            Delivery.next_attempt_at <= now,
+            ~exists().where(
+                later.subscription_id == subscription_id,
+                later.request_id == Delivery.request_id,
+                later.event_id < Delivery.event_id,
+                later.next_attempt_at > now,
+            ),
+            ~exists().where(
+                waiting.request_id == Delivery.request_id,
+                waiting.id < Delivery.event_id,
+                waiting.fanned_out_at.is_(None),
+            ),
+        )
+        .order_by(Delivery.event_id)
+        .limit(limit)
+    )
+    if _postgresql(session):
+        query = query.with_for_update(of=Delivery)
+    return [(d, e) for d, e in session.execute(query)]
+
+
+def messages_since(
+    session: Session, subscription_id: int, *, since: datetime
+) -> tuple[int, datetime | None, datetime | None]:
+    """The messages a robot was sent after `since`, the earliest's instant and the latest's.
+    Each message's deliveries were last attempted at its own instant (a robot gets at most
+    one message an instant), so the messages are the distinct instants. A delivery tried
+    again since then counts once: a failing robot is undercounted by its retries."""
+    attempted = Delivery.last_attempt_at
+    row = session.execute(
+        select(func.count(distinct(attempted)), func.min(attempted), func.max(attempted)).where(
+            Delivery.subscription_id == subscription_id, attempted > since
+        )
+    ).one()
+    return int(row[0] or 0), row[1], row[2]
+
+
+def postpone(session: Session, delivery_ids: Collection[int], *, until: datetime) -> None:
+    """Move pending deliveries' next attempt on, without counting an attempt."""
+    if delivery_ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(sorted(delivery_ids)), Delivery.next_attempt_at.is_not(None))
+            .values(next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    number: str
+    title: str
+    enterprise: str
+    department: str
+
+
+def request_facts(session: Session, request_ids: Collection[int]) -> dict[int, RequestFacts]:
+    """What a robot's message says of each request beyond its events: its number and title,
+    its enterprise's name and its lead department's name, as they stand."""
+    if not request_ids:
+        return {}
+    query = (
+        select(
+            _requests.c.id,
+            _requests.c.number,
+            _requests.c.title,
+            _requests.c.enterprise_uscc,
+            Enterprise.name,
+            _requests.c.lead_department_code,
+            Department.name,
+        )
+        .outerjoin(Enterprise, Enterprise.uscc == _requests.c.enterprise_uscc)
+        .outerjoin(Department, Department.code == _requests.c.lead_department_code)
+        .where(_requests.c.id.in_(sorted(request_ids)))
+    )
+    return {
+        rid: RequestFacts(
+            number=number or "",
+            title=title or "",
+            enterprise=enterprise or uscc or "",
+            department=department or code or "",
+        )
+        for rid, number, title, uscc, enterprise, code, department in session.execute(query)
+    }
 
 
 def record(session: Session, delivery_id: int, *, attempt: int, **values: Any) -> bool:
@@ -216,6 +351,25 @@ def backlog(session: Session) -> Backlog:
         deliveries_pending=by_status.get("pending", 0),
         deliveries_dead=by_status.get("dead", 0),
     )
+
+
+@dataclass(frozen=True)
+class Counts:
+    pending: int = 0
+    dead: int = 0
+
+
+def counts_by_subscription(session: Session) -> dict[int, Counts]:
+    """Pending and dead deliveries per subscription (those with none are left out)."""
+    rows = session.execute(
+        select(Delivery.subscription_id, Delivery.status, func.count())
+        .where(Delivery.status.in_(("pending", "dead")))
+        .group_by(Delivery.subscription_id, Delivery.status)
+    )
+    found: dict[int, dict[str, int]] = {}
+    for sub_id, status, n in rows:
+        found.setdefault(int(sub_id), {})[str(status)] = int(n)
+    return {k: Counts(v.get("pending", 0), v.get("dead", 0)) for k, v in found.items()}
 
 
 def count_events(session: Session, *, event_type: str) -> int:

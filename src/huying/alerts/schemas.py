@@ -4,14 +4,16 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from huying.alerts.patterns import pattern_problem
-from huying.alerts.signing import secret_problem
 from huying.inputs import Input
 
 Status = Literal["pending", "delivered", "dead"]
 View = Literal["full", "public"]
+# The message's shape and signing: Standard Webhooks JSON, or a group robot's message
+# (huying.alerts.robots).
+Format = Literal["standard", "wecom", "dingtalk", "feishu"]
 
 
 def _url(value: str) -> str:
@@ -35,12 +37,6 @@ def _pattern(value: str) -> str:
     return value
 
 
-def _secret(value: str) -> str:
-    if problem := secret_problem(value):
-        raise ValueError(problem)
-    return value
-
-
 def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
@@ -51,19 +47,28 @@ Url = Annotated[
     AfterValidator(_url),
 ]
 EventPattern = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_pattern)]
-Secret = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=100), AfterValidator(_secret)
+# Checked against the subscription's format when subscribing (`robots.secret_problem`).
+Secret = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+EventTypes = Annotated[
+    list[EventPattern], Field(min_length=1, max_length=50), AfterValidator(_unique)
 ]
 
 
 class WebhookIn(Input):
     url: Url
-    event_types: Annotated[
-        list[EventPattern], Field(min_length=1, max_length=50), AfterValidator(_unique)
-    ] = Field(description="event types to receive; `*` matches any run: request.*, *")
+    event_types: EventTypes = Field(
+        description="event types to receive; `*` matches any run: request.*, *"
+    )
+    format: Format = Field(
+        default="standard",
+        description="standard: Standard Webhooks JSON, signed; wecom, dingtalk, feishu: that "
+        "platform's group robot message, in Chinese, for the leaders in the group",
+    )
     secret: Secret | None = Field(
         default=None,
-        description="whsec_<base64 of 24–64 bytes>; generated when left out",
+        description="standard: whsec_<base64 of 24–64 bytes>, generated when left out; "
+        "dingtalk: the robot's SEC… signing secret, feishu: its signing secret (either "
+        "only if the robot has signing on); wecom: none (the key is in the URL)",
     )
     description: str = Field(default="", max_length=500)
     department: str | None = Field(
@@ -83,6 +88,31 @@ class WebhookIn(Input):
     )
 
 
+class WebhookPatch(Input):
+    """What an admin may change of a subscription; a field left out stays as it is. Its
+    format and secret stay: a new robot or a new secret is a new subscription."""
+
+    paused: bool | None = Field(
+        default=None,
+        description="true: stop sending (deliveries are still queued, in order); false: "
+        "send again, the queued ones first",
+    )
+    event_types: EventTypes | None = Field(
+        default=None, description="from the next fan-out on; queued deliveries stay"
+    )
+    description: str | None = Field(default=None, max_length=500)
+    url: Url | None = Field(default=None, description="checked as when subscribing")
+
+    @model_validator(mode="after")
+    def _something(self) -> WebhookPatch:
+        if not self.model_fields_set:
+            raise ValueError("name at least one of paused, event_types, description, url")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: give a value, or leave the field out")
+        return self
+
+
 class WebhookOut(BaseModel):
     id: int
     url: str
@@ -92,13 +122,27 @@ class WebhookOut(BaseModel):
         description="the department whose subtree's requests it receives; null: all requests"
     )
     view: View = Field(description="full, or public: the public view's events only")
+    format: Format = Field(description="standard, or the group robot it posts to")
     active: bool
+    paused: bool = Field(description="paused by an admin: deliveries wait, in order")
+    paused_at: datetime | None
     created_at: datetime
     deactivated_at: datetime | None
 
 
 class WebhookCreated(WebhookOut):
-    secret: str = Field(description="shown this once: keep it to verify signatures")
+    secret: str = Field(
+        description="standard: shown this once, keep it to verify signatures; a robot: its "
+        "secret as given (empty when it has none)"
+    )
+
+
+class TestOutcome(BaseModel):
+    """What one test message got: sent synchronously, recorded nowhere but the audit log."""
+
+    ok: bool
+    status_code: int | None = Field(description="the HTTP status, if an answer came")
+    error: str | None = Field(description="why it failed, in Huying's words; null when ok")
 
 
 class DeliveryOut(BaseModel):

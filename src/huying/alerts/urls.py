@@ -150,3 +150,26 @@ class HostPolicy:
         if literal_address(host) is None:
             return f"refused: {host_key(host)} resolves to {address}, which is {kind}"
         return f"refused: address {_plain(address)} is {kind}"
+
+
+_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]{16,}")
+
+
+def masked(url: str) -> str:
+    """A webhook URL as a page may show it: the scheme, host and path, with what works as a
+    credential hidden but for its last four characters: every query value (a WeCom `key`, a
+    DingTalk `access_token`) and every long token-like path segment (a Feishu hook's id)."""
+
+    def hide(value: str) -> str:
+        return "****" + value[-4:] if len(value) > 8 else "****"
+
+    parts = urlsplit(url)
+    path = "/".join(
+        hide(seg) if _TOKEN_SEGMENT.fullmatch(seg) else seg for seg in parts.path.split("/")
+    )
+    query = "&".join(
+        f"{name}={hide(value)}" if sep else name
+        for name, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
+    return f"{shown}?{query}" if query else shown
