@@ -19,8 +19,8 @@ from huying.api.body import BodyGuard, LimitFor
 from huying.api.deps import known_query
 from huying.attachments.router import ENVELOPE_BYTES, UPLOAD_PATH
 from huying.attachments.router import build_router as attachments_router
-from huying.audit.router import router as audit_router
 from huying.auth.router import router as auth_router
+from huying.directory import import_router as directory_import
 from huying.directory.router import router as directory_router
 from huying.health import log_escalation_gaps
 from huying.health import router as health_router
@@ -30,6 +30,7 @@ from huying.requests import service as requests
 from huying.requests.router import router as requests_router
 from huying.runtime import Runtime
 from huying.settings import Settings
+from huying.web.admin import enterprises as admin_enterprises
 from huying.web.admin import router as admin_router
 from huying.web.receipt import router as receipt_router
 from huying.web.routes import STATIC_DIR, unavailable_page
@@ -52,15 +53,22 @@ _CONSOLE_ACTION = re.compile(r"^/requests/[^/]+/actions/[^/]+$")
 def _upload_limits(settings: Settings) -> LimitFor:
     """The bodies that carry files may be larger than `server.max_body`: an upload, at most
     one file of `attachments.max_bytes` and its framing; a multipart action form of the
-    console, its files together at most `attachments.max_bytes` beside its text fields."""
+    console, its files together at most `attachments.max_bytes` beside its text fields; an
+    enterprise import (`huying.directory.imports.MAX_BYTES`), by the API or the console."""
     upload = settings.attachments.max_bytes + ENVELOPE_BYTES
     form = settings.attachments.max_bytes + settings.server.max_body
+    # the console's import: the file on preview, and again as base64 in the confirm form
+    console_import = directory_import.BODY_LIMIT + settings.server.max_body
 
     def limit_for(scope: Scope) -> int | None:
         if scope["method"] != "POST":
             return None
         if scope["path"] == UPLOAD_PATH:
             return upload
+        if scope["path"] in admin_enterprises.IMPORT_PATHS:
+            return console_import
+        if (limit := directory_import.body_limit(scope)) is not None:
+            return limit
         kind = Headers(scope=scope).get("content-type", "")
         if kind.startswith("multipart/form-data") and _CONSOLE_ACTION.match(scope["path"]):
             return form
@@ -108,11 +116,11 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(known_query)])
     api.include_router(auth_router)
     api.include_router(directory_router)
+    api.include_router(directory_import.router)  # POST /enterprises/import
     api.include_router(requests_router)
     api.include_router(attachments_router(sees_request=requests.visible))
     api.include_router(alerts_router)
     api.include_router(reports_router)
-    api.include_router(audit_router)
     app.include_router(api)
     app.include_router(open311_router)  # /open311/v2: GeoReport v2, its own errors
     app.include_router(health_router)

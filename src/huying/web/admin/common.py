@@ -136,13 +136,11 @@ def admin_write(
     try:
         with rt.transaction() as s:
             who = web.visitor(request, s, rt)
-            if who.role not in ADMIN_ROLES:
-                return admin_page(
-                    request, rt, lambda s, who: problem(403, "您的账号无权访问此页面。")
-                )
-            if not web.same(who.csrf, form.get(web.CSRF_FIELD)):
-                return csrf_refused(s, rt, who)
-            target = write(s, who)
+            target: str | None = None  # None: the 403 page, once this transaction has ended
+            if who.role in ADMIN_ROLES:
+                if not web.same(who.csrf, form.get(web.CSRF_FIELD)):
+                    return csrf_refused(s, rt, who)
+                target = write(s, who)
     except NotAuthenticated:
         return to_login(request, expired=True)
     except Unavailable:
@@ -157,6 +155,8 @@ def admin_write(
             return page
 
         return admin_page(request, rt, refused)
+    if target is None:  # `serve` finds the same visitor, and its role check says 403
+        return admin_page(request, rt, lambda s, who: problem(403, "您的账号无权访问此页面。"))
     return RedirectResponse(web.local_path(target, "/admin"), status_code=303)
 
 
