@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    ColumnElement,
     ScalarSelect,
     Select,
     Table,
@@ -142,6 +143,23 @@ class Filters:
     submitted_by: str | None = None  # only what this principal submitted
     extension: bool = False  # only those with an extension request pending
     suspension: bool = False  # only those with a suspension request pending a decision
+    # words to search for (split on white space); a request matches when each word is the
+    # start of its number or its enterprise's USCC, or stands in its enterprise's name or
+    # its title (`text_matches`)
+    text: str | None = None
+
+
+def text_matches(word: str) -> ColumnElement[bool]:
+    """Whether a request matches one word of a search: a prefix of its number (HY-2026…) or
+    of its enterprise's USCC, or a part of its enterprise's name or of its title. Case does
+    not count, on SQLite as on PostgreSQL, and `%`, `_` are matched as themselves."""
+    named = select(Enterprise.uscc).where(Enterprise.name.icontains(word, autoescape=True))
+    return or_(
+        Request.number.istartswith(word, autoescape=True),
+        Request.enterprise_uscc.istartswith(word, autoescape=True),
+        Request.enterprise_uscc.in_(named),
+        Request.title.icontains(word, autoescape=True),
+    )
 
 
 def _listed(f: Filters) -> Select[Request]:
@@ -185,6 +203,8 @@ def _listed(f: Filters) -> Select[Request]:
         q = q.where(Request.pending_extension.is_not(None))
     if f.suspension:
         q = q.where(Request.pending_suspension.is_not(None))
+    if f.text:
+        q = q.where(*(text_matches(word) for word in f.text.split()))
     return q
 
 

@@ -128,6 +128,14 @@ def list_requests(
         Instant | None, Query(alias="from", description="created at or after")
     ] = None,
     created_to: Annotated[Instant | None, Query(alias="to", description="created before")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="words, each the start of the number or of the enterprise's USCC, or "
+            "part of the enterprise's name or of the title; case does not count",
+        ),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RequestPage:
@@ -146,6 +154,7 @@ def list_requests(
         if moment is not None and not 1970 <= moment.year <= 9000:
             raise InvalidInput(f"{name}: a year between 1970 and 9000, please")
     after = service.after_id(cursor)
+    text = service.search_text(q)
     with rt.transaction() as s:
         who = auth.principal(s, rt)
         filters = service.Filters(
@@ -160,6 +169,7 @@ def list_requests(
             created_to=created_to,
             number=number,
             external_id=external_id,
+            text=text,
         )
         rows, next_cursor = service.page(
             session=s, principal=who, filters=filters, after=after, limit=limit

@@ -15,7 +15,7 @@ Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Text4000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Rating = Literal[RATINGS]  # type: ignore[valid-type]
-Source = Literal["grid", "hotline", "portal", "staff", "api"]
+Source = Literal["grid", "hotline", "phone", "portal", "staff", "api"]
 
 
 def _duration(text: str) -> str:

@@ -881,6 +881,27 @@ def after_id(cursor: str | None) -> int | None:
     return paging.after_id(CURSOR_KIND, cursor)
 
 
+# A search (`Filters.text`): each word costs four LIKE comparisons over the listed rows.
+SEARCH_MAX_CHARS = 100
+SEARCH_MAX_WORDS = 8
+
+
+def search_text(q: str | None) -> str | None:
+    """A search's words for `Filters.text`, single-spaced; None when it has none.
+    InvalidInput past SEARCH_MAX_CHARS characters or SEARCH_MAX_WORDS words, refused
+    rather than run."""
+    words = (q or "").split()
+    if not words:
+        return None
+    text = " ".join(words)
+    if len(text) > SEARCH_MAX_CHARS or len(words) > SEARCH_MAX_WORDS:
+        raise InvalidInput(
+            f"q: at most {SEARCH_MAX_CHARS} characters in at most {SEARCH_MAX_WORDS} words",
+            field="q",
+        )
+    return text
+
+
 def page(
     *,
     session: Session,

@@ -9,16 +9,17 @@ then names them in the body.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from huying.errors import InvalidInput
+from huying.errors import HuyingError, InvalidInput
 from huying.requests.schemas import ACTION_BODIES, NoteBody
 from huying.web import labels
 
@@ -237,3 +238,91 @@ PRIORITY = (
 
 def by_priority(actions: Sequence[str]) -> list[str]:
     return sorted(actions, key=lambda a: PRIORITY.index(a) if a in PRIORITY else len(PRIORITY))
+
+
+# --- 来电登记: the phone intake's form -------------------------------------------------
+
+# Its fields, as the page names them; `enterprise` is what was typed (a name or a USCC),
+# `enterprise_uscc` the enterprise picked from the look-up, `enterprise_pick` one picked
+# from the candidates the page lists when the typed name matched several.
+INTAKE_FIELDS = (
+    "enterprise",
+    "enterprise_uscc",
+    "enterprise_pick",
+    "category",
+    "title",
+    "description",
+    "urgency",
+    "contact_name",
+    "contact_phone",
+    "grid_code",
+    "source",
+)
+
+
+# The fields chosen from a list: an error there asks to choose.
+INTAKE_CHOICES = ("category", "urgency", "source")
+
+
+def intake_values(form: Form) -> dict[str, str]:
+    """The intake's fields as posted, trimmed: what the page shows again after a refusal."""
+    return {name: (form.get(name) or "").strip() for name in INTAKE_FIELDS}
+
+
+def intake_body(values: Mapping[str, str], *, uscc: str) -> dict[str, Any]:
+    """The submit's body (`SubmitIn`) from the intake's fields. Blank optional fields are
+    left out, so that the category's urgency and the enterprise's grid apply; a channel the
+    page does not offer is sent empty, for the schema to refuse."""
+    sources = dict(labels.INTAKE_SOURCES)
+    body: dict[str, Any] = {
+        "enterprise_uscc": uscc,
+        "category": values["category"],
+        "title": values["title"],
+        "description": values["description"],
+        "source": values["source"] if values["source"] in sources else "",
+    }
+    for name in ("urgency", "grid_code"):
+        if values[name]:
+            body[name] = values[name]
+    if values["contact_name"] or values["contact_phone"]:
+        body["contact"] = {"name": values["contact_name"], "phone": values["contact_phone"]}
+    return body
+
+
+def _intake_field(loc: Sequence[str]) -> str:
+    """The intake field a body error's location points at: contact.name → contact_name."""
+    if not loc:
+        return ""
+    if loc[0] == "contact":
+        return f"contact_{loc[1]}" if len(loc) > 1 else "contact_name"
+    if loc[0] == "enterprise_uscc":
+        return "enterprise"
+    return loc[0] if loc[0] in INTAKE_FIELDS else ""
+
+
+def intake_errors(exc: HuyingError | ValidationError) -> dict[str, str]:
+    """The refusal of an intake, in Chinese, under the field it concerns ("" for the form as
+    a whole): the schema's errors field by field, the service's by the field it names."""
+    errors = exc.errors() if isinstance(exc, ValidationError) else exc.extra.get("errors")
+    said: dict[str, str] = {}
+    for e in errors or ():
+        loc = [str(p) for p in e.get("loc", ()) if not str(p).isdigit() and p != "body"]
+        name = _intake_field(loc)
+        kind = str(e.get("type"))
+        if name == "enterprise" and kind == "value_error":
+            message = "统一社会信用代码格式不正确，请核对或从列表中选择企业。"
+        elif name == "grid_code":
+            message = labels.INTAKE_REFUSALS["grid_code"]
+        elif name in INTAKE_CHOICES:
+            chosen = "有效的" if e.get("input") else ""
+            message = f"请选择{chosen}{labels.INTAKE_FIELDS[name]}。"
+        else:
+            template = labels.PYDANTIC.get(kind, "{f}填写有误")
+            message = template.format(f=labels.INTAKE_FIELDS.get(name, "表单"))
+        said.setdefault(name, message)
+    if said or isinstance(exc, ValidationError):
+        return said
+    field = exc.extra.get("field")
+    if isinstance(field, str) and field in labels.INTAKE_REFUSALS:
+        return {_intake_field([field]): labels.INTAKE_REFUSALS[field]}
+    return {"": labels.explain(exc).message}

@@ -135,6 +135,7 @@ URGENCIES = reports.URGENCY_NAMES  # one list of urgency names, the reports' own
 SOURCES = {
     "grid": "网格员上报",
     "hotline": "12345 热线",
+    "phone": "来电登记",
     "portal": "企业门户",
     "staff": "工作人员录入",
     "api": "系统接口",
@@ -336,6 +337,7 @@ BY_CODE: dict[str, Say] = {
     "same_lead": _fixed("改派的主办部门与现主办部门相同，请选择其他部门。"),
     "not_below_lead": _fixed("只能下派给主办部门的下级单位。"),
     "task_already_open": _fixed("该单位在本诉求上已有未完成的任务。"),
+    "has_active_children": _fixed("该部门下仍有在用的下级部门，请先停用或调整这些下级部门。"),
     "invalid_input": lambda exc, act, current: f"输入有误：{exc.detail}",
     "unavailable": _fixed("系统暂时无法访问数据库，请稍后重试。"),
 }
@@ -369,3 +371,28 @@ def duration(text: str) -> str:
     if parsed.text.upper().startswith("P"):
         return text
     return " ".join(_amount(parsed.seconds))
+
+
+# 来电登记 (the phone intake): its fields, and what the submit's refusals say under each.
+INTAKE_FIELDS = {
+    "enterprise": "企业",
+    "enterprise_uscc": "企业",
+    "category": "诉求类别",
+    "title": "诉求标题",
+    "description": "诉求内容",
+    "urgency": "紧急程度",
+    "contact_name": "联系人",
+    "contact_phone": "联系电话",
+    "grid_code": "网格编码",
+    "source": "来电渠道",
+}
+
+INTAKE_REFUSALS = {
+    "enterprise_uscc": "该企业未登记或已停用，请重新选择。",
+    "category": "该类别不在呼叫清单上或已停用，请重新选择。",
+    "urgency": "请选择有效的紧急程度。",
+    "grid_code": "网格编码不符合本区的编码规则，请核对或留空（留空则用企业登记的网格）。",
+}
+
+# The channels a call comes in by, each a `source` the submit takes (SubmitIn.source).
+INTAKE_SOURCES = (("phone", "直接来电"), ("hotline", "12345 热线转来"))

@@ -73,6 +73,7 @@ def chrome(s: Session, rt: Runtime, who: web.Visitor) -> dict[str, Any]:
     if role in roles.DISPATCHERS:
         where = requests.Filters(states=queue_states(rt), scope=scope)
         items.append(("queue", "派单队列", "/queue", requests.count(session=s, filters=where)))
+        items.append(("intake", "来电登记", "/intake", None))
     if role in roles.COORDINATORS:
         items.append(("board", "督办看板", "/board", board_badge(s, rt, scope)))
         items.append(("inbox", "在办诉求", "/inbox", None))

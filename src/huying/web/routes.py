@@ -8,6 +8,8 @@ until its change marker moves, so a list is re-rendered only when something chan
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
@@ -16,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +31,7 @@ from huying.auth import service as auth
 from huying.directory import service as directory
 from huying.errors import (
     HuyingError,
+    InvalidInput,
     NotAuthenticated,
     NotFound,
     TooManyRequests,
@@ -38,13 +42,14 @@ from huying.reports import service as reports
 from huying.requests import service as requests
 from huying.requests.models import Request as RequestRow
 from huying.requests.presenters import present
-from huying.requests.schemas import RequestOut, TaskOut
+from huying.requests.schemas import RequestOut, SubmitIn, TaskOut
 from huying.runtime import Runtime
 from huying.web import charts, labels, rates, views
 from huying.web import session as web
 from huying.web.diagram import layout
 from huying.web.forms import (
     FILES_FIELD,
+    INTAKE_FIELDS,
     VISIBILITY_FIELD,
     Form,
     body_from,
@@ -52,6 +57,9 @@ from huying.web.forms import (
     content_type,
     fields_of,
     form_with_files,
+    intake_body,
+    intake_errors,
+    intake_values,
 )
 from huying.web.pages import (
     CSRF_MESSAGE,
@@ -59,13 +67,20 @@ from huying.web.pages import (
     Page,
     PostedForm,
     board_badge,
+    chrome,
     csrf_refused,
     html,
     problem,
     serve,
     to_login,
 )
-from huying.web.states import department_states, open_states, queue_states, state_labels
+from huying.web.states import (
+    department_states,
+    final_states,
+    open_states,
+    queue_states,
+    state_labels,
+)
 from huying.web.templating import STATIC_DIR, render
 from huying.workflow.draw import mermaid
 
@@ -152,9 +167,15 @@ def _allowed(
     return requests.allowed_for(rt=rt, session=s, reqs=rows, actor=who.principal.actor)
 
 
+# What a page says after a write that is not an action of the workflow (?done=…).
+DONE = {"intake": "已登记来电诉求"}
+
+
 def _flash(request: Request) -> str:
     done = request.query_params.get("done", "")
     number = request.query_params.get("n", "")[:40]
+    if done in DONE:
+        return DONE[done] + (f"：{number}" if number else "") + "。"
     if done not in labels.ACTIONS:
         return ""
     return f"已完成“{labels.action(done)}”" + (f"：{number}" if number else "") + "。"
@@ -249,6 +270,10 @@ def logout(request: Request, rt: Rt, form: PostedForm) -> Response:
 # --- the inbox ------------------------------------------------------------------
 
 
+# The state filter's choice of every state, finished ones included.
+ALL_STATES = "all"
+
+
 def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
     params = request.query_params
     chosen_state = params.get("state", "")
@@ -257,8 +282,13 @@ def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
 
     def build(s: Session, who: web.Visitor) -> Page | Response:
         everything = open_states(rt)
+        finished = final_states(rt)
         default = department_states(rt) if who.department else everything
-        states = [chosen_state] if chosen_state in everything else default
+        chosen = chosen_state if chosen_state in (*everything, *finished, ALL_STATES) else ""
+        states: list[str] | None = None if chosen == ALL_STATES else [chosen] if chosen else default
+        # Finished requests have no deadline left to order by: a list holding them is
+        # newest first.
+        newest = states is None or any(st in finished for st in states)
         scope = who.scope(s)
         where = requests.Filters(
             states=states,
@@ -271,12 +301,24 @@ def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         )
         if fragment and _fresh(request, etag):
             return Response(status_code=304, headers={"ETag": etag})
-        rows, more = requests.by_deadline(session=s, filters=where)
+        if newest:
+            rows, cursor = requests.page(
+                session=s,
+                principal=who.principal,
+                filters=where,
+                after=None,
+                limit=requests.LIST_LIMIT,
+            )
+            more = cursor is not None
+        else:
+            rows, more = requests.by_deadline(session=s, filters=where)
         context: dict[str, Any] = {
             "items": _views(s, rt, rows, who),
             "more": more,
+            "newest": newest,
             "total": requests.count(session=s, filters=where) if more else len(rows),
-            "is_department": who.department is not None,
+            # The menu's badge counts the default list: only that list's count updates it.
+            "badge_key": "inbox" if who.department and not (chosen or category) else "",
             # The lead department's column, unless every request listed is the viewer's
             # own department's; a unit below it leading one is not a co-handling (协办).
             "show_lead": who.department is None or len(scope or ()) > 1,
@@ -287,15 +329,22 @@ def _inbox(request: Request, rt: Runtime, *, fragment: bool) -> Build:
             names = state_labels(rt)
             context.update(
                 title="本部门待办" if who.department else "在办诉求",
-                state_options=[
-                    (st, names.get(st, st))
-                    for st in everything
-                    if not who.department or st not in queue_states(rt)
+                state_groups=[
+                    (
+                        "在办",
+                        [
+                            (st, names.get(st, st))
+                            for st in everything
+                            if not who.department or st not in queue_states(rt)
+                        ],
+                    ),
+                    ("已结束", [(st, names.get(st, st)) for st in finished]),
                 ],
+                all_states=ALL_STATES,
                 default_label="待办（" + "、".join(names.get(st, st) for st in default) + "）"
                 if who.department
                 else "全部在办",
-                chosen_state=chosen_state if chosen_state in everything else "",
+                chosen_state=chosen,
                 categories=[(c.code, c.name) for c in directory.categories(session=s)],
                 chosen_category=category or "",
                 departments=[] if who.department else _departments_in(s, scope),
@@ -361,7 +410,7 @@ def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:
             "items": items,
             "more": more,
             "allowed": _allowed(s, rt, rows, who),
-            "departments": [(d.code, d.name) for d in departments],
+            "departments": [(d.code, d.name) for d in departments if d.active],  # to choose
             "suggested": suggested,
             "forms": {
                 a: fields_of(a)
@@ -379,7 +428,11 @@ def _queue(request: Request, rt: Runtime, *, fragment: bool) -> Build:
         }
         if not fragment:
             context.update(
-                title="派单队列", refresh_url="/fragments/queue", etag=etag, flash=_flash(request)
+                title="派单队列",
+                refresh_url="/fragments/queue",
+                etag=etag,
+                flash=_flash(request),
+                can_intake=who.role in INTAKE_ROLES,
             )
         template = "_queue_list.html" if fragment else "queue.html"
         return Page(template, context, headers={"ETag": etag, "Cache-Control": "no-cache"})
@@ -522,6 +575,246 @@ def workflows(request: Request, rt: Rt) -> Response:
     return serve(request, rt, build)
 
 
+# --- search ----------------------------------------------------------------------
+
+SEARCH_PAGE = 50
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(request: Request, rt: Rt) -> Response:
+    """The top bar's search: a request by its number, its enterprise's name or USCC, or words
+    of its title, in every state, finished ones included, newest first, within what the
+    user's lists show (`requests.page` applies the scope)."""
+    params = request.query_params
+    raw = params.get("q", "")
+    cursor = params.get("after", "")[:100] or None
+
+    def build(s: Session, who: web.Visitor) -> Page:
+        context: dict[str, Any] = {
+            "title": "搜索诉求",
+            "search_q": " ".join(raw.split()),
+            "items": [],
+            "searched": False,
+            "error": "",
+            "total": 0,
+            "next_url": "",
+            "nav": "",
+        }
+        try:
+            text = requests.search_text(raw)
+            after = requests.after_id(cursor)
+        except InvalidInput as exc:
+            context["error"] = (
+                "翻页链接无效，请重新搜索。"
+                if exc.extra.get("field") == "cursor"
+                else f"搜索内容过长：最多 {requests.SEARCH_MAX_CHARS} 个字符、"
+                f"{requests.SEARCH_MAX_WORDS} 个词，请精简后再搜。"
+            )
+            return Page("search.html", context, 422)
+        if text is None:
+            return Page("search.html", context)
+        where = requests.Filters(text=text, scope=who.scope(s))
+        rows, next_cursor = requests.page(
+            session=s, principal=who.principal, filters=where, after=after, limit=SEARCH_PAGE
+        )
+        context.update(
+            searched=True,
+            items=_views(s, rt, rows, who),
+            total=requests.count(session=s, filters=where),
+            next_url=f"/search?{urlencode({'q': text, 'after': next_cursor})}"
+            if next_cursor
+            else "",
+        )
+        return Page("search.html", context)
+
+    return serve(request, rt, build)
+
+
+# --- 来电登记: a request taken by phone ---------------------------------------------
+
+INTAKE_ROLES = roles.DISPATCHERS
+# Who may look enterprises up in the console: the staff among the API's enterprise readers.
+LOOKUP_ROLES = tuple(r for r in roles.ENTERPRISE_READERS if r in web.CONSOLE_ROLES)
+LOOKUP_LIMIT = 10
+LOOKUP_MAX_CHARS = 100
+# The form's Idempotency-Key, made when the form is shown: a form posted twice (a double
+# click, a reload after the answer was lost) registers one request.
+INTAKE_KEY = "idempotency"
+_USCC_SHAPE = re.compile(r"^[0-9A-Za-z]{18}$")
+
+
+def _intake_page(
+    request: Request,
+    rt: Runtime,
+    *,
+    values: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+    candidates: Sequence[views.EnterprisePick] = (),
+    key: str = "",
+    status: int = 200,
+) -> Build:
+    def build(s: Session, who: web.Visitor) -> Page:
+        shown = dict.fromkeys(INTAKE_FIELDS, "") | dict(values or {})
+        picked = shown["enterprise_pick"] or shown["enterprise_uscc"]
+        found = directory.enterprise(session=s, uscc=picked.upper()) if picked else None
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for c in directory.categories(session=s, active_only=True):
+            groups.setdefault(c.group or "其他", []).append((c.code, c.name))
+        context: dict[str, Any] = {
+            "title": "来电登记",
+            "values": shown,
+            "errors": dict(errors or {}),
+            "candidates": candidates,
+            "chosen": views.EnterprisePick.of(found) if found and found.active else None,
+            "category_groups": list(groups.items()),
+            "urgencies": [(u, labels.URGENCIES.get(u, u)) for u in rt.settings.urgencies],
+            "sources": labels.INTAKE_SOURCES,
+            "key_field": INTAKE_KEY,
+            "key": key or secrets.token_urlsafe(16),
+            "lookup_url": "/fragments/enterprises",
+            "flash": _flash(request),
+            "csrf": who.csrf,
+            "nav": "intake",
+        }
+        return Page("intake.html", context, status, {"Cache-Control": "no-store"})
+
+    return build
+
+
+@router.get("/intake", response_class=HTMLResponse)
+def intake_form(request: Request, rt: Rt) -> Response:
+    return serve(request, rt, _intake_page(request, rt), roles=INTAKE_ROLES)
+
+
+def _intake_enterprise(
+    s: Session, values: Mapping[str, str]
+) -> tuple[str, list[views.EnterprisePick], dict[str, str]]:
+    """The USCC the intake names: the enterprise picked (from the look-up or the page's
+    candidates), else the USCC typed, else the one enterprise whose name is the text typed.
+    A name that several match, or that is not quite one's, gives the candidates to pick
+    from; the submit checks the enterprise itself (registered, not retired)."""
+    picked = values["enterprise_pick"] or values["enterprise_uscc"]
+    if picked:
+        return picked.upper(), [], {}
+    typed = values["enterprise"]
+    if not typed:
+        return "", [], {"enterprise": "请填写企业名称或统一社会信用代码。"}
+    if _USCC_SHAPE.match(typed):
+        return typed.upper(), [], {}
+    rows, _ = directory.find_enterprises(
+        session=s, q=typed[:LOOKUP_MAX_CHARS], active=True, limit=LOOKUP_LIMIT
+    )
+    exact = [e for e in rows if e.name == typed]
+    if len(exact) == 1:
+        return exact[0].uscc, [], {}
+    if not rows:
+        return (
+            "",
+            [],
+            {
+                "enterprise": f"没有找到与“{typed}”相符的在册企业，请核对名称或填写统一社会信用代码。"
+            },
+        )
+    return (
+        "",
+        [views.EnterprisePick.of(e) for e in rows],
+        {"enterprise": "请在下面的企业中选择一家。"},
+    )
+
+
+@router.post("/intake", response_class=HTMLResponse)
+def intake(request: Request, rt: Rt, form: PostedForm) -> Response:
+    """Register a request taken by phone: the CSRF token first, then the form checked as a
+    whole (each field's error shown at once), then `requests.service.submit` as the API's
+    POST /requests calls it, with the form's own Idempotency-Key. Nothing is written unless
+    the request is; it opens on the new request's page, or on this form again when the
+    request went where the dispatcher's scope does not reach."""
+    values = intake_values(form)
+    key = (form.get(INTAKE_KEY) or "").strip()[:64]
+    errors: dict[str, str] = {}
+    candidates: list[views.EnterprisePick] = []
+    try:
+        with rt.transaction() as s:
+            who = web.visitor(request, s, rt)
+            if who.role not in INTAKE_ROLES:  # said in this session: SQLite has one connection
+                page = problem(403, "您的账号无权访问此页面。")
+                page.context.update(chrome(s, rt, who))
+                return html(render(page.template, page.context), 403)
+            if not web.same(who.csrf, form.get(web.CSRF_FIELD)):
+                return csrf_refused(s, rt, who)
+            uscc, candidates, errors = _intake_enterprise(s, values)
+            try:
+                body = SubmitIn.model_validate(intake_body(values, uscc=uscc))
+            except ValidationError as exc:
+                for name, message in intake_errors(exc).items():
+                    errors.setdefault(name, message)
+            # Said here under their fields: the submit refuses these without naming one.
+            if values["urgency"] and values["urgency"] not in rt.settings.urgencies:
+                errors.setdefault("urgency", labels.INTAKE_REFUSALS["urgency"])
+            grid = values["grid_code"]
+            if grid and directory.grid_code_problem(
+                grid, pattern=rt.settings.directory.grid_code_pattern
+            ):
+                errors.setdefault("grid_code", labels.INTAKE_REFUSALS["grid_code"])
+            if not errors:
+                req, _ = requests.submit(
+                    rt=rt,
+                    session=s,
+                    principal=who.principal,
+                    body=body,
+                    idempotency_key=f"intake:{key}" if key else None,
+                )
+                number, target = req.number or "", f"/requests/{req.id}"
+                try:
+                    requests.visible(session=s, principal=who.principal, request_id=req.id)
+                except NotFound:
+                    target = "/intake"  # routed outside the dispatcher's subtree
+    except NotAuthenticated:
+        return to_login(request, expired=True)
+    except Unavailable:
+        raise  # the 503 page
+    except HuyingError as exc:
+        errors = intake_errors(exc)
+    if errors:
+        if "enterprise" in errors:  # pick again
+            values = values | {"enterprise_uscc": "", "enterprise_pick": ""}
+        again = _intake_page(
+            request,
+            rt,
+            values=values,
+            errors=errors,
+            candidates=candidates,
+            key=key,
+            status=422,
+        )
+        return serve(request, rt, again, roles=INTAKE_ROLES)
+    return RedirectResponse(f"{target}?done=intake&n={quote(number)}", status_code=303)
+
+
+@router.get("/fragments/enterprises", response_class=HTMLResponse)
+def enterprise_picks(request: Request, rt: Rt) -> Response:
+    """The intake's look-up as the dispatcher types: up to LOOKUP_LIMIT registered
+    enterprises, not retired, whose name or USCC matches (`directory.find_enterprises`)."""
+    q = " ".join(request.query_params.get("q", "")[: LOOKUP_MAX_CHARS * 2].split())
+
+    def build(s: Session, who: web.Visitor) -> Page:
+        if len(q) > LOOKUP_MAX_CHARS:
+            return Page("_enterprise_picks.html", {}, 422)
+        rows, next_cursor = (
+            directory.find_enterprises(session=s, q=q, active=True, limit=LOOKUP_LIMIT)
+            if q
+            else ([], None)
+        )
+        context = {
+            "picks": [views.EnterprisePick.of(e) for e in rows],
+            "more": next_cursor is not None,
+            "q": q,
+        }
+        return Page("_enterprise_picks.html", context, headers={"Cache-Control": "no-store"})
+
+    return serve(request, rt, build, roles=LOOKUP_ROLES, fragment=True)
+
+
 # --- one request ------------------------------------------------------------------
 
 
@@ -572,6 +865,7 @@ def _request_page(
             requests.allowed_actions(rt=rt, session=s, req=req, actor=who.principal.actor)
         )
         suggestion = directory.dispatch_suggestion(session=s, category_code=req.category_code)
+        enterprise = directory.enterprise(session=s, uscc=req.enterprise_uscc)
         error, failed_action = "", ""
         values: dict[str, Any] = {}
         unsaved: list[tuple[str, str]] = []
@@ -591,6 +885,8 @@ def _request_page(
         files = attachments.of_requests(session=s, request_ids=[req.id], public_only=False)
         context.update(
             attachments=_attachment_rows(files[req.id], timeline),
+            # whom to call back: the enterprise's contact as registered today
+            enterprise_contact=views.EnterprisePick.of(enterprise) if enterprise else None,
             upload={
                 "max_mb": rt.settings.attachments.max_bytes / (1 << 20),
                 "files_field": FILES_FIELD,
@@ -599,7 +895,7 @@ def _request_page(
             title=f"{out.number} {out.title}",
             allowed=allowed,
             forms={a: fields_of(a) for a in allowed},
-            departments=[(d.code, d.name) for d in departments],
+            departments=[(d.code, d.name) for d in departments if d.active],  # to choose
             suggested_lead=suggestion.lead,
             suggested_co=suggestion.co,
             levels=[rung.level for rung in rt.settings.escalation],

@@ -35,6 +35,18 @@ def open_states(rt: Runtime) -> list[str]:
     return list(seen)
 
 
+def final_states(rt: Runtime) -> list[str]:
+    """The states a request ends in (已办结, 不予受理, 已合并 …), newest workflow's first: the
+    lists offer them so that a finished request can be found again."""
+    seen: dict[str, None] = {}
+    for key in sorted(rt.workflows.workflows, reverse=True):
+        for name, st in rt.workflows.workflows[key].spec.states.items():
+            if st.final:
+                seen[name] = None
+    running = set(open_states(rt))  # open in some version: listed with the open ones
+    return [name for name in seen if name not in running]
+
+
 def department_states(rt: Runtime) -> list[str]:
     """States in which the lead department has something to do (sign, reply, resume …)."""
     found = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from huying.calendar import BusinessCalendar
 from huying.durations import parse_duration
@@ -14,6 +14,9 @@ from huying.requests.schemas import DeadlineOut, RequestOut, TimelineOut
 from huying.settings import DEFAULT_SUSPENSION_REASONS, DEFAULT_URGENCY
 from huying.web import labels
 from huying.web.states import StateNames
+
+if TYPE_CHECKING:
+    from huying.directory.models import Enterprise
 
 Mark = Literal["overdue", "warning", "ok", "paused", "done", "none"]
 MARK_LABELS: dict[str, str] = {
@@ -344,3 +347,23 @@ def timeline_row(
         note=t.note or "",
         details=_details(t.data or {}, dept_names),
     )
+
+
+@dataclass(frozen=True)
+class EnterprisePick:
+    """An enterprise as the console offers it: in the intake's look-up, where picking it
+    fills the contact in, and on a request's page, whose enterprise's contact it shows."""
+
+    uscc: str
+    name: str
+    contact_name: str
+    contact_phone: str
+
+    @classmethod
+    def of(cls, enterprise: Enterprise) -> EnterprisePick:
+        return cls(
+            uscc=enterprise.uscc,
+            name=enterprise.name,
+            contact_name=enterprise.contact_name or "",
+            contact_phone=enterprise.contact_phone or "",
+        )
