@@ -114,6 +114,8 @@ class Delivery(Base):
         ),
         Index("ix_deliveries_status_id", "status", "id"),
         Index("ix_deliveries_subscription_id_id", "subscription_id", "id"),
+        # A robot's messages of the last minute (huying.alerts.repository.messages_since).
+        Index("ix_deliveries_subscription_attempted", "subscription_id", "last_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)

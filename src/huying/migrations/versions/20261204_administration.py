@@ -3,7 +3,8 @@
 `active` on departments, chains, enterprises and routing rules (categories had it): retiring
 an entry keeps it, and everything that names it. `webhook_subscriptions.paused_at`: set while
 paused (deliveries queue and go out on resume); `webhook_subscriptions.format`: "standard" or
-a group robot's ("wecom", "dingtalk", "feishu"). `audit_entries`: one row per admin write,
+a group robot's ("wecom", "dingtalk", "feishu"), with an index to count a robot's messages of
+the last minute. `audit_entries`: one row per admin write,
 appended in the write's own transaction.
 
 Revision ID: 6c1e9a2f4d70
@@ -36,6 +37,11 @@ def upgrade() -> None:
         "webhook_subscriptions",
         sa.Column("format", sa.String(length=16), nullable=False, server_default="standard"),
     )
+    op.create_index(
+        "ix_deliveries_subscription_attempted",
+        "deliveries",
+        ["subscription_id", "last_attempt_at"],
+    )
     op.create_table(
         "audit_entries",
         sa.Column("id", BigID, primary_key=True),
@@ -54,6 +60,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_entries")
+    op.drop_index("ix_deliveries_subscription_attempted", table_name="deliveries")
     op.drop_column("webhook_subscriptions", "format")
     op.drop_column("webhook_subscriptions", "paused_at")
     for table in RETIRABLE:

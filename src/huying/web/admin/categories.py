@@ -4,8 +4,7 @@ create_/update_category, which checks it as the API does and records the audit e
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
 
@@ -17,16 +16,12 @@ from huying.api.deps import Rt
 from huying.directory import service as directory
 from huying.directory.schemas import CategoryIn, CategoryPatch
 from huying.errors import (
-    Conflict,
-    HuyingError,
-    InvalidFields,
     InvalidInput,
-    UnknownReference,
 )
 from huying.runtime import Runtime
 from huying.web import labels
 from huying.web import session as web
-from huying.web.admin.common import FormErrors, actor_of, admin_page, admin_write
+from huying.web.admin.common import FormErrors, actor_of, admin_page, admin_write, chinese_refusals
 from huying.web.forms import Form
 from huying.web.pages import Page, PostedForm, problem
 from huying.workflow.definition import DEADLINE_KINDS, OPTIONAL_KINDS
@@ -40,55 +35,6 @@ DONE = {
     "retired": "已停用该类别：企业和来电登记不能再选它，已有诉求不受影响。",
     "restored": "已恢复该类别。",
 }
-
-
-KINDS_ZH = {"department": "部门", "chain": "产业链", "category": "呼叫类别"}
-FIELD_PROBLEMS = {
-    "parent_code": "不能把部门放在它自己或它的下级部门之下",
-    "grid_code": "网格编码不符合本区网格编码规则",
-    "grid_prefix": "网格编码前缀不符合本区网格编码规则",
-    "urgency": "请选择有效的紧急程度",
-}
-
-
-def in_chinese(exc: HuyingError) -> HuyingError:
-    """A directory service's refusal as the admin forms say it, under the field it names:
-    the services speak English to the API, and the console's generic wording of a conflict
-    speaks of a request's state. An error it does not know is returned as it is."""
-    if isinstance(exc, InvalidFields):
-        return exc
-    field = exc.extra.get("field")
-    if isinstance(exc, UnknownReference):
-        kind = KINDS_ZH.get(str(exc.extra.get("kind")), "")
-        codes = "、".join(str(c) for c in exc.extra.get("codes") or ())
-        return InvalidInput(f"{kind}“{codes}”不存在或已停用，请另选。", field=field)
-    if exc.code == "has_active_children":
-        children = "、".join(str(c) for c in exc.extra.get("children") or ())
-        return InvalidInput(f"该部门下还有未停用的下级部门（{children}），请先停用或移走它们。")
-    if isinstance(exc, Conflict) and "rule_id" in exc.extra:
-        return InvalidInput(
-            f"已有条件相同（呼叫类别、网格编码前缀、产业链）的派单规则 #{exc.extra['rule_id']}，"
-            "请修改那条规则。"
-        )
-    if isinstance(exc, Conflict):
-        return InvalidInput("该编码已被使用，请换一个。", field=field or "code")
-    if isinstance(exc, InvalidInput):
-        name = field if isinstance(field, str) else exc.detail.partition(":")[0]
-        if name in FIELD_PROBLEMS:
-            return InvalidInput(FIELD_PROBLEMS[name], field=name)
-    return exc
-
-
-@contextmanager
-def chinese_refusals() -> Iterator[None]:
-    """Within: a directory service's refusal is raised again as `in_chinese` says it."""
-    try:
-        yield
-    except HuyingError as exc:
-        said = in_chinese(exc)
-        if said is exc:
-            raise
-        raise said from None
 
 
 def _flash(request: Request) -> str:

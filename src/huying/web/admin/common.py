@@ -7,7 +7,8 @@ and the page is rendered again with each field's error in Chinese, status 422.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Request
@@ -16,7 +17,15 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from huying import roles
-from huying.errors import HuyingError, NotAuthenticated, Unavailable
+from huying.errors import (
+    Conflict,
+    HuyingError,
+    InvalidFields,
+    InvalidInput,
+    NotAuthenticated,
+    Unavailable,
+    UnknownReference,
+)
 from huying.runtime import Runtime
 from huying.web import labels
 from huying.web import session as web
@@ -163,3 +172,54 @@ def admin_write(
 def actor_of(who: web.Visitor) -> str:
     """Who the audit log names for a console write: the signed-in user."""
     return who.principal.id
+
+
+# --- the directory services' refusals, as the admin forms say them -------------------
+
+KINDS_ZH = {"department": "部门", "chain": "产业链", "category": "呼叫类别"}
+FIELD_PROBLEMS = {
+    "parent_code": "不能把部门放在它自己或它的下级部门之下",
+    "grid_code": "网格编码不符合本区网格编码规则",
+    "grid_prefix": "网格编码前缀不符合本区网格编码规则",
+    "urgency": "请选择有效的紧急程度",
+}
+
+
+def in_chinese(exc: HuyingError) -> HuyingError:
+    """A directory service's refusal as the admin forms say it, under the field it names:
+    the services speak English to the API, and the console's generic wording of a conflict
+    speaks of a request's state. An error it does not know is returned as it is."""
+    if isinstance(exc, InvalidFields):
+        return exc
+    field = exc.extra.get("field")
+    if isinstance(exc, UnknownReference):
+        kind = KINDS_ZH.get(str(exc.extra.get("kind")), "")
+        codes = "、".join(str(c) for c in exc.extra.get("codes") or ())
+        return InvalidInput(f"{kind}“{codes}”不存在或已停用，请另选。", field=field)
+    if exc.code == "has_active_children":
+        children = "、".join(str(c) for c in exc.extra.get("children") or ())
+        return InvalidInput(f"该部门下还有未停用的下级部门（{children}），请先停用或移走它们。")
+    if isinstance(exc, Conflict) and "rule_id" in exc.extra:
+        return InvalidInput(
+            f"已有条件相同（呼叫类别、网格编码前缀、产业链）的派单规则 #{exc.extra['rule_id']}，"
+            "请修改那条规则。"
+        )
+    if isinstance(exc, Conflict):
+        return InvalidInput("该编码已被使用，请换一个。", field=field or "code")
+    if isinstance(exc, InvalidInput):
+        name = field if isinstance(field, str) else exc.detail.partition(":")[0]
+        if name in FIELD_PROBLEMS:
+            return InvalidInput(FIELD_PROBLEMS[name], field=name)
+    return exc
+
+
+@contextmanager
+def chinese_refusals() -> Iterator[None]:
+    """Within: a directory service's refusal is raised again as `in_chinese` says it."""
+    try:
+        yield
+    except HuyingError as exc:
+        said = in_chinese(exc)
+        if said is exc:
+            raise
+        raise said from None

@@ -20,8 +20,7 @@ from huying.errors import InvalidInput
 from huying.runtime import Runtime
 from huying.settings import NotifyDepartment
 from huying.web import session as web
-from huying.web.admin.categories import chinese_refusals
-from huying.web.admin.common import FormErrors, actor_of, admin_page, admin_write
+from huying.web.admin.common import FormErrors, actor_of, admin_page, admin_write, chinese_refusals
 from huying.web.forms import Form
 from huying.web.pages import Page, PostedForm, problem
 

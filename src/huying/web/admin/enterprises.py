@@ -29,8 +29,7 @@ from huying.directory.schemas import EnterpriseIn, EnterprisePatch
 from huying.errors import HuyingError, InvalidInput
 from huying.runtime import Runtime
 from huying.web import session as web
-from huying.web.admin.categories import chinese_refusals
-from huying.web.admin.common import FormErrors, actor_of, admin_page, admin_write
+from huying.web.admin.common import FormErrors, actor_of, admin_page, admin_write, chinese_refusals
 from huying.web.forms import Form, form_with_files
 from huying.web.pages import Page, PostedForm, csrf_refused, problem
 

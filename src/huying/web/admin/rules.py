@@ -15,8 +15,7 @@ from huying.directory import service as directory
 from huying.directory.schemas import RoutingRuleIn, RoutingRulePatch
 from huying.runtime import Runtime
 from huying.web import session as web
-from huying.web.admin.categories import chinese_refusals
-from huying.web.admin.common import FormErrors, actor_of, admin_page, admin_write
+from huying.web.admin.common import FormErrors, actor_of, admin_page, admin_write, chinese_refusals
 from huying.web.forms import Form
 from huying.web.pages import Page, PostedForm, problem
 
