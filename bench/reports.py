@@ -7,6 +7,9 @@ then derived from those deadlines by `huying.reports.facts.backfill`, as the mig
 added them does for stored requests, and timed. Then, each after one unmeasured warm-up and
 timed `--runs` times (median and range printed):
 
+1. the target's ratio: the report (as below) over a bare `SELECT lead_department_code,
+   count(*) … GROUP BY 1` over the same requests, the two alternating `--pairs` times, for
+   the year by each grouping and for November by department (median and every pair);
 1. calibration: a bare `SELECT key, count(*) … GROUP BY key` over the same requests, the least
    any report over them can cost on this machine at this moment;
 2. the report as the endpoint runs it (`huying.reports.service.rates` in one transaction), over
@@ -100,6 +103,46 @@ def calibrate(rt: Runtime, start: str, end: str, runs: int) -> tuple[float, floa
     return timed(go, runs)
 
 
+def ratio(rt: Runtime, label: str, group_by: GroupBy, pairs: int) -> list[float]:
+    """The target's figure: the report over the time of the bare `GROUP BY
+    lead_department_code` count over the same requests, the two alternating `pairs` times in
+    this run (after one warm-up of each), so that both see the same load. Prints the median
+    and every pair's ratio, with the load average."""
+    start, end = PERIODS[label]
+    sql = (
+        f"SELECT lead_department_code, count(*) FROM requests "
+        f"WHERE {period_sql(rt, start, end)} GROUP BY 1"
+    )
+
+    def floor() -> None:
+        with rt.db.connect() as conn:
+            conn.exec_driver_sql(sql).all()
+
+    def report() -> None:
+        run_report(rt, start, end, group_by)
+
+    floor()  # warm-up
+    report()
+    ratios, floors, reports = [], [], []
+    for _ in range(pairs):
+        t = time.perf_counter()
+        floor()
+        f = time.perf_counter() - t
+        t = time.perf_counter()
+        report()
+        r = time.perf_counter() - t
+        floors.append(f)
+        reports.append(r)
+        ratios.append(r / f)
+    print(
+        f"| ratio, {label}, by {group_by} | **{statistics.median(ratios):.1f}×** | "
+        f"{', '.join(f'{x:.1f}' for x in ratios)} | {statistics.median(floors) * 1000:,.0f} ms | "
+        f"{statistics.median(reports) * 1000:,.0f} ms | {load_average()} |",
+        flush=True,
+    )
+    return ratios
+
+
 def explain(rt: Runtime, start: str, end: str) -> None:
     with rt.transaction() as s:
         real_execute = s.execute
@@ -158,8 +201,17 @@ def compact(rt: Runtime) -> float:
     return time.perf_counter() - t0
 
 
-def time_reports(rt: Runtime, runs: int, year_groups: list[GroupBy], what: str) -> None:
-    print(f"\n{what}\n\n| what | group by | requests | median | range |\n|---|---|---|---|---|")
+def time_reports(
+    rt: Runtime, runs: int, year_groups: list[GroupBy], what: str, pairs: int = 5
+) -> None:
+    print(
+        f"\n{what}\n\n| report vs `GROUP BY lead_department_code` count (target ≤ 3×) | "
+        "median | each pair | count | report | load |\n|---|---|---|---|---|---|"
+    )
+    for group_by in year_groups:
+        ratio(rt, "year 2026", group_by, pairs)
+    ratio(rt, "November 2026", "department", pairs)
+    print("\n| what | group by | requests | median | range |\n|---|---|---|---|---|")
     for label, (start, end) in PERIODS.items():
         med, lo, hi, count = calibrate(rt, start, end, runs)
         line(f"bare GROUP BY count, {label}", "department", count, med, lo, hi)
@@ -191,6 +243,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pairs", type=int, default=5, help="alternations for each ratio")
     ap.add_argument("--pg-url", help="the server (default: $HUYING_BENCH_PG_URL or local)")
     ap.add_argument("--year-groups", default="all", help="comma-separated, or 'all'")
     ap.add_argument("--compact", action="store_true", help="also time after VACUUM FULL")
@@ -228,10 +281,12 @@ def main() -> int:
                 conn.exec_driver_sql("VACUUM (ANALYZE) requests")
             if args.explain:
                 explain(rt, *PERIODS["year 2026"])
-            time_reports(rt, args.runs, year_groups, "after the back-fill and VACUUM (ANALYZE):")
+            time_reports(
+                rt, args.runs, year_groups, "after the back-fill and VACUUM (ANALYZE):", args.pairs
+            )
             if args.compact:
                 print(f"\nVACUUM (FULL, ANALYZE) requests in {compact(rt):.0f} s")
-                time_reports(rt, args.runs, year_groups, "compacted:")
+                time_reports(rt, args.runs, year_groups, "compacted:", args.pairs)
             if args.http:
                 http(rt, args.runs)
             print(f"load after: {load_average()}")

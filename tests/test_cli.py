@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from huying.cli import main
 from huying.deadlines.models import WorkerHeartbeat
@@ -312,3 +312,24 @@ def test_keys_list_and_revoke(config: str, capsys: pytest.CaptureFixture[str]) -
             authenticate(session=s, token=token, now=rt.now())
     finally:
         rt.close()
+
+
+def test_serve_refuses_several_workers_on_sqlite_before_migrating(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite writes one transaction at a time: a second server process would only queue
+    behind the first. Refused before anything is migrated, bound or started."""
+    assert main(["--config", config, "serve", "--port", "1", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers" in err and "needs PostgreSQL" in err
+    rt = build_runtime(load_settings(config, environ={}))
+    try:
+        with rt.db.connect() as conn:
+            assert inspect(conn).get_table_names() == []
+    finally:
+        rt.close()
+
+
+def test_serve_needs_at_least_one_worker(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", config, "serve", "--port", "1", "--workers", "0"]) == 2
+    assert "--workers: at least 1" in capsys.readouterr().err

@@ -8,6 +8,7 @@ fires that deadline once. Limits are seconds long; every wait is bounded.
 
 from __future__ import annotations
 
+import functools
 import signal
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from huying.deadlines.models import Deadline
-from tests.conftest import WORLD_YAML, _fresh_database, submit_body
+from tests.conftest import PG_URL, WORLD_YAML, _fresh_database, submit_body
 from tests.processes import (
     Proc,
     Processes,
@@ -271,3 +272,77 @@ def test_calendar_due_from_the_command_line() -> None:
     # Saturday: the third working day is Saturday the 10th, which ends at 17:30.
     out = run_cli("calendar", "due", "2026-09-30T16:00+08:00", "3 working days")
     assert out.strip() == "2026-10-10T17:30:00+08:00"
+
+
+def _parent_of(pid: int) -> int:
+    """The parent's pid, from /proc (Linux: the tests' platform)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(not PG_URL, reason="--workers 2 needs PostgreSQL: HUYING_TEST_DATABASE_URL")
+def test_serve_with_two_workers_answers_from_both_and_ticks_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`huying serve --workers 2`: two server processes, children of the one started, answer
+    on the one port (each says which in X-Huying-Process); the deadlines tick in the parent
+    alone (one heartbeat, the parent's pid) and fire every step of a request submitted to
+    either process, once; SIGTERM stops the servers and then the worker, cleanly."""
+    port = free_port()
+    config = write_config(tmp_path, database_url, limits={"sign": SIGN}, ladder=LADDER, port=port)
+    world = tmp_path / "world.yaml"
+    world.write_text(WORLD_YAML, encoding="utf-8")
+    run_cli("load", str(world), "--config", str(config))
+    admin = run_cli("--config", str(config), "keys", "create", "--role", "admin").strip()
+    grid = run_cli("--config", str(config), "keys", "create", "--role", "integration").strip()
+    as_admin = {"Authorization": f"Bearer {admin}"}
+    as_grid = {"Authorization": f"Bearer {grid}"}
+
+    with processes(tmp_path) as procs:
+        serve = procs.start(
+            "serve", "serve", "--config", str(config), "--port", str(port), "--workers", "2"
+        )
+        submitted: dict[int, int] = {}  # answering pid -> a request it took
+
+        def both_answered() -> bool:
+            assert serve.alive(), procs.logs()
+            try:  # a new connection each time: the processes take turns accepting
+                r = httpx.post(
+                    f"http://127.0.0.1:{port}{API}/requests",
+                    json=submit_body(),
+                    headers=as_grid,
+                    timeout=10,
+                )
+            except httpx.TransportError:
+                return False
+            assert r.status_code == 201, r.text
+            submitted.setdefault(int(r.headers["x-huying-process"]), r.json()["id"])
+            return len(submitted) == 2
+
+        wait_until("both server processes to answer", both_answered, timeout=60, interval=0.05)
+        assert serve.pid not in submitted
+        assert {_parent_of(pid) for pid in submitted} == {serve.pid}
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
+
+            def laddered(rid: int) -> bool:
+                r = api.get(f"{API}/requests/{rid}", headers=as_admin)
+                return bool(r.json()["escalation_level"] == 3)
+
+            for rid in submitted.values():
+                wait_until(
+                    f"the ladder of request {rid}",
+                    functools.partial(laddered, rid),
+                    timeout=40,
+                    diagnose=procs.logs,
+                )
+                check_request(api, rid, as_admin)
+            workers = api.get("/healthz").json()["workers"]
+        assert [w["name"].rsplit(":", 1)[1] for w in workers] == [str(serve.pid)], workers
+
+        assert procs.terminate(serve) == 0, procs.logs()
+        log = serve.log_path.read_text(encoding="utf-8", errors="replace")
+        assert log.count("Application shutdown complete") == 2, procs.logs()
+        assert "worker stopped" in log, procs.logs()
+        for pid in submitted:
+            assert not Path(f"/proc/{pid}").exists(), f"server process {pid} outlived serve"

@@ -51,7 +51,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from huying.app import create_app
 
-    rt = _runtime(args)
+    workers = args.workers
+    if workers < 1:
+        print("huying: --workers: at least 1", file=sys.stderr)
+        return 2
+    from huying import migrate, serving
+
+    rt = _runtime(args, migrate=False)
+    if workers > 1 and rt.db.dialect.name == "sqlite":
+        rt.close()
+        print(f"huying: {serving.SQLITE_ONE_WRITER}", file=sys.stderr)
+        return 2
+    migrate.upgrade(rt.db, calendar=rt.calendar)  # once, before any server process starts
     host = args.host or rt.settings.server.host
     port = args.port or rt.settings.server.port
     # Bound before anything starts: uvicorn binds only after the app's startup, which starts
@@ -62,11 +73,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rt.close()
         print(f"huying: cannot serve on {host}:{port}: {_bind_problem(exc, port)}", file=sys.stderr)
         return 1
-    app = create_app(rt, run_worker=not args.no_worker)
     print(
-        f"Huying is serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)",
+        f"Huying is serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)"
+        + (f" with {workers} server processes" if workers > 1 else ""),
         flush=True,
     )
+    if workers > 1:
+        return serving.serve_processes(rt, sock, workers=workers, run_worker=not args.no_worker)
+    app = serving.ServedBy(create_app(rt, run_worker=not args.no_worker))
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", access_log=False, log_config=None
     )
@@ -496,6 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument(
         "--no-worker", action="store_true", help="do not run deadlines and alerts in this process"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N server processes on the one port (PostgreSQL only when N > 1); "
+        "the deadlines and alerts still run once, in the supervising process",
     )
     add("worker", cmd_worker, "run deadlines and alert delivery only")
     add("migrate", cmd_migrate, "upgrade the database schema to the latest version")
