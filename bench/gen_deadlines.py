@@ -1,9 +1,10 @@
-"""Data for bench/deadlines.py: N requests, each with one running deadline due in the future.
+"""Data for bench/deadlines.py: N requests, each with a running sign deadline due in the future
+(and its co-department's assist task with the task's own deadline, as a submit writes them).
 
 Fast and realistic. One real submit (`huying.requests.service.submit`, in process, on the
 tests' directory) writes the template: the request (routed to GXJ with STREET co-handling, state
-`dispatched`), its co-department row, 2 timeline rows, its running `sign` deadline and its
-`request.dispatched` event. Its rows are read back (every table's row count is compared before
+`dispatched`), its co-department row, STREET's assist task, 2 timeline rows, its running
+`sign` deadline, the task's own deadline and its `request.dispatched` event. Its rows are read back (every table's row count is compared before
 and after, so nothing the submit wrote is missed) and the template request is deleted. Then N
 copies go in with explicit ids, in chunks: COPY (psycopg) on PostgreSQL, Core executemany on
 SQLite. The sequences are moved past the new ids at the end.
@@ -41,7 +42,14 @@ import huying.models  # noqa: F401  (every table into Base.metadata)
 from huying.db import Base
 from huying.runtime import Runtime
 
-TABLES = ("requests", "request_co_departments", "timeline_entries", "deadlines", "events")
+TABLES = (
+    "requests",
+    "request_co_departments",
+    "request_tasks",
+    "timeline_entries",
+    "deadlines",
+    "events",
+)
 JSON_COLUMNS = {
     ("requests", "contact"),
     ("requests", "pending_extension"),
@@ -99,9 +107,13 @@ def capture_template(rt: Runtime, world_token: str) -> Template:
     got = {k: len(v) for k, v in rows.items() if v}
     if got != written:
         raise SystemExit(f"the template submit wrote {written}, the capture found {got}")
-    d = rows["deadlines"]
-    if len(d) != 1 or d[0]["status"] != "running" or d[0]["next_fire_at"] is None:
-        raise SystemExit(f"the template submit did not start exactly one running deadline: {d}")
+    sign = [d for d in rows["deadlines"] if d["kind"] == "sign"]
+    if len(sign) != 1 or sign[0]["status"] != "running" or sign[0]["next_fire_at"] is None:
+        raise SystemExit(
+            f"the template submit did not start exactly one running sign deadline: {sign}"
+        )
+    if len(rows["deadlines"]) != 1 + len(rows["request_tasks"]):
+        raise SystemExit(f"expected a sign deadline and one per task: {rows['deadlines']}")
     with rt.db.begin() as conn:
         conn.execute(delete(table("requests")).where(table("requests").c.id == rid))
     return Template(rows)
@@ -113,14 +125,16 @@ def _copies(
     """The rows of len(ids) requests, one per id, as the template with their own values."""
     req0 = tpl.rows["requests"][0]
     co0 = tpl.rows["request_co_departments"]
+    tasks0 = tpl.rows["request_tasks"]
     tl0 = tpl.rows["timeline_entries"]
-    d0 = tpl.rows["deadlines"][0]
+    d0 = tpl.rows["deadlines"]
     ev0 = tpl.rows["events"]
-    ntl, nev = len(tl0), len(ev0)
+    ntl, nev, nd, nt = len(tl0), len(ev0), len(d0), max(1, len(tasks0))
     out: dict[str, list[dict[str, Any]]] = {n: [] for n in TABLES}
     tag = uuid.uuid4().hex[:12]
     for rid in ids:
         created = now - timedelta(seconds=rng.random() * 3600)
+        shift = created - req0["created_at"]  # a task's deadline keeps its own length
         hours = rng.randint(3, 720)
         due = created + timedelta(hours=hours)
         warn = created + timedelta(hours=hours * 0.75)
@@ -131,28 +145,52 @@ def _copies(
                 "id": rid,
                 "number": number,
                 "title": f"{req0['title']} {rid}",
+                "receipt_token": f"{tag}{rid:020x}" if req0.get("receipt_token") else None,
                 "created_at": created,
                 "updated_at": created,
             }
         )
         for c in co0:
             out["request_co_departments"].append({**c, "request_id": rid})
+        task_ids = {}
+        for k, t in enumerate(tasks0):
+            task_ids[t["id"]] = rid * nt + k
+            out["request_tasks"].append(
+                {
+                    **t,
+                    "id": rid * nt + k,
+                    "request_id": rid,
+                    "created_at": created,
+                    "received_at": created,
+                }
+            )
         for k, t in enumerate(tl0):
             out["timeline_entries"].append(
                 {**t, "id": rid * ntl + k, "request_id": rid, "at": created}
             )
-        out["deadlines"].append(
-            {
-                **d0,
-                "id": rid,
-                "request_id": rid,
-                "duration": f"{hours} hours",
-                "started_at": created,
-                "due_at": due,
-                "warn_at": warn,
-                "next_fire_at": warn,
-            }
-        )
+        for k, d in enumerate(d0):
+            if d["kind"] == "sign":
+                times = {
+                    "duration": f"{hours} hours",
+                    "started_at": created,
+                    "due_at": due,
+                    "warn_at": warn,
+                    "next_fire_at": warn,
+                }
+            else:  # a task's own deadline: the template's, moved with the request
+                times = {
+                    name: d[name] + shift if d[name] is not None else None
+                    for name in ("started_at", "due_at", "warn_at", "next_fire_at")
+                }
+            out["deadlines"].append(
+                {
+                    **d,
+                    **times,
+                    "id": rid * nd + k,
+                    "request_id": rid,
+                    "task_id": task_ids.get(d["task_id"]) if d["task_id"] else None,
+                }
+            )
         for k, e in enumerate(ev0):
             data = dict(e["data"])
             data["request"] = {**data.get("request", {}), "id": rid, "number": number}
@@ -185,7 +223,8 @@ def _write_pg(rt: Runtime, rows: dict[str, list[dict[str, Any]]]) -> None:
                     continue
                 cols = [c.name for c in table(name).columns]
                 jsonish = [i for i, c in enumerate(cols) if (name, c) in JSON_COLUMNS]
-                with cur.copy(f'COPY "{name}" ({", ".join(cols)}) FROM STDIN') as cp:
+                quoted = ", ".join(f'"{c}"' for c in cols)  # `limit` is a reserved word
+                with cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN') as cp:
                     for r in data:
                         values = [r.get(c) for c in cols]
                         for i in jsonish:
@@ -224,7 +263,7 @@ def fill(
     with rt.db.connect() as conn:
         start = int(conn.scalar(select(func.max(table("requests").c.id))) or 0) + 1
         # timeline/event ids are rid * k + j: keep them above what is there already
-        for name in ("timeline_entries", "events"):
+        for name in ("timeline_entries", "events", "deadlines", "request_tasks"):
             top = int(conn.scalar(select(func.max(table(name).c.id))) or 0)
             per = max(1, len(tpl.rows[name]))
             start = max(start, top // per + 1)
@@ -274,7 +313,8 @@ def due_ids(first: int, last: int, k: int, offset: int = 0) -> list[int]:
 
 
 def make_due(rt: Runtime, ids: Sequence[int], at: datetime) -> float:
-    """Deadlines (and requests) `ids` fall due at `at`, warning already fired. Returns seconds."""
+    """The sign deadlines of requests `ids` fall due at `at`, warning already fired. Returns
+    seconds."""
     d, r, tl = table("deadlines"), table("requests"), table("timeline_entries")
     warned = at - timedelta(hours=1)
     t0 = time.perf_counter()
@@ -291,7 +331,7 @@ def make_due(rt: Runtime, ids: Sequence[int], at: datetime) -> float:
             part = list(ids[lo : lo + 5000])
             conn.execute(
                 update(d)
-                .where(d.c.id.in_(part))
+                .where(d.c.request_id.in_(part), d.c.kind == "sign")
                 .values(
                     started_at=at - timedelta(hours=4),
                     due_at=at,
@@ -368,7 +408,7 @@ def fired_check(rt: Runtime, ids: Sequence[int]) -> dict[str, Any]:
                 conn.scalar(
                     select(func.count())
                     .select_from(d)
-                    .where(d.c.id.in_(part), d.c.status == "missed")
+                    .where(d.c.request_id.in_(part), d.c.kind == "sign", d.c.status == "missed")
                 )
                 or 0
             )
@@ -376,7 +416,7 @@ def fired_check(rt: Runtime, ids: Sequence[int]) -> dict[str, Any]:
                 conn.scalar(
                     select(func.count())
                     .select_from(d)
-                    .where(d.c.id.in_(part), d.c.rungs_fired == 1)
+                    .where(d.c.request_id.in_(part), d.c.kind == "sign", d.c.rungs_fired == 1)
                 )
                 or 0
             )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from huying.deadlines.models import Deadline, WorkerHeartbeat
 
@@ -22,15 +26,22 @@ def open_of(session: Session, request_id: int) -> list[Deadline]:
     )
 
 
-def open_by_request(session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
-    """The open deadlines of each of these requests, oldest first."""
+def open_by_request(
+    session: Session, request_ids: Sequence[int], *, loaded: Sequence[Deadline] = ()
+) -> dict[int, list[Deadline]]:
+    """The open deadlines of each of these requests, oldest first. The open ones of
+    `loaded` (deadlines of these requests the caller holds already) are not read again."""
     found: dict[int, list[Deadline]] = {i: [] for i in request_ids}
-    for row in session.scalars(
-        select(Deadline)
-        .where(Deadline.request_id.in_(request_ids), Deadline.completed_at.is_(None))
-        .order_by(Deadline.id)
-    ):
+    query = select(Deadline).where(
+        Deadline.request_id.in_(request_ids), Deadline.completed_at.is_(None)
+    )
+    held = [d for d in loaded if d.completed_at is None]
+    if held:
+        query = query.where(Deadline.id.not_in([d.id for d in held]))
+    for row in [*session.scalars(query), *held]:
         found[row.request_id].append(row)
+    for rows in found.values():
+        rows.sort(key=lambda d: d.id)
     return found
 
 
@@ -44,6 +55,60 @@ def all_by_request(session: Session, request_ids: Sequence[int]) -> dict[int, li
         for d in rows:
             found[d.request_id].append(d)
     return found
+
+
+@cache
+def _columns() -> frozenset[str]:
+    """The deadline's column attributes an UPDATE may write (read when first needed)."""
+    return frozenset(c.key for c in inspect(Deadline).column_attrs) - {"id"}
+
+
+def write_changed(session: Session, rows: Iterable[Deadline], *, settle: bool = True) -> int:
+    """UPDATE these loaded deadlines' changed columns, one executemany per set of changed
+    columns, and (with `settle`) make the values their committed state, so that a flush has
+    nothing left to write of them; returns how many were written.
+
+    The unit of work would collect and send them row by row, and its bookkeeping per row
+    cost more than the firing itself when thousands fall due at once. A firing batch holds
+    its deadlines locked (claimed FOR UPDATE), so nothing else writes them meanwhile; the
+    UPDATE still names the version read, and a count of matches short of the rows fails the
+    transaction, as a lost update would anywhere else."""
+    columns_of = _columns()
+    groups: dict[tuple[str, ...], list[tuple[Deadline, dict[str, Any]]]] = {}
+    for d in dict.fromkeys(rows):  # each once, in order
+        state = inspect(d)
+        if state.key is None:  # new: the flush inserts it
+            continue
+        # committed_state: the attributes changed since load, with their loaded values
+        changed = {
+            key: state.dict.get(key)
+            for key, before in state.committed_state.items()
+            if key in columns_of and state.dict.get(key) != before
+        }
+        if changed:
+            read = state.committed_state.get("version", d.version)
+            groups.setdefault(tuple(sorted(changed)), []).append((d, changed | {"_read": read}))
+    table = cast(Table, Deadline.__table__)
+    connection = session.connection()  # this transaction; no autoflush
+    written = 0
+    for columns, members in groups.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_read"))
+            .values({c: bindparam(c) for c in columns})
+        )
+        params = [{**changed, "_id": d.id} for d, changed in members]
+        matched = connection.execute(statement, params).rowcount
+        if matched != len(params):
+            raise StaleDataError(
+                f"UPDATE deadlines matched {matched} of {len(params)} rows of a claimed batch"
+            )
+        for d, changed in members if settle else ():
+            for key in changed:
+                if key != "_read":
+                    set_committed_value(d, key, getattr(d, key))
+        written += len(params)
+    return written
 
 
 # ---- the workers' heartbeats ---------------------------------------------------------------

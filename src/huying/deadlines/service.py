@@ -30,9 +30,18 @@ REVIEW = "review"  # a return under the dispatcher's review: a warning and overd
 NOT_THE_LEADS = frozenset({SUSPENSION, TASK, REVIEW})
 
 
-def open_of_requests(*, session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:
-    """The open deadlines of each of these requests, oldest first."""
-    return repo.open_by_request(session, request_ids)
+def open_of_requests(
+    *, session: Session, request_ids: Sequence[int], loaded: Sequence[Deadline] = ()
+) -> dict[int, list[Deadline]]:
+    """The open deadlines of each of these requests, oldest first; those of `loaded` (held
+    already, e.g. claimed) are not read again."""
+    return repo.open_by_request(session, request_ids, loaded=loaded)
+
+
+def write_changed(*, session: Session, rows: Iterable[Deadline], settle: bool = True) -> int:
+    """UPDATE what changed on these loaded (and locked) deadlines at once: the worker's batch
+    writes, see `huying.deadlines.repository.write_changed`."""
+    return repo.write_changed(session, rows, settle=settle)
 
 
 def of_requests(*, session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:

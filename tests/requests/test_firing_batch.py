@@ -1,0 +1,297 @@
+"""Firing a batch set-wise (`huying.requests.firing`): a claimed batch of mixed kinds leaves
+exactly what firing each deadline through the unit of work leaves, and a batch that fails
+half-way leaves nothing of itself behind.
+
+Dates: submitted Wednesday 2026-11-18 10:00 Shanghai (tests/conftest.py's T0). At FIRE
+(Monday 23, 17:30) a plain submit's sign deadline has warned, gone overdue and climbed to
+rung 2, and every routed co-department's assist task (3 working days) has warned, gone
+overdue and reached its own rung 1; a reply of the 18th has let its feedback deadline pass
+(auto-close, which cancels the open task); a 2-working-day suspension has ended (resume).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from huying.alerts.models import Event
+from huying.clock import FrozenClock
+from huying.deadlines.models import Deadline
+from huying.requests import firing
+from huying.requests import service as requests_service
+from huying.requests.firing import FireResult, fire_due, fire_one
+from huying.requests.models import Request, RequestTask, TimelineEntry
+from huying.requests.repository import claim_due
+from huying.runtime import Runtime
+from tests.conftest import World, submit_body
+
+API = "/api/v1/requests"
+FIRE = datetime.fromisoformat("2026-11-23T17:30:00+08:00")
+SUSPEND = {
+    "reason_code": "awaiting_materials",
+    "reason": "等待补充材料",
+    "length": "2 working days",
+}
+
+
+def act(client: TestClient, world: World, who: str, rid: int, action: str, **body: Any) -> None:
+    r = client.post(f"{API}/{rid}/actions/{action}", json=body, headers=world.h(who))
+    assert r.status_code == 200, r.text
+
+
+def scenario(client: TestClient, world: World) -> dict[str, int]:
+    """One request of each kind of firing, by name."""
+
+    def new() -> int:
+        r = client.post(API, json=submit_body(), headers=world.h("integration"))
+        assert r.status_code == 201, r.text
+        rid: int = r.json()["id"]
+        return rid
+
+    made = {"ladder": new(), "task_only": new(), "auto_close": new(), "resume": new()}
+    act(client, world, "gxj", made["task_only"], "sign")  # on time: only its task runs late
+    act(client, world, "gxj", made["auto_close"], "sign")
+    act(client, world, "gxj", made["auto_close"], "reply", content="已办理", resolved=True)
+    act(client, world, "gxj", made["resume"], "sign")
+    act(client, world, "gxj", made["resume"], "request_suspension", **SUSPEND)
+    act(client, world, "supervisor", made["resume"], "decide_suspension", approved=True)
+    return made
+
+
+def lives(rt: Runtime, rids: Sequence[int]) -> dict[str, dict[str, Any]]:
+    """Each request's row with its events, timeline, deadlines and tasks, keyed by its place
+    in `rids`, without what differs between two copies of the same life (ids, numbers,
+    uids, receipt tokens)."""
+    out: dict[str, dict[str, Any]] = {}
+    drop = {"id", "request_id", "number", "receipt_token", "title", "uid", "task_id"}
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if k not in drop}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    with rt.transaction() as s:
+        for k, rid in enumerate(rids):
+            req = s.get(Request, rid)
+            assert req is not None
+            columns = {c.key: getattr(req, c.key) for c in Request.__table__.columns}
+            timeline = s.scalars(
+                select(TimelineEntry)
+                .where(TimelineEntry.request_id == rid)
+                .order_by(TimelineEntry.seq)
+            )
+            events = s.scalars(select(Event).where(Event.request_id == rid).order_by(Event.id))
+            deadlines = s.scalars(
+                select(Deadline).where(Deadline.request_id == rid).order_by(Deadline.id)
+            )
+            tasks = s.scalars(
+                select(RequestTask).where(RequestTask.request_id == rid).order_by(RequestTask.id)
+            )
+            out[str(k)] = clean(
+                {
+                    "request": columns,
+                    "timeline": [
+                        {c.key: getattr(t, c.key) for c in TimelineEntry.__table__.columns}
+                        for t in timeline
+                    ],
+                    "events": [
+                        {c.key: getattr(e, c.key) for c in Event.__table__.columns} for e in events
+                    ],
+                    "deadlines": [
+                        {c.key: getattr(d, c.key) for c in Deadline.__table__.columns}
+                        for d in deadlines
+                    ],
+                    "tasks": [
+                        {c.key: getattr(t, c.key) for c in RequestTask.__table__.columns}
+                        for t in tasks
+                    ],
+                }
+            )
+    return out
+
+
+def fire_through_the_unit_of_work(rt: Runtime, rids: Sequence[int], now: datetime) -> int:
+    """The reference: each due deadline of these requests fired on its own by `fire_one`
+    with the session as is, every row written by the ORM's flush."""
+    fired = 0
+    with rt.transaction() as s:
+        due = s.scalars(
+            select(Deadline)
+            .where(Deadline.request_id.in_(rids), Deadline.next_fire_at <= now)
+            .order_by(Deadline.next_fire_at, Deadline.id)
+        ).all()
+        for d in due:
+            req = s.get(Request, d.request_id)
+            assert req is not None
+            fired += fire_one(s, rt, d, req, now=now)
+    return fired
+
+
+def counts(rt: Runtime) -> dict[str, Any]:
+    with rt.transaction() as s:
+        return {
+            "timeline": s.scalar(select(func.count()).select_from(TimelineEntry)),
+            "events": s.scalar(select(func.count()).select_from(Event)),
+            "deadlines": sorted(
+                (d.id, d.status, d.next_fire_at, d.warned_at, d.rungs_fired, d.version)
+                for d in s.scalars(select(Deadline))
+            ),
+            "requests": sorted(
+                (r.id, r.state, r.version, r.escalation_level, r.overdue, r.timeline_seq)
+                for r in s.scalars(select(Request))
+            ),
+            "tasks": sorted((t.id, t.status) for t in s.scalars(select(RequestTask))),
+        }
+
+
+def test_a_mixed_batch_leaves_what_the_unit_of_work_leaves(
+    client: TestClient, world: World, rt: Runtime, clock: FrozenClock
+) -> None:
+    reference = scenario(client, world)
+    batched = scenario(client, world)
+    clock.set(FIRE)
+    by_one = fire_through_the_unit_of_work(rt, list(reference.values()), FIRE)
+    result = fire_due(rt, now=FIRE)  # the reference's deadlines have nothing left due
+    assert result.fired == by_one
+    assert result.claimed == 7  # 4 tasks, the ladder's sign, a feedback, a suspension's timer
+    got = lives(rt, list(batched.values()))
+    want = lives(rt, list(reference.values()))
+    for k in want:  # the version moves once per transaction that wrote the request
+        assert got[k]["request"].pop("version") >= want[k]["request"].pop("version")
+    assert got == want
+
+    ladder, task_only, closed, resumed = (lives(rt, [batched[k]])["0"] for k in batched)
+    assert [t["action"] for t in ladder["timeline"]][2:] == [
+        "warn",
+        "overdue",
+        "escalate",
+        "escalate",
+        "task_warn",
+        "task_overdue",
+        "task_escalate",
+    ]
+    assert (ladder["request"]["overdue"], ladder["request"]["escalation_level"]) == (True, 2)
+    # a task's lateness is not the lead's: neither overdue nor a level on the request
+    assert (task_only["request"]["overdue"], task_only["request"]["escalation_level"]) == (
+        False,
+        0,
+    )
+    escalated = [e for e in task_only["events"] if e["type"] == "request.task_escalated"]
+    assert escalated and escalated[0]["data"]["notify"]  # whom the rung tells, resolved
+    assert escalated[0]["public"] is False
+    assert [e["data"]["level"] for e in ladder["events"] if e["type"] == "request.escalated"] == [
+        1,
+        2,
+    ]
+    assert all(e["data"]["notify"] for e in ladder["events"] if e["type"] == "request.escalated")
+    assert closed["request"]["state"] == "closed"
+    assert [t["status"] for t in closed["tasks"]] == ["cancelled"]
+    assert resumed["request"]["state"] == "in_progress"
+    assert resumed["timeline"][-1]["action"] in ("resume", "task_escalate")
+    assert "resume" in [t["action"] for t in resumed["timeline"]]
+    assert fire_due(rt, now=FIRE).fired == 0  # each step once
+
+
+def test_a_batch_that_fails_half_way_leaves_nothing_and_fires_all_after(
+    client: TestClient,
+    world: World,
+    rt: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = scenario(client, world)
+    clock.set(FIRE)
+    before = counts(rt)
+    real = requests_service.apply_system
+    calls = {"n": 0}
+
+    def crash_on_the_fifth(**kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("the worker dies mid-batch")
+        real(**kwargs)
+
+    monkeypatch.setattr(requests_service, "apply_system", crash_on_the_fifth)
+    with pytest.raises(RuntimeError):
+        fire_due(rt, now=FIRE)
+    assert counts(rt) == before  # nothing of the batch, not its first four steps either
+
+    monkeypatch.setattr(requests_service, "apply_system", real)
+    fired = fire_due(rt, now=FIRE).fired
+    assert fired > 5
+    after = lives(rt, list(made.values()))
+    overdue = [t for r in after.values() for t in r["timeline"] if t["action"] == "overdue"]
+    assert len(overdue) == 1  # the ladder's sign deadline, once
+    assert fire_due(rt, now=FIRE).fired == 0
+
+
+@pytest.mark.parametrize("failing", [Event, TimelineEntry])
+def test_a_batch_whose_insert_fails_leaves_nothing(
+    client: TestClient,
+    world: World,
+    rt: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: type[Any],
+) -> None:
+    scenario(client, world)
+    clock.set(FIRE)
+    before = counts(rt)
+    real = firing._insert
+
+    def insert(session: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+        if model is failing:
+            raise RuntimeError("the connection drops during the batch's writes")
+        real(session, model, rows)
+
+    monkeypatch.setattr(firing, "_insert", insert)
+    with pytest.raises(RuntimeError):
+        fire_due(rt, now=FIRE)
+    assert counts(rt) == before
+    monkeypatch.setattr(firing, "_insert", real)
+    assert fire_due(rt, now=FIRE).fired > 0
+    assert fire_due(rt, now=FIRE).fired == 0
+
+
+def test_small_batches_fire_the_same_as_one(
+    client: TestClient, world: World, rt: Runtime, clock: FrozenClock
+) -> None:
+    """Batches of 2 split a request's deadlines between transactions; nothing is lost or
+    fired twice, and each event stays in the order it happened."""
+    reference = scenario(client, world)
+    batched = scenario(client, world)
+    clock.set(FIRE)
+    fire_through_the_unit_of_work(rt, list(reference.values()), FIRE)
+    result = fire_due(rt, now=FIRE, batch=2)
+    assert result.claimed == 7
+    got = lives(rt, list(batched.values()))
+    want = lives(rt, list(reference.values()))
+    for k in want:  # the version moves once per transaction that wrote the request
+        assert got[k]["request"].pop("version") >= want[k]["request"].pop("version")
+    assert got == want
+
+
+def test_a_batch_another_worker_holds_is_skipped_not_fired_twice(
+    client: TestClient, world: World, rt: Runtime, clock: FrozenClock
+) -> None:
+    """Two workers never fire the same deadline: while one holds its claimed batch, a second
+    claims none of it (SKIP LOCKED); what the first gives up, the second fires, once."""
+    if rt.db.dialect.name != "postgresql":
+        pytest.skip("SKIP LOCKED: PostgreSQL only (SQLite runs one worker)")
+    scenario(client, world)
+    clock.set(FIRE)
+    with rt.transaction() as held:
+        claimed = claim_due(held, now=FIRE, batch=500)
+        assert len(claimed) == 7
+        assert fire_due(rt, now=FIRE) == FireResult(claimed=0, fired=0)
+        held.rollback()  # the first worker dies before it fired anything
+    second = fire_due(rt, now=FIRE)
+    assert second.claimed == 7 and second.fired > 7
+    assert fire_due(rt, now=FIRE).fired == 0
