@@ -8,12 +8,13 @@ process's for the HTTP stage) is the mean and is the figure to trust on a busy m
 
   bare         the bare Core transaction of bench/intake.py (same rows)
   auth         a transaction that only authenticates the API key
-  submit       auth + `huying.requests.service.submit` (validate, route, engine, ORM flush, number)
-  + present    + `presenters.present(..., with_timeline=True)` and the JSON body, as the route does
+  submit       generations + auth (cached) + `huying.requests.service.take_in` (validate, route,
+               engine, one INSERT per table)
+  + present    + `presenters.present_written` (no read back) and the JSON body, as the route does
   HTTP         `POST /api/v1/requests` over loopback to uvicorn, one client, one at a time
 
-It also counts the SQL statements each stage sends (cursor executions; BEGIN/COMMIT, pool
-pings and savepoints are not counted).
+It also counts the SQL statements each stage sends (cursor executions: SQLite's BEGIN
+IMMEDIATE is one; COMMIT, pool pings and savepoints are not counted).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from sqlalchemy import event
 from huying import migrate
 from huying.auth.service import authenticate
 from huying.requests import service
-from huying.requests.presenters import present
+from huying.requests.presenters import present_written
 from huying.requests.schemas import SubmitIn
 from huying.runtime import build_runtime
 
@@ -92,14 +93,26 @@ def main() -> int:
             statements[0] += 1
 
         def do_submit(i: int, with_present: bool) -> None:
+            """As `POST /api/v1/requests` does: one statement for the caches' generations
+            (and SQLite's next id), the credentials from the cache, the submit, the answer
+            built from what it wrote."""
             body = SubmitIn.model_validate(submit_body(title=f"新厂房用电增容 {i}"))
             with rt.transaction() as s:
+                service.start_submit(session=s)
                 who = authenticate(session=s, token=token, now=rt.now())
-                req, _ = service.submit(
+                done = service.take_in(
                     rt=rt, session=s, principal=who, body=body, idempotency_key=None
                 )
                 if with_present:
-                    out = present(s, [req], tz=rt.calendar.tz, with_timeline=True)[0]
+                    assert done.names is not None
+                    out = present_written(
+                        s,
+                        done.request,
+                        deadlines=done.deadlines,
+                        timeline=done.timeline,
+                        names=done.names,
+                        tz=rt.calendar.tz,
+                    )
                     json.dumps(out.model_dump(mode="json"), ensure_ascii=False).encode()
 
         before = _counts(rt.db)

@@ -4,6 +4,7 @@ from huying.alerts.models import Event
 from huying.attachments.models import Attachment, AttachmentBlob
 from huying.audit.models import AuditEntry
 from huying.auth.models import ApiKey, LoginFailure, StaffSession, User
+from huying.cache import generations_table
 from huying.db import Base
 from huying.deadlines.models import Deadline, WorkerHeartbeat
 from huying.directory.models import Category, Chain, Department, Enterprise, RoutingRule
@@ -37,4 +38,5 @@ __all__ = [
     "TimelineEntry",
     "User",
     "WorkerHeartbeat",
+    "generations_table",
 ]

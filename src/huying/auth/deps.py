@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 
-from huying.auth.service import Principal, authenticate
+from huying.auth.service import Principal, authenticate, confirmed
 from huying.errors import Forbidden, NotAuthenticated
 from huying.runtime import Runtime
 
@@ -25,6 +25,9 @@ SESSION_COOKIE = "huying_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Where `huying.auth.gate` leaves the principal it resolved before the body was read.
 ADMITTED = "huying.principal"
+# ... and, when it admitted from this process's cache without asking the database, the
+# generation of credentials it relied on and the roles to check again if that has moved.
+UNCONFIRMED = "huying.principal.unconfirmed"
 
 
 def token_of(request: Request) -> str:
@@ -53,16 +56,32 @@ class Credentials:
     """The bearer token of the call, and the principal `huying.auth.gate` already resolved for
     it, if the route is gated; else it is resolved inside the handler's unit of work."""
 
-    def __init__(self, token: str, admitted: Principal | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        admitted: Principal | None = None,
+        unconfirmed: tuple[int, Any] | None = None,
+    ) -> None:
         self.token = token
         self.admitted = admitted
+        self.unconfirmed = unconfirmed
 
     def principal(
         self, session: Session, rt: Runtime, roles: Sequence[str] | None = None
     ) -> Principal:
         """The caller. A gated route declares its roles with `huying.auth.gate.allow` and
-        passes none here; `roles` is for routes outside the gate."""
-        who = self.admitted or authenticate(session=session, token=self.token, now=rt.now())
+        passes none here; `roles` is for routes outside the gate. A caller the gate admitted
+        from the cache is confirmed here, in the handler's transaction: authenticated again,
+        and its roles checked again, if credentials were written since."""
+        who = self.admitted
+        if who is not None and self.unconfirmed is not None:
+            generation, rule = self.unconfirmed
+            if not confirmed(session=session, generation=generation):
+                who = authenticate(session=session, token=self.token, now=rt.now())
+                check_role(who, rule.names, rule.doing)
+            self.admitted, self.unconfirmed = who, None
+        if who is None:
+            who = authenticate(session=session, token=self.token, now=rt.now())
         check_role(who, roles)
         return who
 
@@ -74,7 +93,7 @@ async def credentials(
     # `_bearer` is here for the OpenAPI document's security scheme; token_of reads the header.
     admitted = request.scope.get(ADMITTED)
     if isinstance(admitted, Principal):
-        return Credentials(token_of(request), admitted)
+        return Credentials(token_of(request), admitted, request.scope.get(UNCONFIRMED))
     return Credentials(token_of(request))
 
 

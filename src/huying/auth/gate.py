@@ -9,6 +9,15 @@ token to a principal in a short unit of work of its own, checks the roles the ro
 with `allow(...)`, and only then lets FastAPI read the body. The principal is handed on, so
 `Credentials.principal` in the handler costs no second query.
 
+Credentials come from a cache (`huying.auth.service.authenticate`): the gate's unit of work
+reads one small row, the generation of credentials, and no key. A route declared with
+`allow(..., confirm_in_handler=True)` (the intake) may skip even that: a caller this process
+already knows is admitted on what it knew, and the handler's `Credentials.principal` confirms
+the generation in the handler's own transaction, folded into a statement it makes anyway,
+before anything is done; if credentials changed meanwhile it authenticates again there and
+checks the roles again, so a revoked key is still refused on its very next call. Only a
+handler that calls `Credentials.principal` first may declare it.
+
 A route is gated when it depends on `Auth` or declares `allow`; `/api/v1/auth/login` does
 neither and stays public. A department's scope (404 for another department's request) is
 the service's business, not the gate's.
@@ -27,8 +36,8 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from huying.api.deps import runtime
-from huying.auth.deps import ADMITTED, check_role, credentials, token_of
-from huying.auth.service import Principal, authenticate
+from huying.auth.deps import ADMITTED, UNCONFIRMED, check_role, credentials, token_of
+from huying.auth.service import Principal, authenticate, cached_principal
 from huying.runtime import Runtime
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -40,18 +49,20 @@ class Roles:
 
     names: tuple[str, ...]
     doing: str = "do this"
+    confirm_in_handler: bool = False
 
     async def __call__(self) -> None:
         return None
 
 
-def allow(*roles: str, doing: str = "do this") -> DependsParam:
+def allow(*roles: str, doing: str = "do this", confirm_in_handler: bool = False) -> DependsParam:
     """Declare who may call a route: `@router.post(..., dependencies=[allow("admin")])`, or for
     every route of a router, `APIRouter(..., dependencies=[allow("admin")])`. `doing` ends
-    the 403's sentence: "role 'department' may not <doing>"."""
+    the 403's sentence: "role 'department' may not <doing>". `confirm_in_handler`: see the
+    module's docstring."""
     if not roles:
         raise ValueError("allow() needs at least one role")
-    marker: DependsParam = Depends(Roles(tuple(roles), doing))
+    marker: DependsParam = Depends(Roles(tuple(roles), doing, confirm_in_handler))
     return marker
 
 
@@ -88,7 +99,15 @@ async def admit(request: Request, rule: Rule) -> Principal:
     """401 without a usable token, 403 for a role the rule does not name; nothing is read
     from the body. The principal is kept for the handler's `Auth`."""
     token = token_of(request)
-    who = await run_in_threadpool(_authenticate, runtime(request), token)
+    rt = runtime(request)
+    known = None
+    if rule.roles is not None and rule.roles.confirm_in_handler:
+        known = cached_principal(rt.db, token, rt.now())
+    if known is not None:
+        who, generation = known
+        request.scope[UNCONFIRMED] = (generation, rule.roles)
+    else:
+        who = await run_in_threadpool(_authenticate, rt, token)
     if rule.roles is not None:
         check_role(who, rule.roles.names, rule.roles.doing)
     request.scope[ADMITTED] = who

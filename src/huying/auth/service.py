@@ -12,7 +12,8 @@ here) are refused with an `InvalidInput`/`Conflict` that names the `field` and t
 broken, so that the console can say it in Chinese under the field, and each write appends
 its audit entry in the caller's transaction. No password, hash or token reaches the log.
 A disabled user or a revoked key is refused on its very next call, on every replica:
-`authenticate` reads the row each time.
+`authenticate` answers from a cache of credentials only while their generation in the
+database is the one it was filled at (`huying.cache`), and every write here moves it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from huying import cache
 from huying.audit import service as audit
 from huying.auth import repository
 from huying.auth.models import ApiKey, StaffSession, User
@@ -494,15 +497,56 @@ def user_principal(user: User) -> Principal:
 
 
 def authenticate(*, session: Session, token: str, now: datetime) -> Principal:
+    """The caller of a token, or NotAuthenticated. Answered from this process's cache of
+    credentials when its generation is the one this transaction reads (`huying.cache`: every
+    write to keys, users or staff sessions moves it, so a revoked key or a disabled user is
+    refused on its very next call on every replica); else read from the database."""
     digest = token_hash(token)
+    known = cache.entries(session, cache.AUTH)
+    hit = known.get(digest) if known is not None else None
+    if hit is None:
+        hit = _stored_credentials(session, token, digest)
+        if known is not None:
+            known[digest] = hit
+    who, expires_at = hit
+    if expires_at is not None and expires_at <= now:
+        raise NotAuthenticated("the session has expired; log in again")
+    return who
+
+
+def _stored_credentials(
+    session: Session, token: str, digest: str
+) -> tuple[Principal, datetime | None]:
+    """The principal of a token as stored, and when it expires (a staff session's end; None
+    for an API key)."""
     if token.startswith(KEY_PREFIX):
         key = repository.key_by_hash(session, digest)
         if key is None or key.revoked_at is not None:
             raise NotAuthenticated("unknown or revoked API key")
-        return Principal(f"key:{key.id}", key.role, key.department_code, key.name)
+        return Principal(f"key:{key.id}", key.role, key.department_code, key.name), None
     if token.startswith(SESSION_PREFIX):
         row = repository.session_by_hash(session, digest)
-        if row is None or row[0].expires_at <= now or not row[1].active:
+        if row is None or not row[1].active:
             raise NotAuthenticated("the session has expired; log in again")
-        return user_principal(row[1])
+        return user_principal(row[1]), row[0].expires_at
     raise NotAuthenticated("unknown token")
+
+
+def cached_principal(engine: Engine, token: str, now: datetime) -> tuple[Principal, int] | None:
+    """The caller of a token as this process last knew it, with the generation of credentials
+    that was true at, without asking the database; None when not known. Whoever relies on it
+    must confirm the generation in its own transaction (`confirmed`) before it acts."""
+    latest = cache.peek(engine, cache.AUTH)
+    if latest is None:
+        return None
+    generation, known = latest
+    hit = known.get(token_hash(token))
+    if hit is None or (hit[1] is not None and hit[1] <= now):
+        return None
+    return hit[0], generation
+
+
+def confirmed(*, session: Session, generation: int) -> bool:
+    """Whether the credentials are still at `generation` in this transaction: nothing about
+    keys, users or sessions has been written since, on any replica."""
+    return cache.current(session)[0].get(cache.AUTH) == generation

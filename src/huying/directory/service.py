@@ -11,15 +11,16 @@ chain or category. A retired routing rule never matches."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Literal, NamedTuple, TypeVar
+from types import MappingProxyType
+from typing import Generic, Literal, NamedTuple, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from huying import paging, roles
+from huying import cache, paging, roles
 from huying.audit import service as audit
 from huying.directory import notify
 from huying.directory import repository as repo
@@ -57,6 +58,7 @@ from huying.settings import Settings
 
 ENTERPRISE_CURSOR = "e"
 M = TypeVar("M")
+T = TypeVar("T")
 
 # --- reads ---------------------------------------------------------------------
 
@@ -133,7 +135,7 @@ def departments(*, session: Session, active_only: bool = False) -> Sequence[Depa
 
 def subtree(*, session: Session, code: str) -> frozenset[str]:
     """The department `code` and every department below it (its sub-units, theirs …)."""
-    return descendants(repo.parents(session), code)
+    return descendants(tree(session=session).parents, code)
 
 
 def descendants(parents: Mapping[str, str | None], code: str) -> frozenset[str]:
@@ -163,7 +165,8 @@ def escalation_gaps(*, session: Session, settings: Settings) -> list[notify.Gap]
 def known_departments(*, session: Session, codes: Sequence[str]) -> set[str]:
     """Those of `codes` that name an active department: what dispatch, reassignment,
     delegation and a webhook's scope may newly choose. A retired one is as unknown."""
-    return repo.department_codes(session, codes, active_only=True)
+    active = tree(session=session).active
+    return {c for c in codes if c in active}
 
 
 def category(*, session: Session, code: str) -> Category | None:
@@ -236,6 +239,133 @@ def enterprises_after(cursor: str | None) -> int | None:
 
 def rule(*, session: Session, rule_id: int) -> RoutingRule | None:
     return repo.rule(session, rule_id)
+
+
+# --- cached reads: what every submit and every scoped call needs ----------------------
+#
+# Kept per process by `huying.cache` under the directory's generation, which every write to
+# departments, chains, categories, enterprises or routing rules moves in its own transaction
+# (whoever writes: this module, the loader, the imports, a test's fixture): a retirement is
+# seen by the next transaction on every replica. Frozen views, never ORM rows: an entry is
+# shared by every thread of the process and belongs to no session.
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseView:
+    uscc: str
+    name: str
+    grid_code: str | None
+    chain_code: str | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryView:
+    code: str
+    name: str
+    urgency: str
+    time_limits: Mapping[str, str]
+    lead_department_code: str | None
+    co_department_codes: tuple[str, ...]
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    id: int
+    category_code: str | None
+    grid_prefix: str | None
+    chain_code: str | None
+    department_code: str
+    co_department_codes: tuple[str, ...]
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """Every department: its name, its parent, and which are active (a few hundred rows)."""
+
+    names: Mapping[str, str]
+    parents: Mapping[str, str | None]
+    active: frozenset[str]
+
+
+_MISSING = object()
+
+
+def _cached(session: Session, key: tuple[str, str], read: Callable[[], T]) -> T:
+    """The entry `key` of the directory's cache, read (and kept) when absent."""
+    known = cache.entries(session, cache.DIRECTORY)
+    if known is None:
+        return read()
+    found = known.get(key, _MISSING)
+    if found is _MISSING:
+        found = known[key] = read()
+    return cast(T, found)
+
+
+def tree(*, session: Session) -> Tree:
+    def read() -> Tree:
+        rows = repo.departments(session)
+        return Tree(
+            names={d.code: d.name for d in rows},
+            parents={d.code: d.parent_code for d in rows},
+            active=frozenset(d.code for d in rows if d.active),
+        )
+
+    return _cached(session, ("tree", ""), read)
+
+
+def enterprise_view(*, session: Session, uscc: str) -> EnterpriseView | None:
+    """The enterprise of exactly this USCC, retired or not; None for none."""
+
+    def read() -> EnterpriseView | None:
+        e = repo.enterprise(session, uscc)
+        if e is None:
+            return None
+        return EnterpriseView(e.uscc, e.name, e.grid_code, e.chain_code, e.active)
+
+    return _cached(session, ("enterprise", uscc), read)
+
+
+def category_view(*, session: Session, code: str) -> CategoryView | None:
+    """The category of this code, retired or not; None for none."""
+
+    def read() -> CategoryView | None:
+        c = repo.category(session, code)
+        if c is None:
+            return None
+        return CategoryView(
+            code=c.code,
+            name=c.name,
+            urgency=c.urgency,
+            time_limits=MappingProxyType(dict(c.time_limits or {})),
+            lead_department_code=c.lead_department_code,
+            co_department_codes=tuple(c.co_department_codes or ()),
+            active=c.active,
+        )
+
+    return _cached(session, ("category", code), read)
+
+
+def _active_rules(session: Session, category_code: str) -> tuple[RuleView, ...]:
+    """The active routing rules for this category and for every category."""
+
+    def read() -> tuple[RuleView, ...]:
+        return tuple(
+            RuleView(
+                id=r.id,
+                category_code=r.category_code,
+                grid_prefix=r.grid_prefix,
+                chain_code=r.chain_code,
+                department_code=r.department_code,
+                co_department_codes=tuple(r.co_department_codes or ()),
+                priority=r.priority,
+            )
+            for r in repo.routing_rules(session, category_code, active_only=True)
+        )
+
+    return _cached(session, ("rules", category_code), read)
 
 
 def _found(item: M | None, kind: str, key: str | int) -> M:
@@ -934,7 +1064,7 @@ class Route:
     rule_id: int | None  # None: the category's own lead department
 
 
-def _specificity(rule: RoutingRule) -> tuple[int, int, int, int, int]:
+def _specificity(rule: RuleView) -> tuple[int, int, int, int, int]:
     return (
         rule.category_code is not None,
         len(rule.grid_prefix or ""),
@@ -944,32 +1074,43 @@ def _specificity(rule: RoutingRule) -> tuple[int, int, int, int, int]:
     )
 
 
+class Routed(Protocol):
+    """What routing reads of a category (a `Category` row or a `CategoryView`)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def lead_department_code(self) -> str | None: ...
+    @property
+    def co_department_codes(self) -> Sequence[str] | None: ...
+
+
 def route(
-    *, session: Session, category: Category, grid_code: str | None, chain_code: str | None
+    *, session: Session, category: Routed, grid_code: str | None, chain_code: str | None
 ) -> Route | None:
     """The most specific matching active rule whose department is active, else the
     category's lead department if active, else None (the dispatcher decides). Retired
-    co-departments are left out."""
-    retired = repo.retired_departments(session)
+    co-departments are left out. Read from the directory's cache."""
+    active = tree(session=session).active
     matching = [
         r
-        for r in repo.routing_rules(session, category.code, active_only=True)
+        for r in _active_rules(session, category.code)
         if (r.grid_prefix is None or (grid_code or "").startswith(r.grid_prefix))
         and (r.chain_code is None or r.chain_code == chain_code)
-        and r.department_code not in retired
+        and r.department_code in active
     ]
     if matching:
         best = max(matching, key=_specificity)
-        co = best.co_department_codes or category.co_department_codes or []
+        co = best.co_department_codes or category.co_department_codes or ()
         return Route(
             best.department_code,
-            tuple(c for c in co if c != best.department_code and c not in retired),
+            tuple(c for c in co if c != best.department_code and c in active),
             best.id,
         )
     lead = category.lead_department_code
-    if lead and lead not in retired:
-        co = category.co_department_codes or []
-        return Route(lead, tuple(c for c in co if c not in retired), None)
+    if lead and lead in active:
+        co = category.co_department_codes or ()
+        return Route(lead, tuple(c for c in co if c in active), None)
     return None
 
 

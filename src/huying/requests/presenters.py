@@ -12,7 +12,7 @@ from huying.attachments import service as attachments
 from huying.deadlines import service as deadlines
 from huying.deadlines.models import Deadline
 from huying.requests import repository as repo
-from huying.requests.models import Request, RequestTask
+from huying.requests.models import Request, RequestTask, TimelineEntry
 from huying.requests.schemas import (
     DeadlineOut,
     EnterpriseRef,
@@ -68,22 +68,44 @@ def task_out(
     )
 
 
+def timeline_entry_out(t: TimelineEntry, tz: tzinfo) -> TimelineOut:
+    return TimelineOut(
+        seq=t.seq,
+        action=t.action,
+        from_state=t.from_state,
+        to_state=t.to_state,
+        actor=t.actor,
+        role=t.role,
+        at=_local(t.at, tz),
+        note=t.note,
+        data=t.data or {},
+        public=bool(t.public),
+    )
+
+
 def timeline_out(session: Session, request_id: int, tz: tzinfo) -> list[TimelineOut]:
-    return [
-        TimelineOut(
-            seq=t.seq,
-            action=t.action,
-            from_state=t.from_state,
-            to_state=t.to_state,
-            actor=t.actor,
-            role=t.role,
-            at=_local(t.at, tz),
-            note=t.note,
-            data=t.data or {},
-            public=bool(t.public),
-        )
-        for t in repo.timeline(session, request_id)
-    ]
+    return [timeline_entry_out(t, tz) for t in repo.timeline(session, request_id)]
+
+
+def present_written(
+    session: Session,
+    req: Request,
+    *,
+    deadlines: Sequence[Deadline],
+    timeline: Sequence[TimelineEntry],
+    names: repo.Names,
+    tz: tzinfo,
+    public: bool = False,
+) -> RequestOut:
+    """A request this transaction has just written, from the rows the writer holds (all its
+    deadlines and timeline rows, the names it refers to), as `present(..., with_timeline=True)`
+    would show it after reading them back. Its attachments are read only if it has any."""
+    item = request_out(req, names, deadlines, tz)
+    if any(t.data and t.data.get("attachments") for t in timeline):
+        files = attachments.of_requests(session=session, request_ids=[req.id], public_only=public)
+        item.attachments = files.get(req.id, [])
+    item.timeline = [timeline_entry_out(t, tz) for t in sorted(timeline, key=lambda t: t.seq)]
+    return public_view(item) if public else item
 
 
 def present(

@@ -15,8 +15,7 @@ from huying.auth.gate import GatedRoute, allow
 from huying.auth.service import Principal
 from huying.errors import InvalidInput
 from huying.requests import service
-from huying.requests.models import Request
-from huying.requests.presenters import present
+from huying.requests.presenters import present, present_written
 from huying.requests.schemas import ActionsOut, RequestOut, RequestPage, SubmitIn
 from huying.runtime import Runtime
 
@@ -31,11 +30,22 @@ RequestId = Annotated[
 STAFF = allow(*roles.REQUEST_WORKERS)
 
 
-def _answer(s: Session, rt: Runtime, req: Request, who: Principal) -> RequestOut:
-    """A submit's answer: the request as the submitter may see it, with its receipt link."""
-    out = present(
-        s, [req], tz=rt.calendar.tz, with_timeline=True, public=service.sees_public_view(who)
-    )[0]
+def _answer(s: Session, rt: Runtime, done: service.Intake, who: Principal) -> RequestOut:
+    """A submit's answer: the request as the submitter may see it, with its receipt link;
+    a new one built from what the submit wrote, a replayed one read."""
+    req, public = done.request, service.sees_public_view(who)
+    if done.names is not None:
+        out = present_written(
+            s,
+            req,
+            deadlines=done.deadlines,
+            timeline=done.timeline,
+            names=done.names,
+            tz=rt.calendar.tz,
+            public=public,
+        )
+    else:
+        out = present(s, [req], tz=rt.calendar.tz, with_timeline=True, public=public)[0]
     out.receipt_url = service.receipt_url(rt=rt, req=req)
     return out
 
@@ -48,7 +58,8 @@ def _etag(response: Response, version: int) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=RequestOut,
-    dependencies=[allow(*roles.SUBMITTERS, doing="submit requests")],
+    # the handler confirms a caller admitted from the cache (Credentials.principal, first)
+    dependencies=[allow(*roles.SUBMITTERS, doing="submit requests", confirm_in_handler=True)],
     responses={
         200: {
             "model": RequestOut,
@@ -72,11 +83,12 @@ def submit(
     """Submit a request from the call list; it is routed at once."""
     try:
         with rt.transaction() as s:
+            service.start_submit(session=s)  # one statement, which confirms the caller too
             who = auth.principal(s, rt)
-            req, created = service.submit(
+            done = service.take_in(
                 rt=rt, session=s, principal=who, body=body, idempotency_key=idempotency_key
             )
-            out = _answer(s, rt, req, who)
+            out = _answer(s, rt, done, who)
     except IntegrityError:
         if idempotency_key is None and body.external_id is None:
             raise
@@ -89,10 +101,11 @@ def submit(
             )
             if found is None:
                 raise
-            out, created = _answer(s, rt, found, who), False
+            done = service.Intake(found, False)
+            out = _answer(s, rt, done, who)
     return JSONResponse(
         out.model_dump(mode="json"),
-        status_code=201 if created else 200,
+        status_code=201 if done.created else 200,
         headers={"ETag": f'"{out.version}"', "Location": f"/api/v1/requests/{out.id}"},
     )
 

@@ -10,7 +10,7 @@ import math
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from huying import paging, roles
+from huying import cache, paging, roles
 from huying.alerts.models import Event
 from huying.attachments import service as attachments
 from huying.auth.service import Principal
@@ -28,7 +28,7 @@ from huying.deadlines.models import Deadline
 from huying.deadlines.service import DeadlinePlanner
 from huying.directory import notify
 from huying.directory import service as directory
-from huying.directory.models import Category, Department, Enterprise
+from huying.directory.models import Department
 from huying.durations import parse_duration
 from huying.errors import (
     ChangedMeanwhile,
@@ -177,12 +177,14 @@ def _apply(
     overrides: Mapping[str, str] | None,
     deadlines: list[Deadline] | None = None,
     departments: Mapping[str, Department] | None = None,
+    written: list[TimelineEntry] | None = None,
 ) -> list[Deadline]:
     """Persist one outcome of the engine. The only place a request's state is written.
 
     Every escalation event gets here, whatever fired it (a rung of the ladder, the return or
     reopen limit, a supervision): the leaders its rung names are looked up here and carried
-    by the event and the timeline row (`notify`). `departments` saves the worker that read."""
+    by the event and the timeline row (`notify`). `departments` saves the worker that read.
+    The timeline row is appended to `written`, for a caller that answers with it."""
     now = outcome.timeline.at
     req.state = outcome.state
     for name, value in outcome.changes.items():
@@ -220,21 +222,22 @@ def _apply(
         if d.kind not in deadlines_service.NOT_THE_LEADS and d.completed_at is None
     )
     extra = _facts_of_outcome(session, rt, req, outcome, still_open, departments)
-    session.add(
-        TimelineEntry(
-            request=req,
-            seq=req.timeline_seq,
-            action=t.action,
-            from_state=t.from_state,
-            to_state=t.to_state,
-            actor=t.actor,
-            role=t.role,
-            at=now,
-            note=t.note,
-            data={**t.data, **extra},
-            public=t.public,
-        )
+    entry = TimelineEntry(
+        request=req,
+        seq=req.timeline_seq,
+        action=t.action,
+        from_state=t.from_state,
+        to_state=t.to_state,
+        actor=t.actor,
+        role=t.role,
+        at=now,
+        note=t.note,
+        data={**t.data, **extra},
+        public=t.public,
     )
+    session.add(entry)
+    if written is not None:
+        written.append(entry)
     for draft in outcome.events:
         data = dict(draft.data)
         if draft.type in (*ESCALATIONS, "request.supervised") and "notify" in extra:
@@ -397,6 +400,35 @@ def record_facts(req: Request, stopped: list[Deadline], calendar: BusinessCalend
             req.first_reply_working_seconds = seconds
 
 
+@dataclass(frozen=True)
+class Intake:
+    """What a submit wrote, as written: the request (`created`) or the one it replays, and
+    for a new one its deadlines and timeline rows and the names it refers to, so that the
+    answer is built without reading any of it back."""
+
+    request: Request
+    created: bool
+    deadlines: Sequence[Deadline] = ()
+    timeline: Sequence[TimelineEntry] = ()
+    names: repo.Names | None = None
+
+
+# session.info: the id `start_submit` read for the request `take_in` makes (SQLite).
+_RESERVED_ID = "huying.requests.next_id"
+
+
+def start_submit(*, session: Session) -> None:
+    """Read, in one statement, what a submit needs first: the generations of the caches (the
+    directory's, and the credentials' that confirm a caller admitted from the cache) and, on
+    SQLite, the new request's id (no id is taken on PostgreSQL before the body is checked:
+    a refused submit leaves no gap in the numbers). Optional: `take_in` reads what it lacks."""
+    if session.get_bind().dialect.name == "postgresql":
+        cache.current(session)
+        return
+    _, next_id = cache.current(session, also=repo.next_id_column(session))
+    session.info[_RESERVED_ID] = int(next_id)
+
+
 def submit(
     *,
     rt: Runtime,
@@ -405,18 +437,42 @@ def submit(
     body: SubmitIn,
     idempotency_key: str | None,
 ) -> tuple[Request, bool]:
-    """Take in a request and route it at once. Returns (request, created)."""
+    """Take in a request and route it at once. Returns (request, created). A new request is
+    no longer in the session (`take_in`): read it again to change it in this transaction."""
+    done = take_in(
+        rt=rt, session=session, principal=principal, body=body, idempotency_key=idempotency_key
+    )
+    return done.request, done.created
+
+
+def take_in(
+    *,
+    rt: Runtime,
+    session: Session,
+    principal: Principal,
+    body: SubmitIn,
+    idempotency_key: str | None,
+) -> Intake:
+    """Take in a request and route it at once (`submit`), keeping what it wrote.
+
+    The enterprise, the category and the routing come from the directory's cache. The rows
+    are built by the engine's outcomes as for any action (`_apply`) and written with one
+    INSERT per table (`repo.insert_new`), not the unit of work; a concurrent submit with the
+    same Idempotency-Key or external_id fails there (see `replay`). The rows written leave
+    the session as they were written: the request returned is one to read, not to change."""
     if principal.role not in SUBMIT_ROLES:
         raise Forbidden(f"role {principal.role!r} may not submit requests")
-    body_hash = _hash_body(body)
+    # kept to tell a replay from a reuse, so only for a submit that can be replayed
+    kept = idempotency_key is not None or body.external_id is not None
+    body_hash = _hash_body(body) if kept else ""
     if idempotency_key is not None:
         existing = _earlier_submit(session, principal, idempotency_key)
         if existing is not None:
-            return _replayed(existing, body_hash, idempotency_key), False
+            return Intake(_replayed(existing, body_hash, idempotency_key), False)
     if body.external_id is not None:
         earlier = repo.by_external_id(session, principal.id, body.external_id)
         if earlier is not None:
-            return _same_external_id(earlier, body_hash), False
+            return Intake(_same_external_id(earlier, body_hash), False)
     enterprise, category, urgency = _submitted_references(session, rt, body)
 
     now = rt.now()
@@ -436,10 +492,10 @@ def submit(
     )
     req.receipt_token = secrets.token_urlsafe(16)  # 128 bits: the enterprise's receipt page
     # The id comes first, so that the number and every event of the submit can name it.
-    req.id = repo.next_id(session)
+    req.id = session.info.pop(_RESERVED_ID, None) or repo.next_id(session)
     req.number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
     session.add(req)
-    overrides = category.time_limits
+    overrides = dict(category.time_limits)
     started = rt.workflows.start(
         spec.name,
         spec.version,
@@ -451,23 +507,39 @@ def submit(
             **({"attachments": list(body.attachment_ids)} if body.attachment_ids else {}),
         },
     )
-    deadlines = _apply(session, rt, req, started, overrides=overrides, deadlines=[])
+    deadlines: list[Deadline] = []  # every deadline of the request, ended ones too
+    timeline: list[TimelineEntry] = []
+    _apply(session, rt, req, started, overrides=overrides, deadlines=deadlines, written=timeline)
+    submitted_seq = req.timeline_seq
+    payload = _route_payload(session, category, grid_code, enterprise.chain_code)
+    routed = rt.workflows.fire(
+        spec.name, spec.version, snapshot(req), "route", actor=SYSTEM, payload=payload, now=now
+    )
+    _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines, written=timeline)
+    repo.insert_new(session)
     attachments.bind(
         session=session,
         settings=rt.settings,
         principal=principal,
         request=req,
         ids=body.attachment_ids,
-        timeline_seq=req.timeline_seq,
+        timeline_seq=submitted_seq,
         now=now,
     )
-    payload = _route_payload(session, category, grid_code, enterprise.chain_code)
-    routed = rt.workflows.fire(
-        spec.name, spec.version, snapshot(req), "route", actor=SYSTEM, payload=payload, now=now
+    departments = directory.tree(session=session).names
+    names = repo.Names(
+        departments={
+            code: departments.get(code, "")
+            for code in (
+                *([req.lead_department_code] if req.lead_department_code else []),
+                *req.co_department_codes,
+                *(t.department_code for t in req.tasks),
+            )
+        },
+        categories={category.code: category.name},
+        enterprises={enterprise.uscc: enterprise.name},
     )
-    _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines)
-    session.flush()  # a concurrent submit with the same key fails here: see `replay`
-    return req, True
+    return Intake(req, True, deadlines, timeline, names)
 
 
 def _earlier_submit(session: Session, principal: Principal, key: str) -> Request | None:
@@ -480,12 +552,12 @@ def _earlier_submit(session: Session, principal: Principal, key: str) -> Request
 
 def _submitted_references(
     session: Session, rt: Runtime, body: SubmitIn
-) -> tuple[Enterprise, Category, str]:
+) -> tuple[directory.EnterpriseView, directory.CategoryView, str]:
     """The enterprise and category a submit names, and its urgency (the body's, else the
     category's). InvalidInput for an enterprise not registered, a category not on the call
     list, an urgency without configured time limits, or a grid code that does not match
     `directory.grid_code_pattern`, checked in that order."""
-    enterprise = directory.enterprise(session=session, uscc=body.enterprise_uscc)
+    enterprise = directory.enterprise_view(session=session, uscc=body.enterprise_uscc)
     if enterprise is None or not enterprise.active:
         raise InvalidInput(
             f"enterprise_uscc: enterprise {body.enterprise_uscc} is retired"
@@ -493,7 +565,7 @@ def _submitted_references(
             else f"enterprise_uscc: no enterprise {body.enterprise_uscc} is registered",
             field="enterprise_uscc",
         )
-    category = directory.category(session=session, code=body.category)
+    category = directory.category_view(session=session, code=body.category)
     if category is None or not category.active:
         raise InvalidInput(
             f"category: {body.category!r} is retired from the call list"
@@ -520,8 +592,8 @@ def _new_request(
     principal: Principal,
     body: SubmitIn,
     *,
-    enterprise: Enterprise,
-    category: Category,
+    enterprise: directory.EnterpriseView,
+    category: directory.CategoryView,
     urgency: str,
     grid_code: str | None,
     idempotency_key: str | None,
@@ -566,7 +638,10 @@ def _new_request(
 
 
 def _route_payload(
-    session: Session, category: Category, grid_code: str | None, chain_code: str | None
+    session: Session,
+    category: directory.CategoryView,
+    grid_code: str | None,
+    chain_code: str | None,
 ) -> dict[str, Any]:
     """The `route` trigger's payload: the departments of the routing rule that matches, or
     nothing when none does."""

@@ -1,0 +1,234 @@
+"""The intake's short path (issue 16): a submit makes at most 8 SQL statements, answers with
+exactly what a read of the request shows, and its caches of the directory and of the
+credentials are never stale: a retirement, a change of routing or a revoked key made on one
+replica holds on the very next submit on another, and rows written straight through the ORM
+(as the tests' fixtures do) are seen at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, update
+
+from huying.app import create_app
+from huying.directory.models import Category, Enterprise, RoutingRule
+from huying.runtime import Runtime, build_runtime
+from tests.api.support import assert_problem, nothing_written
+from tests.conftest import USCC_A, USCC_B, World, make_settings, submit_body
+
+REQUESTS = "/api/v1/requests"
+MOST_STATEMENTS = 8
+
+
+@pytest.fixture
+def other_server(migrated: str, rt: Runtime) -> Iterator[TestClient]:
+    """A second replica: its own runtime, caches and app on the same database."""
+    runtime = build_runtime(make_settings(migrated), clock=rt.clock)
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+        yield c
+    runtime.close()
+
+
+def submit(client: TestClient, world: World, who: str = "integration", **body: Any) -> Any:
+    return client.post(REQUESTS, json=submit_body(**body), headers=world.h(who))
+
+
+class Undone(Exception):
+    """Rolls a test's transaction back."""
+
+
+class Statements:
+    """The SQL statements an engine sends (each cursor execution: BEGIN IMMEDIATE on SQLite
+    too), while `counting`."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.sent: list[str] = []
+        self.counting = False
+        event.listen(rt.db, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if self.counting:
+            self.sent.append(statement)
+
+
+# --- statements ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["integration", "dispatcher"])
+def test_a_submit_sends_at_most_eight_statements(
+    rt: Runtime, client: TestClient, world: World, who: str
+) -> None:
+    statements = Statements(rt)
+    assert submit(client, world, who).status_code == 201  # fills this replica's caches
+    statements.counting = True
+    r = submit(client, world, who, title="第二次")
+    statements.counting = False
+    assert r.status_code == 201, r.text
+    assert len(statements.sent) <= MOST_STATEMENTS, "\n".join(statements.sent)
+    # POWER routes to GXJ with STREET: the request, its co-department, its task, its
+    # timeline, deadlines and event, each one INSERT; nothing is read back
+    inserts = [s for s in statements.sent if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 6, "\n".join(statements.sent)
+
+
+def test_a_cold_replica_reads_the_directory_once(
+    rt: Runtime, client: TestClient, world: World
+) -> None:
+    statements = Statements(rt)
+    statements.counting = True
+    assert submit(client, world).status_code == 201
+    cold = len(statements.sent)
+    statements.sent.clear()
+    assert submit(client, world, title="第二次").status_code == 201
+    assert len(statements.sent) < cold
+
+
+# --- the answer ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("who", "body"),
+    [
+        ("integration", {}),
+        ("dispatcher", {}),
+        ("dispatcher", {"category": "HIRE", "enterprise_uscc": USCC_A}),  # a routing rule
+        ("integration", {"external_id": "GRID-1", "contact": {"name": "王", "phone": "1"}}),
+        (
+            "admin",
+            {"urgency": "urgent", "lat": 23.1, "long": 113.4, "media_urls": ["https://a.b/c"]},
+        ),
+    ],
+)
+def test_the_answer_is_what_a_read_of_the_request_shows(
+    client: TestClient, world: World, who: str, body: dict[str, Any]
+) -> None:
+    made = submit(client, world, who, **body)
+    assert made.status_code == 201, made.text
+    answer = made.json()
+    assert answer["receipt_url"].startswith("http")
+    answer["receipt_url"] = None  # the receipt link is the submitter's alone
+    read = client.get(f"{REQUESTS}/{answer['id']}", headers=world.h(who))
+    assert read.status_code == 200, read.text
+    assert answer == read.json()
+    assert made.headers["ETag"] == read.headers["ETag"]
+
+
+def test_a_request_nothing_routes_is_answered_as_read(
+    rt: Runtime, client: TestClient, world: World
+) -> None:
+    with rt.transaction() as s:  # POWER's lead retired: nothing routes it
+        s.execute(
+            update(Category).where(Category.code == "POWER").values(lead_department_code=None)
+        )
+    made = submit(client, world, "dispatcher")
+    assert made.status_code == 201, made.text
+    answer = made.json() | {"receipt_url": None}
+    assert answer["lead_department"] is None
+    assert answer == client.get(f"{REQUESTS}/{answer['id']}", headers=world.h("dispatcher")).json()
+
+
+def test_a_replay_answers_with_the_first_request(client: TestClient, world: World) -> None:
+    headers = world.h("integration", **{"Idempotency-Key": "k-1"})
+    first = client.post(REQUESTS, json=submit_body(), headers=headers)
+    again = client.post(REQUESTS, json=submit_body(), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json()
+
+
+# --- caches: exact across replicas ------------------------------------------------------
+
+
+def test_a_retired_enterprise_is_refused_at_once_on_every_replica(
+    client: TestClient, other_server: TestClient, world: World
+) -> None:
+    assert submit(other_server, world).status_code == 201  # cached there
+    r = client.patch(
+        f"/api/v1/enterprises/{USCC_A}", json={"active": False}, headers=world.h("admin")
+    )
+    assert r.status_code == 200, r.text
+    with nothing_written(world.rt):
+        for server in (other_server, client):
+            assert_problem(submit(server, world), 422, "retired")
+    r = client.patch(
+        f"/api/v1/enterprises/{USCC_A}", json={"active": True}, headers=world.h("admin")
+    )
+    assert r.status_code == 200, r.text
+    assert submit(other_server, world).status_code == 201
+
+
+def test_a_retired_category_is_refused_at_once_on_every_replica(
+    client: TestClient, other_server: TestClient, world: World
+) -> None:
+    assert submit(other_server, world).status_code == 201
+    r = client.patch("/api/v1/categories/POWER", json={"active": False}, headers=world.h("admin"))
+    assert r.status_code == 200, r.text
+    with nothing_written(world.rt):
+        assert_problem(submit(other_server, world), 422, "retired from the call list")
+
+
+def test_a_retired_department_is_routed_past_at_once_on_every_replica(
+    client: TestClient, other_server: TestClient, world: World
+) -> None:
+    before = submit(other_server, world, who="dispatcher").json()
+    assert [d["code"] for d in before["co_departments"]] == ["STREET"]
+    r = client.patch("/api/v1/departments/STREET", json={"active": False}, headers=world.h("admin"))
+    assert r.status_code == 200, r.text
+    after = submit(other_server, world, who="dispatcher").json()
+    assert after["lead_department"]["code"] == "GXJ"
+    assert after["co_departments"] == [] and after["tasks"] == []
+
+
+def test_a_revoked_key_is_refused_at_once_at_submit_on_every_replica(
+    client: TestClient, other_server: TestClient, world: World
+) -> None:
+    assert submit(other_server, world).status_code == 201  # the key is cached there
+    assert submit(client, world).status_code == 201
+    assert client.delete("/api/v1/keys/4", headers=world.h("admin")).status_code == 200
+    with nothing_written(world.rt):
+        for server in (other_server, client):
+            assert_problem(submit(server, world), 401, "revoked")
+
+
+def test_rows_written_with_the_orm_are_seen_at_once(
+    rt: Runtime, client: TestClient, world: World
+) -> None:
+    assert submit(client, world, category="POWER").status_code == 201
+    with rt.transaction() as s:  # as a test's fixture would: no service, no API
+        s.add(
+            Category(
+                code="WATER",
+                name="用水保障",
+                lead_department_code="RSJ",
+                co_department_codes=[],
+                time_limits={},
+            )
+        )
+        s.add(RoutingRule(category_code="POWER", chain_code="display", department_code="RSJ"))
+    made = submit(client, world, category="WATER", who="dispatcher")
+    assert made.status_code == 201, made.text
+    assert made.json()["lead_department"] == {"code": "RSJ", "name": "区人社局"}
+    rerouted = submit(client, world, who="dispatcher").json()
+    assert rerouted["lead_department"]["code"] == "RSJ"
+    with rt.transaction() as s:
+        s.execute(update(Enterprise).where(Enterprise.uscc == USCC_B).values(active=False))
+    assert_problem(submit(client, world, enterprise_uscc=USCC_B), 422, "retired")
+
+
+def test_a_transaction_that_writes_the_directory_reads_past_the_cache(
+    rt: Runtime, client: TestClient, world: World
+) -> None:
+    from huying.directory import service as directory
+
+    assert submit(client, world).status_code == 201
+    with pytest.raises(Undone), rt.transaction() as s:
+        assert directory.enterprise_view(session=s, uscc=USCC_A) is not None
+        s.execute(update(Enterprise).where(Enterprise.uscc == USCC_A).values(name="改名"))
+        seen = directory.enterprise_view(session=s, uscc=USCC_A)
+        assert seen is not None and seen.name == "改名"
+        raise Undone
+    with rt.transaction() as s:
+        kept = directory.enterprise_view(session=s, uscc=USCC_A)
+        assert kept is not None and kept.name == "北京示例科技有限公司"
