@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +25,10 @@ SECRET_KEYS = frozenset({"secret", "password", "password_hash", "token", "token_
 
 
 def scrub(value: Any) -> Any:
-    """The value as JSON, without any key named in SECRET_KEYS."""
+    """The value as JSON, without any key named in SECRET_KEYS (a pydantic model too: its
+    fields as JSON, scrubbed like a mapping's)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
     if isinstance(value, Mapping):
         return {str(k): scrub(v) for k, v in value.items() if str(k) not in SECRET_KEYS}
     if isinstance(value, list | tuple | set | frozenset):
@@ -39,8 +43,8 @@ def record(
     action: str,
     target_type: str,
     target_id: str | int,
-    before: Mapping[str, Any] | None,
-    after: Mapping[str, Any] | None,
+    before: Mapping[str, Any] | BaseModel | None,
+    after: Mapping[str, Any] | BaseModel | None,
     now: datetime,
 ) -> AuditEntry | None:
     """Append one entry, unless the write changed nothing (a PATCH that repeats the stored
