@@ -576,14 +576,15 @@ def _submitted_references(
     urgency = body.urgency or category.urgency
     if urgency not in rt.settings.time_limits:
         raise InvalidInput(
-            f"urgency: {urgency!r} is not one of {', '.join(rt.settings.time_limits)}"
+            f"urgency: {urgency!r} is not one of {', '.join(rt.settings.time_limits)}",
+            field="urgency",
         )
     if body.grid_code is not None and (
         problem := directory.grid_code_problem(
             body.grid_code, pattern=rt.settings.directory.grid_code_pattern
         )
     ):
-        raise InvalidInput(f"grid_code: {problem}")
+        raise InvalidInput(f"grid_code: {problem}", field="grid_code")
     return enterprise, category, urgency
 
 

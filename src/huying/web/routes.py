@@ -748,7 +748,8 @@ def intake(request: Request, rt: Rt, form: PostedForm) -> Response:
             except ValidationError as exc:
                 for name, message in intake_errors(exc).items():
                     errors.setdefault(name, message)
-            # Said here under their fields: the submit refuses these without naming one.
+            # The submit refuses these too (naming the field), one at a time: checked here
+            # first, so that they are said together with the form's other errors.
             if values["urgency"] and values["urgency"] not in rt.settings.urgencies:
                 errors.setdefault("urgency", labels.INTAKE_REFUSALS["urgency"])
             grid = values["grid_code"]
