@@ -340,6 +340,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not receiver.up:  # crashed: drop the connection without an answer
             self.close_connection = True
             return
+        if len(raw) < length:  # the sender was killed mid-body: a call cut short, not a bad one
+            self.close_connection = True
+            return
         status = receiver.take(dict(self.headers.items()), raw)
         try:
             self.send_response(status)

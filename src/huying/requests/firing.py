@@ -52,15 +52,23 @@ class FireResult:
 @dataclass
 class _Batch:
     """What the steps of one claimed batch read, each read once: the directory's categories
-    and departments, and the open deadlines of the batch's requests."""
+    and departments, and the open deadlines of the batch's requests; and the timeline rows
+    and events its steps wrote."""
 
     overrides: dict[str, dict[str, str]]
     departments: dict[str, Department]
     deadlines: dict[int, list[Deadline]]
+    # fire_due's: what the steps write, for one bulk INSERT at the batch's end (`_write`);
+    # None: into the session, as any action's
+    rows: requests.Rows | None = None
 
     @classmethod
     def load(
-        cls, session: Session, request_ids: list[int], claimed: Sequence[Deadline] = ()
+        cls,
+        session: Session,
+        request_ids: list[int],
+        claimed: Sequence[Deadline] = (),
+        rows: requests.Rows | None = None,
     ) -> _Batch:
         open_rows = deadlines.open_of_requests(
             session=session, request_ids=request_ids, loaded=claimed
@@ -71,6 +79,7 @@ class _Batch:
             },
             departments={d.code: d for d in directory.departments(session=session)},
             deadlines=open_rows,
+            rows=rows,
         )
 
 
@@ -100,6 +109,7 @@ def _step(
         overrides=batch.overrides.get(req.category_code, {}),
         deadlines=open_rows,
         departments=batch.departments,
+        rows=batch.rows,
     )
 
 
@@ -139,16 +149,15 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
         with _no_cycle_collection(), rt.transaction() as session:
             rows = repo.claim_due(session, now=now, batch=size)
             ids = sorted({req.id for _, req in rows})
-            loaded = _Batch.load(session, ids, [d for d, _ in rows]) if rows else None
-            collected = _Collecting(session)
-            steps = cast(Session, collected)
+            written = requests.Rows()
+            loaded = _Batch.load(session, ids, [d for d, _ in rows], written) if rows else None
             for d, req in rows:
                 try:
-                    result.fired += fire_one(steps, rt, d, req, now=now, batch=loaded)
+                    result.fired += fire_one(session, rt, d, req, now=now, batch=loaded)
                 except HuyingError as exc:  # the workflow refused: log, look again later
                     log.error("deadline %s of request %s not fired: %s", d.id, req.id, exc.detail)
                     d.next_fire_at = now + RETRY_LATER
-            _write(session, collected, rows)
+            _write(session, written, rows)
             result.claimed += len(rows)
         if len(rows) < size:
             return result
@@ -174,40 +183,18 @@ def _no_cycle_collection() -> Iterator[None]:
 # ---- the batch's writes ----------------------------------------------------------------------
 
 
-class _Collecting:
-    """The session as the steps of a batch see it: the timeline rows and events they add are
-    kept for one bulk INSERT at the end of the batch (`_write`) instead of entering the unit
-    of work, where each `add` cascades through the request's relationships and each row is
-    flushed on its own; anything else (a deadline, task or return a step starts) is added to
-    the session as usual. Everything but `add` is the session's."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.timeline: list[TimelineEntry] = []
-        self.events: list[Event] = []
-
-    def add(self, instance: object, _warn: bool = True) -> None:
-        if isinstance(instance, TimelineEntry):
-            self.timeline.append(instance)
-        elif isinstance(instance, Event):
-            self.events.append(instance)
-        else:
-            self.session.add(instance, _warn=_warn)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.session, name)
-
-
 def _write(
-    session: Session, collected: _Collecting, rows: Sequence[tuple[Deadline, Request]]
+    session: Session, written: requests.Rows, rows: Sequence[tuple[Deadline, Request]]
 ) -> None:
     """Write what a claimed batch changed in a few set-based statements.
 
     Every step goes through `requests.apply_system`, the one place a request's state, its
-    timeline row and its events are written, and leaves ORM objects behind; left to the unit
-    of work they would cost more than the firing itself when thousands fall due at once. So
-    the claimed requests and deadlines are UPDATEd by executemany (the claim holds them
-    locked), the timeline rows and events are INSERTed at once (COPY on PostgreSQL), and
+    timeline row and its events are written: it changes the claimed (ORM) requests and
+    deadlines and hands its timeline rows and events over as column values (`written`);
+    left to the unit of work they would cost more than the firing itself when thousands
+    fall due at once. So the claimed requests and deadlines are UPDATEd by executemany (the
+    claim holds them locked), the timeline rows and events are INSERTed at once (COPY on
+    PostgreSQL), and
     when nothing else is left to write (a step rarely starts a deadline or ends a task) the
     session lets go of the batch, so the commit has nothing to flush; otherwise the flush
     writes the rest as usual."""
@@ -226,38 +213,10 @@ def _write(
         rows=[d for d, _ in rows] + [o for o in dirty if isinstance(o, Deadline)],
         settle=not done,
     )
-    _insert(session, TimelineEntry, [_timeline_row(t) for t in collected.timeline])
-    _insert(session, Event, [_event_row(e) for e in collected.events])
+    _insert(session, TimelineEntry, written.timeline)
+    _insert(session, Event, written.events)
     if done:
         session.expunge_all()
-
-
-def _timeline_row(t: TimelineEntry) -> dict[str, Any]:
-    return {
-        "request_id": t.request.id if t.request is not None else t.request_id,
-        "seq": t.seq,
-        "action": t.action,
-        "from_state": t.from_state,
-        "to_state": t.to_state,
-        "actor": t.actor,
-        "role": t.role,
-        "at": t.at,
-        "note": t.note,
-        "data": t.data if t.data is not None else {},
-        "public": bool(t.public),
-    }
-
-
-def _event_row(e: Event) -> dict[str, Any]:
-    return {
-        "uid": e.uid,
-        "type": e.type,
-        "request_id": e.request.id if e.request is not None else e.request_id,
-        "occurred_at": e.occurred_at,
-        "data": e.data,
-        "fanned_out_at": e.fanned_out_at,
-        "public": bool(e.public),
-    }
 
 
 def _insert(

@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.orm import MANYTOONE, ONETOMANY, Session
+from sqlalchemy.orm import MANYTOONE, ONETOMANY, Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -551,13 +551,36 @@ def names_for(session: Session, requests: Sequence[Request]) -> Names:
 # ---- the worker: due deadlines with their requests, and the batch's UPDATE ---------------
 
 
+# What a request says but no step of the worker reads (the submitter's words and where, how
+# it came in): left out of the claim, which loads thousands of requests at once when many
+# fall due. Deferred, not refused: a step that did read one would load it on its own.
+_NOT_FIRED_ON = (
+    Request.title,
+    Request.description,
+    Request.location,
+    Request.lat,
+    Request.long,
+    Request.address,
+    Request.media_urls,
+    Request.contact,
+    Request.receipt_token,
+    Request.external_id,
+    Request.submitted_by,
+    Request.idempotency_scope,
+    Request.idempotency_key,
+    Request.idempotency_hash,
+)
+
+
 def claim_due(session: Session, *, now: datetime, batch: int) -> list[tuple[Deadline, Request]]:
-    """Up to `batch` due deadlines with their requests, oldest first.
+    """Up to `batch` due deadlines with their requests, oldest first, each request without
+    the columns no step reads (`_NOT_FIRED_ON`).
 
     On PostgreSQL the deadline ids are locked first (SKIP LOCKED, in a materialised CTE),
     then their requests: joining first would make the planner join and sort every due
     row before the LIMIT, which is slow exactly when many fall due at once."""
     due_now = (Deadline.next_fire_at.is_not(None), Deadline.next_fire_at <= now)
+    lean = [defer(column) for column in _NOT_FIRED_ON]
     if session.get_bind().dialect.name != "postgresql":  # SQLite: one writer at a time
         query = (
             select(Deadline, Request)
@@ -565,6 +588,7 @@ def claim_due(session: Session, *, now: datetime, batch: int) -> list[tuple[Dead
             .where(*due_now)
             .order_by(Deadline.next_fire_at, Deadline.id)
             .limit(batch)
+            .options(*lean)
         )
         return [(d, r) for d, r in session.execute(query)]
     due = (
@@ -582,6 +606,7 @@ def claim_due(session: Session, *, now: datetime, batch: int) -> list[tuple[Dead
         .join(Request, Request.id == Deadline.request_id)
         .order_by(Deadline.next_fire_at, Deadline.id)
         .with_for_update(of=Request, skip_locked=True)
+        .options(*lean)
     )
     return [(d, r) for d, r in session.execute(query)]
 

@@ -10,7 +10,7 @@ import math
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -164,6 +164,17 @@ def _event_payload(req: Request) -> dict[str, Any]:
 
 
 _FIELD = {"lead_department": "lead_department_code"}
+
+
+@dataclass
+class Rows:
+    """The timeline rows and events of outcomes applied (`_apply`) as column values, each
+    with its `request_id`, for a caller that INSERTs them at once."""
+
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
 # The events that carry who is told (`notify`), by the rung of the level they reached.
 ESCALATIONS = ("request.escalated", "request.task_escalated")
 
@@ -178,13 +189,18 @@ def _apply(
     deadlines: list[Deadline] | None = None,
     departments: Mapping[str, Department] | None = None,
     written: list[TimelineEntry] | None = None,
+    rows: Rows | None = None,
 ) -> list[Deadline]:
     """Persist one outcome of the engine. The only place a request's state is written.
 
     Every escalation event gets here, whatever fired it (a rung of the ladder, the return or
     reopen limit, a supervision): the leaders its rung names are looked up here and carried
     by the event and the timeline row (`notify`). `departments` saves the worker that read.
-    The timeline row is appended to `written`, for a caller that answers with it."""
+    The timeline row is appended to `written`, for a caller that answers with it.
+
+    With `rows`, the timeline row and the events go there as column values, for a caller
+    that INSERTs many at once (the worker's batch, `huying.requests.firing`), instead of
+    into the session as ORM objects: the same values either way."""
     now = outcome.timeline.at
     req.state = outcome.state
     for name, value in outcome.changes.items():
@@ -222,38 +238,43 @@ def _apply(
         if d.kind not in deadlines_service.NOT_THE_LEADS and d.completed_at is None
     )
     extra = _facts_of_outcome(session, rt, req, outcome, still_open, departments)
-    entry = TimelineEntry(
-        request=req,
-        seq=req.timeline_seq,
-        action=t.action,
-        from_state=t.from_state,
-        to_state=t.to_state,
-        actor=t.actor,
-        role=t.role,
-        at=now,
-        note=t.note,
-        data={**t.data, **extra},
-        public=t.public,
-    )
-    session.add(entry)
-    if written is not None:
-        written.append(entry)
+    line = {
+        "seq": req.timeline_seq,
+        "action": t.action,
+        "from_state": t.from_state,
+        "to_state": t.to_state,
+        "actor": t.actor,
+        "role": t.role,
+        "at": now,
+        "note": t.note,
+        "data": {**t.data, **extra},
+        "public": t.public,
+    }
+    if rows is not None:
+        rows.timeline.append({"request_id": req.id, **line})
+    else:
+        entry = TimelineEntry(request=req, **line)
+        session.add(entry)
+        if written is not None:
+            written.append(entry)
     for draft in outcome.events:
         data = dict(draft.data)
         if draft.type in (*ESCALATIONS, "request.supervised") and "notify" in extra:
             data["notify"] = extra["notify"]
         elif draft.type == "request.suspended" and "resumes_at" in extra:
             data["resumes_at"] = extra["resumes_at"]
-        session.add(
-            Event(
-                uid=f"msg_{uuid.uuid4().hex}",
-                type=draft.type,
-                request=req,
-                occurred_at=now,
-                data={"request": _event_payload(req), **data},
-                public=t.public and draft.type not in ESCALATIONS,  # huying.alerts.public
-            )
-        )
+        event = {
+            "uid": f"msg_{uuid.uuid4().hex}",
+            "type": draft.type,
+            "occurred_at": now,
+            "data": {"request": _event_payload(req), **data},
+            "public": t.public and draft.type not in ESCALATIONS,  # huying.alerts.public
+            "fanned_out_at": None,
+        }
+        if rows is not None:
+            rows.events.append({"request_id": req.id, **event})
+        else:
+            session.add(Event(request=req, **event))
     return still_open
 
 
@@ -903,11 +924,13 @@ def apply_system(
     overrides: Mapping[str, str] | None = None,
     deadlines: list[Deadline] | None = None,
     departments: Mapping[str, Department] | None = None,
+    rows: Rows | None = None,
 ) -> None:
     """Persist what `system_outcome` returned.
 
     The worker passes the category's time limits, the request's open deadlines and the
-    departments, read once for all the steps of a batch."""
+    departments, read once for all the steps of a batch, and `rows` to take the batch's
+    timeline rows and events (see `_apply`)."""
     if overrides is None:
         overrides = _overrides_if_starting(session, req, outcome)
     _apply(
@@ -918,6 +941,7 @@ def apply_system(
         overrides=overrides,
         deadlines=deadlines,
         departments=departments,
+        rows=rows,
     )
 
 
