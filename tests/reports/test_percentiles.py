@@ -5,7 +5,9 @@ that holds the rank, the value at the rank in that bucket) against the definitio
 The data is generated from a seed: hundreds of requests with values on and around the edges
 of the histogram's buckets, many ties, missing values, groups of every size from one value to
 a hundred, and a group with no key; the report is compared group by group and grouping by
-grouping, on whichever database the suite runs on."""
+grouping, on whichever database the suite runs on. Those buckets are small, so the values are
+read from them whole; a bucket read in order from its nearer end, and read again further when
+a group's requests lie behind another's, is checked on data of its own."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from huying.reports import repository
 from huying.requests.models import Request
@@ -50,37 +52,45 @@ def edge_value(rng: random.Random, fact: str) -> int | None:
     return max(0, bucket * width + rng.choice([-1, 0, 1, width - 1, width // 2]))
 
 
-def clone_requests(rt: Runtime, client: TestClient, world: World, seed: int) -> list[Any]:
-    """Requests copied from one submitted request, each with a lead department, urgency and
-    chain and the two facts drawn from `seed`; every copy is returned as a row mapping."""
+def copies(rt: Runtime, client: TestClient, world: World, changes: list[dict[str, Any]]) -> None:
+    """Requests copied from one submitted request, each with its `changes` (lead department,
+    facts, …) and received within the hour after it."""
     r = client.post(f"{API}/requests", json=submit_body(), headers=world.h("integration"))
     assert r.status_code == 201, r.text
-    rng = random.Random(seed)
     table = Request.__table__
     with rt.transaction() as s:
         base = dict(s.execute(select(table).where(table.c.id == r.json()["id"])).mappings().one())
-        rows = []
-        # groups of very different sizes: one value, a few, about a hundred
-        for department, size in zip(DEPARTMENTS, rng.sample([1, 3, 10, 41, 97], 5), strict=True):
-            for _ in range(size):
-                row = {k: v for k, v in base.items() if k != "id"}
-                row |= {
-                    "number": None,
-                    "receipt_token": None,
-                    "external_id": None,
-                    "idempotency_key": None,
-                    "idempotency_scope": None,
-                    "idempotency_hash": None,
-                    "lead_department_code": department,
-                    "urgency": rng.choice(["normal", "urgent"]),
-                    "chain_code": rng.choice(["display", None]),
-                    "sign_working_seconds": edge_value(rng, "sign"),
-                    "first_reply_working_seconds": edge_value(rng, "reply"),
-                    "created_at": base["created_at"] + timedelta(seconds=rng.randrange(3600)),
-                }
-                rows.append(row)
+        unique = ("number", "receipt_token", "external_id", "idempotency_key", "idempotency_scope")
+        blank = {k: None for k in (*unique, "idempotency_hash")}
+        rows = [
+            {k: v for k, v in base.items() if k != "id"}
+            | blank
+            | {"created_at": base["created_at"] + timedelta(seconds=i % 3600)}
+            | change
+            for i, change in enumerate(changes)
+        ]
         s.execute(insert(Request), rows)
-        return list(s.execute(select(table)).mappings())
+
+
+def clone_requests(rt: Runtime, client: TestClient, world: World, seed: int) -> list[Any]:
+    """Requests copied from one submitted request, each with a lead department, urgency and
+    chain and the two facts drawn from `seed`; every request is returned as a row mapping."""
+    rng = random.Random(seed)
+    changes = [
+        {
+            "lead_department_code": department,
+            "urgency": rng.choice(["normal", "urgent"]),
+            "chain_code": rng.choice(["display", None]),
+            "sign_working_seconds": edge_value(rng, "sign"),
+            "first_reply_working_seconds": edge_value(rng, "reply"),
+        }
+        # groups of very different sizes: one value, a few, about a hundred
+        for department, size in zip(DEPARTMENTS, rng.sample([1, 3, 10, 41, 97], 5), strict=True)
+        for _ in range(size)
+    ]
+    copies(rt, client, world, changes)
+    with rt.transaction() as s:
+        return list(s.execute(select(Request.__table__)).mappings())
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -118,20 +128,74 @@ def test_the_p90_of_every_group_is_percentile_disc(
                     assert m[f"{fact}_mean"] is None
 
 
+def test_a_bucket_read_in_order_and_further_gives_percentile_disc(
+    rt: Runtime, client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hundreds of requests in the first sign bucket: GXJ's in its upper half, RSJ's in its
+    lower half, behind all of GXJ's when read from the top; STREET's mostly in the bucket
+    below its 90th percentile, so that its rank lies near the bottom of the next one; the
+    requests of no department all of one value. Reading in order is made as cheap as
+    reading whole, and reading whole fails: every value comes from the ordered reads."""
+    width = repository.WIDTHS["sign"]
+    rng = random.Random(7)
+    values = {
+        "GXJ": [rng.randrange(width // 2, width) for _ in range(200)],
+        "RSJ": [rng.randrange(0, width // 2) for _ in range(200)],
+        "STREET": [rng.randrange(0, width) for _ in range(170)]
+        + [width + rng.randrange(0, 60) for _ in range(30)],
+        None: [width // 3] * 50,
+    }
+    changes = [
+        {"lead_department_code": department, "sign_working_seconds": seconds}
+        for department, seconds_of in values.items()
+        for seconds in seconds_of
+    ]
+    copies(rt, client, world, changes)
+    monkeypatch.setattr(repository, "IN_ORDER_COST", 1)
+
+    def whole(*args: Any) -> None:
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(repository, "_read_whole", whole)
+    with rt.transaction() as s:
+        start = s.execute(select(func.min(Request.created_at))).scalar_one()
+        got = repository.rates(
+            s,
+            start=start,
+            end=start + timedelta(hours=2),
+            group_by="department",
+            grid_len=9,
+            escalation_levels=LEVELS,
+        )
+    p90 = {m["key"]: m["sign_p90"] for m in got}
+    assert p90 == {k: percentile_disc(v) for k, v in values.items()}
+
+
 @pytest.mark.parametrize(
-    ("histogram", "bucket", "rank"),
+    ("histogram", "located"),
     [
-        ([(5, 10)], 5, 9),  # one bucket: rank ceil(9.0) = 9 in it
-        ([(0, 9), (1, 1)], 0, 9),  # the rank is the last value of the first bucket
-        ([(0, 8), (1, 2)], 1, 1),  # ... the first of the next
-        ([(2, 1)], 2, 1),  # a single value
-        ([(0, 1), (3, 1), (4, 9)], 4, 8),  # n = 11: rank 10, 2 below bucket 4
+        ([(5, 10)], (5, 9, 10)),  # one bucket: rank ceil(9.0) = 9 in it
+        ([(0, 9), (1, 1)], (0, 9, 9)),  # the rank is the last value of the first bucket
+        ([(0, 8), (1, 2)], (1, 1, 2)),  # ... the first of the next
+        ([(2, 1)], (2, 1, 1)),  # a single value
+        ([(0, 1), (3, 1), (4, 9)], (4, 8, 9)),  # n = 11: rank 10, 2 below bucket 4
     ],
 )
 def test_locate_finds_the_bucket_of_the_rank(
-    histogram: list[tuple[int, int]], bucket: int, rank: int
+    histogram: list[tuple[int, int]], located: tuple[int, int, int]
 ) -> None:
-    assert repository.locate(histogram) == repository.Located(bucket, rank)
+    assert repository.locate(histogram) == repository.Located(*located)
+
+
+@pytest.mark.parametrize(
+    ("rank", "size", "from_top", "position"),
+    [(9, 10, True, 2), (2, 10, False, 2), (5, 10, False, 5), (6, 10, True, 5), (1, 1, False, 1)],
+)
+def test_a_rank_is_read_from_the_nearer_end_of_its_bucket(
+    rank: int, size: int, from_top: bool, position: int
+) -> None:
+    at = repository.Located(0, rank, size)
+    assert (at.from_top, at.position) == (from_top, position)
 
 
 def test_the_rank_is_ceil_of_nine_tenths() -> None:

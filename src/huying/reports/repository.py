@@ -2,24 +2,32 @@
 names of the groups, the requests per day, and the statements that back-fill the per-request
 facts.
 
-The rates are two SQL statements over `requests` (see `huying.reports.service` for what each
-figure means), the same on PostgreSQL and SQLite:
+The rates are one aggregation over `requests` and one or more reads of a few of them (see
+`huying.reports.service` for what each figure means), the same on PostgreSQL and SQLite:
 
 1. one aggregation grouped by the chosen key and a histogram bucket of each fact's working
    seconds (`_aggregated`): each count is `count(*) FILTER (WHERE …)` over the request's own
-   columns (`conditions`), each mean a sum and a count; summed again by group, and by group
-   and bucket, in the same statement;
+   columns (`conditions`), or a sum of two (`SUMS`), each mean a sum over the count of the
+   requests with a bucket; summed again by group, and by group and bucket, in the same
+   statement;
 2. in Python, the bucket of each group that holds the 90th percentile by nearest rank, the
-   value at rank ceil(0.9 n) as `percentile_disc(0.9)` defines it, and the rank within it
-   (`locate`);
-3. the value at that rank, read from the requests of those buckets only (`_values_at`).
+   value at rank ceil(0.9 n) as `percentile_disc(0.9)` defines it, the rank within it and
+   the end of the bucket it lies nearer (`locate`);
+3. the value at that rank, read from the requests of those buckets only (`_values_at`): in
+   the order of the fact's seconds from that end, through the partial index on them, as few
+   as the rank needs (`_nearest`), where that costs less than reading the period whole;
+   otherwise the requests of the period in those buckets, whole (`_read_whole`).
 
 Why not `percentile_disc` itself: an ordered-set aggregate has no partial form, so PostgreSQL
 (15) can neither hash-aggregate a statement that has one nor aggregate it in its parallel
 workers; it sorted every request of the period by the group key and sent them all to one
 process (5× the time of a bare `GROUP BY` count over a year of a million requests). Grouped on
-plain keys (no collation, no percentile) the aggregation runs in the parallel workers; what
-the third statement reads and sorts is a bucket per group and fact.
+plain keys (no collation, no percentile) the aggregation runs in the parallel workers. Read
+whole, pass three was a second read of the table (1.9× the bare count over that year); in
+order it fetches 7,000–25,000 rows by grouping (0.1–0.25×), and it needs no visibility map,
+which `VACUUM FULL` leaves empty (an index-only read of a covering index would fetch every
+row too). How far it reads depends on where the rank lies in its bucket, up to the whole
+bucket; where that would cost more than reading the period whole, it reads that as before.
 
 A `scope` (a set of department codes, None for all) keeps the requests led by one of them, and
 the returns and tasks of one of them.
@@ -28,9 +36,11 @@ the returns and tasks of one of them.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
 from typing import Any
 
 from sqlalchemy import (
@@ -54,6 +64,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    tuple_,
     union_all,
     update,
     values,
@@ -74,12 +85,20 @@ TIMES = {"sign": "sign_working_seconds", "reply": "first_reply_working_seconds"}
 ENDED = ("met", "missed")  # a deadline that ended either way
 OPEN_TASK = ("pending", "signed")  # a task not yet replied to, nor cancelled
 P90 = 0.9  # the percentile of the rates' `<fact>_p90`
+# The counts that are sums of `conditions` which exclude each other (the enterprise answered
+# or it did not): added up by group, not tested on every request.
+SUMS = {"resolved": ("resolved_confirmed", "resolved_claimed")}
 # The width of a histogram bucket of each fact, in working seconds (`_bucket`): results do not
 # depend on it, time does. Narrower buckets make more groups in the aggregation (a year by
 # department: 4,200 at these widths, 27,000 at half of them, ~1.7× the time); wider ones
-# make the third statement read and sort more requests. A signing takes hours, a first reply
-# days.
+# make pass three read more requests (at twice these widths the aggregation took 0.25× the
+# bare count less, and pass three read 48,000 requests in order instead of 14,500: 0.9×
+# more). A signing takes hours, a first reply days.
 WIDTHS = {"sign": 3600, "reply": 4 * 3600}
+# What reading a request in order by its fact (`_nearest`: an index entry, then its row on its
+# own) costs against reading it in a scan of the period (measured 4–10×): pass three reads in
+# order only what comes to less than 1 / IN_ORDER_COST of the report's requests.
+IN_ORDER_COST = 10
 
 
 # --- the rates -----------------------------------------------------------------------------
@@ -103,11 +122,11 @@ def _in_scope(column: Any, scope: frozenset[str] | None) -> ColumnElement[bool]:
 
 
 def conditions(r: Any, escalation_levels: Sequence[int]) -> dict[str, ColumnElement[bool]]:
-    """Each count of a row (but `received`, every request) as the condition a request meets;
-    `r` is `Request` or an alias of it. The README's table says the same in words."""
+    """Each count of a row (but `received`, every request, and the `SUMS`) as the condition a
+    request meets; `r` is `Request` or an alias of it. The README's table says the same in
+    words. Every request of the period is tested against each, so a test of a flag comes
+    before a comparison of text: the comparison is skipped when the flag decides."""
     closed = r.state == "closed"
-    confirmed = and_(closed, r.enterprise_resolved.is_(True))
-    claimed = and_(closed, r.enterprise_resolved.is_(None), r.resolved.is_(True))
     return {
         # A lead department now, or one that returned it (a return clears the lead).
         "dispatched": or_(r.lead_department_code.is_not(None), r.return_count > 0),
@@ -116,17 +135,17 @@ def conditions(r: Any, escalation_levels: Sequence[int]) -> dict[str, ColumnElem
         # One whose sign deadline is still ahead is in neither the response rate's
         # numerator nor its denominator: it may yet be signed on time.
         "sign_due": or_(
-            r.sign_on_time.is_not(None), and_(r.state == "dispatched", r.overdue.is_(True))
+            r.sign_on_time.is_not(None), and_(r.overdue.is_(True), r.state == "dispatched")
         ),
         "signed": r.sign_on_time.is_not(None),
         "signed_on_time": r.sign_on_time.is_(True),
         "replied": r.first_reply_on_time.is_not(None),
         "replied_on_time": r.first_reply_on_time.is_(True),
         "closed": closed,
-        # 已解决: the enterprise's answer where it gave one, the department's claim otherwise.
-        "resolved": or_(confirmed, claimed),
-        "resolved_confirmed": confirmed,
-        "resolved_claimed": claimed,
+        # 已解决 (`SUMS`): the enterprise's answer where it gave one, the department's claim
+        # otherwise.
+        "resolved_confirmed": and_(r.enterprise_resolved.is_(True), closed),
+        "resolved_claimed": and_(r.resolved.is_(True), r.enterprise_resolved.is_(None), closed),
         "rated": r.rating.is_not(None),
         "satisfied": r.rating.in_(sorted(SATISFIED)),
         "reopened": r.reopen_count > 0,
@@ -139,10 +158,33 @@ def conditions(r: Any, escalation_levels: Sequence[int]) -> dict[str, ColumnElem
 @dataclass(frozen=True)
 class Located:
     """Where a group's 90th percentile of a fact lies in that fact's histogram: the bucket
-    that holds rank ceil(0.9 n) of the group's n values, and the rank within that bucket."""
+    that holds rank ceil(0.9 n) of the group's n values, the rank within that bucket, and how
+    many of the group's values the bucket holds (`size`)."""
 
     bucket: int
     rank: int
+    size: int
+
+    @property
+    def from_top(self) -> bool:
+        """Whether the rank lies nearer the bucket's largest value than its smallest."""
+        return self.size - self.rank + 1 < self.rank
+
+    @property
+    def position(self) -> int:
+        """The rank counted from the bucket's nearer end: from its largest value down when
+        `from_top`, from its smallest up otherwise."""
+        return self.size - self.rank + 1 if self.from_top else self.rank
+
+
+@dataclass(frozen=True)
+class Run:
+    """One fact's bucket read in the order of its seconds from one end (`_nearest`): the
+    located groups whose rank lies nearer that end share it."""
+
+    fact: str
+    bucket: int
+    from_top: bool
 
 
 def _bucket(fact: str) -> ColumnElement[int]:
@@ -171,13 +213,15 @@ def _aggregated(
     postgresql: bool,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[Any, list[tuple[int, int]]]]]:
     """Pass one, one statement and one read of the requests: one mapping per group (`key`,
-    `received`, each count of `conditions`, `<fact>_mean`, `<fact>_n`) and each fact's
-    histogram, group → [(bucket, values in it)] by bucket.
+    `received`, each count of `conditions` and `SUMS`, `<fact>_mean`, `<fact>_n`) and each
+    fact's histogram, group → [(bucket, values in it)] by bucket.
 
     The requests are grouped by the group key and both facts' buckets (a hash aggregate on
     plain keys, which PostgreSQL runs in its parallel workers and combines); the groups of
     that are then summed by group, and by group and bucket of each fact, in the same
-    statement. Each row says which it is in `part`."""
+    statement. Each row says which it is in `part`. Every request of a fine group with a
+    bucket of a fact has that fact, so the fine group's `received` counts its values: per
+    request, only the tests of `conditions` and the two sums are left."""
     counted = {"received": func.count()} | {
         name: func.count().filter(condition)
         for name, condition in conditions(Request, escalation_levels).items()
@@ -187,20 +231,18 @@ def _aggregated(
             key.label("key"),
             *[_bucket(fact).label(f"{fact}_bucket") for fact in TIMES],
             *[figure.label(name) for name, figure in counted.items()],
-            *[
-                figure
-                for fact, column in TIMES.items()
-                for figure in (
-                    func.sum(getattr(Request, column)).label(f"{fact}_sum"),
-                    func.count(getattr(Request, column)).label(f"{fact}_n"),
-                )
-            ],
+            *[func.sum(getattr(Request, column)).label(f"{f}_sum") for f, column in TIMES.items()],
         )
         .where(in_span)
         .group_by(key, *[_bucket(fact) for fact in TIMES])
         .cte("fine")
     )
-    shape = ["part", "key", "bucket", *counted, *[f"{f}_{x}" for f in TIMES for x in ("mean", "n")]]
+    # How many of a group's requests have the fact: those of its fine groups with a bucket.
+    n = {f: func.sum(fine.c.received).filter(fine.c[f"{f}_bucket"].is_not(None)) for f in TIMES}
+    shape = [
+        *["part", "key", "bucket", *counted, *SUMS],
+        *[f"{f}_{x}" for f in TIMES for x in ("mean", "n")],
+    ]
 
     def part(**figures: Any) -> Any:
         return select(*[figures.get(name, null()).label(name) for name in shape])
@@ -209,18 +251,19 @@ def _aggregated(
         part=literal("group"),
         key=fine.c.key,
         **{name: func.sum(fine.c[name]) for name in counted},
-        **{f"{f}_n": func.sum(fine.c[f"{f}_n"]) for f in TIMES},
         **{
-            f"{f}_mean": _mean(func.sum(fine.c[f"{f}_sum"]), func.sum(fine.c[f"{f}_n"]), postgresql)
-            for f in TIMES
+            name: reduce(operator.add, [func.sum(fine.c[p]) for p in parts])
+            for name, parts in SUMS.items()
         },
+        **{f"{f}_n": n[f] for f in TIMES},
+        **{f"{f}_mean": _mean(func.sum(fine.c[f"{f}_sum"]), n[f], postgresql) for f in TIMES},
     ).group_by(fine.c.key)
     histograms = [
         part(
             part=literal(fact),
             key=fine.c.key,
             bucket=fine.c[f"{fact}_bucket"],
-            **{f"{fact}_n": func.sum(fine.c[f"{fact}_n"])},
+            **{f"{fact}_n": func.sum(fine.c.received)},
         )
         .where(fine.c[f"{fact}_bucket"].is_not(None))
         .group_by(fine.c.key, fine.c[f"{fact}_bucket"])
@@ -248,24 +291,25 @@ def nearest_rank(n: int) -> int:
 
 def locate(histogram: Sequence[tuple[int, int]]) -> Located:
     """Pass two, in Python: the bucket of a histogram (ascending (bucket, count) pairs, every
-    count positive) that holds the nearest rank of all its values, and the rank in it."""
+    count positive) that holds the nearest rank of all its values, the rank in it, and how
+    many values it holds."""
     rank = nearest_rank(sum(n for _, n in histogram))
     below = 0
     for bucket, n in histogram:
         if below + n >= rank:
-            return Located(bucket, rank - below)
+            return Located(bucket, rank - below, n)
         below += n
     raise AssertionError("the rank lies within the histogram's total")  # pragma: no cover
 
 
-def _values_at(
+def _read_whole(
     session: Session,
     key: SQLColumnExpression[Any],
     in_span: ColumnElement[bool],
     located: dict[str, dict[Any, Located]],
 ) -> dict[str, dict[Any, int]]:
-    """Pass three, one statement: fact → group → the value at its located rank, read from the
-    requests of each group's located bucket only.
+    """Pass three read whole, one statement: fact → group → the value at its located rank,
+    read from the requests of each group's located bucket only.
 
     One read of the requests (`near`) keeps those whose bucket of either fact is a located
     one (any group's: a cheap test of one integer) and joins each fact's VALUES list of
@@ -274,8 +318,6 @@ def _values_at(
     fact, the rows of its located buckets are counted by value within their group and the
     value whose running count first reaches the located rank is kept."""
     facts = [fact for fact, by_key in located.items() if by_key]
-    if not facts:
-        return {}
     wanted = {
         fact: values(
             column("key", String),
@@ -335,6 +377,134 @@ def _values_at(
     return found
 
 
+def _limit(wanted: dict[Any, Located], total: int, received: int) -> int | None:
+    """How many of a bucket's `total` requests (every group's) to read in order from its
+    nearer end so that each `wanted` group likely meets its position among them; None when
+    that is the whole bucket (a bucket of a short period: its index entries lie among every
+    other period's, and reading the period whole costs less), or costs more than reading the
+    `received` requests of the report whole.
+
+    The groups' requests interleave in the order of their seconds, so a group with m of the
+    total meets its p-th about p × total / m along, give or take √p × total / m: four times
+    that, and a few over, cover the chance."""
+    need = max(
+        math.ceil((at.position + 4 * math.sqrt(at.position) + 4) * total / at.size)
+        for at in wanted.values()
+    )
+    return _affordable(need, total, received) if need < total else None
+
+
+def _affordable(limit: int, total: int, received: int) -> int | None:
+    """`limit`, at most the bucket's `total`, if reading that many requests in order costs
+    less than reading the `received` requests of the report whole; None otherwise."""
+    limit = min(limit, total)
+    return limit if limit * IN_ORDER_COST <= received else None
+
+
+def _nearest(
+    key: SQLColumnExpression[Any],
+    in_span: ColumnElement[bool],
+    run: Run,
+    wanted: dict[Any, Located],
+    limit: int,
+) -> Any:
+    """One branch of pass three read in order: (fact, group, value) for each `wanted` group
+    whose position the first `limit` requests of the run's bucket reach.
+
+    The bucket is a range of the fact's seconds (never negative), so the partial index on
+    them and `created_at` reads it in order from the run's end, fetching the row of a
+    request of the period only, for its group; the requests are numbered by group in that
+    order, and the one at the group's position is its value. Equal values fall in any
+    order: the value at a position is the same. Every figure is a bound parameter, so a
+    statement of the same shape is compiled once."""
+    seconds = getattr(Request, TIMES[run.fact])
+    width = WIDTHS[run.fact]
+    read = (
+        select(key.label("key"), seconds.label("value"))
+        .where(in_span, seconds >= run.bucket * width, seconds < (run.bucket + 1) * width)
+        .order_by(seconds.desc() if run.from_top else seconds)
+        .limit(limit)
+        .subquery()
+    )
+    order = read.c.value.desc() if run.from_top else read.c.value
+    numbered = select(
+        read.c.key,
+        read.c.value,
+        func.row_number().over(partition_by=read.c.key, order_by=order).label("position"),
+    ).subquery()
+    at_position: list[ColumnElement[bool]] = [
+        tuple_(numbered.c.key, numbered.c.position).in_(
+            [(k, at.position) for k, at in wanted.items() if k is not None]
+        )
+    ]
+    if None in wanted:
+        at_position.append(
+            and_(numbered.c.key.is_(None), numbered.c.position == wanted[None].position)
+        )
+    return select(literal(run.fact).label("fact"), numbered.c.key, numbered.c.value).where(
+        or_(*at_position)
+    )
+
+
+def _runs(located: dict[str, dict[Any, Located]]) -> dict[Run, dict[Any, Located]]:
+    """The located groups of each fact by the bucket they lie in and the end nearer them."""
+    runs: dict[Run, dict[Any, Located]] = {}
+    for fact, by_key in located.items():
+        for k, at in by_key.items():
+            runs.setdefault(Run(fact, at.bucket, at.from_top), {})[k] = at
+    return runs
+
+
+def _values_at(
+    session: Session,
+    key: SQLColumnExpression[Any],
+    in_span: ColumnElement[bool],
+    located: dict[str, dict[Any, Located]],
+    totals: dict[str, dict[int, int]],
+    received: int,
+) -> dict[str, dict[Any, int]]:
+    """Pass three: fact → group → the value at its located rank, from the requests of each
+    group's located bucket (`totals`: how many of every group's requests each bucket of a
+    fact holds; `received`: the report's requests).
+
+    In order where that is cheap (`_limit`): the groups located in the same bucket of a fact
+    and nearer the same end share a `Run`, every run a branch of one statement; a run that
+    stopped before a group met its position is read again four times as far (at most whole),
+    for those groups only. Whole otherwise (`_read_whole`), once for every group left."""
+    whole: dict[str, dict[Any, Located]] = {fact: {} for fact in TIMES}
+    pending: dict[Run, tuple[dict[Any, Located], int]] = {}
+    for run, wanted in _runs(located).items():
+        limit = _limit(wanted, totals[run.fact][run.bucket], received)
+        if limit is None:
+            whole[run.fact].update(wanted)
+        else:
+            pending[run] = (wanted, limit)
+    found: dict[str, dict[Any, int]] = {fact: {} for fact in TIMES}
+    while pending:
+        branches = [_nearest(key, in_span, run, w, limit) for run, (w, limit) in pending.items()]
+        for fact, k, value in session.execute(union_all(*branches)):
+            found[fact][k] = int(value)
+        short = {
+            run: (missing, limit)
+            for run, (wanted, limit) in pending.items()
+            if (missing := {k: at for k, at in wanted.items() if k not in found[run.fact]})
+        }
+        pending = {}
+        for run, (missing, limit) in short.items():
+            total = totals[run.fact][run.bucket]
+            if limit >= total:
+                continue  # read whole and still short: the requests changed since pass one
+            further = _affordable(limit * 4, total, received)
+            if further is None:
+                whole[run.fact].update(missing)
+            else:
+                pending[run] = (missing, further)
+    if any(whole.values()):
+        for fact, at_rank in _read_whole(session, key, in_span, whole).items():
+            found[fact].update(at_rank)
+    return found
+
+
 def rates(
     session: Session,
     *,
@@ -352,7 +522,7 @@ def rates(
     Three passes, so that no statement sorts every request (see the module's docstring):
     the counts, the means and a histogram of each fact by group (`_aggregated`); the bucket
     of each group's nearest rank (`locate`); the value at that rank from those buckets'
-    requests (`_values_at`)."""
+    requests (`_values_at`), with how many of them each bucket holds (`totals`)."""
     in_span = and_(
         Request.created_at >= start,
         Request.created_at < end,
@@ -373,10 +543,18 @@ def rates(
     located = {
         fact: {k: locate(h) for k, h in by_key.items()} for fact, by_key in histograms.items()
     }
-    p90 = _values_at(session, key, in_span, located)
+    totals: dict[str, dict[int, int]] = {fact: {} for fact in TIMES}
+    for fact, by_key in histograms.items():
+        for histogram in by_key.values():
+            for bucket, n in histogram:
+                totals[fact][bucket] = totals[fact].get(bucket, 0) + n
+    # A scope's requests are found by the lead department's index; read in order, every
+    # department's would be fetched: a scoped report reads the buckets whole.
+    received = 0 if scope is not None else sum(m["received"] for m in groups)
+    p90 = _values_at(session, key, in_span, located, totals, received)
     for m in groups:
         for fact in TIMES:
-            m[f"{fact}_p90"] = p90.get(fact, {}).get(m["key"])
+            m[f"{fact}_p90"] = p90[fact].get(m["key"])
             del m[f"{fact}_n"]
     return groups
 

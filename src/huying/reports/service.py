@@ -2,9 +2,9 @@
 
 A request belongs to the period in which it was received (`created_at` in [from, to), found
 by `ix_requests_created_at`); every figure of a row is about those requests as they stand when
-the report runs. An aggregation over `requests` grouped by the chosen key, and a second
-statement for the percentiles (`huying.reports.repository` holds them and every other query of
-the reports):
+the report runs. An aggregation over `requests` grouped by the chosen key, and one or two
+more statements for the percentiles (`huying.reports.repository` holds them and every other
+query of the reports):
 
 - each count is `count(*) FILTER (WHERE …)` over the request's own columns
   (`repository.conditions`):
@@ -14,7 +14,8 @@ the reports):
   to (on time or not, and the working seconds it took on the calendar);
 - the mean and the 90th percentile by nearest rank of those working seconds (the value
   `percentile_disc(0.9)` gives, found from a histogram of each group and then read from the
-  one bucket of it that holds the rank: `repository.rates`);
+  one bucket of it that holds the rank, in order from its nearer end where that is cheap:
+  `repository.rates`);
 - by department, `returned` comes from a second aggregation over `request_returns`: the
   requests each department returned, whoever holds them now; and the task counts from a third,
   over `request_tasks` (found by their `received_at`, the request's `created_at`): the tasks
