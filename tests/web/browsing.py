@@ -78,7 +78,9 @@ def desktop(browser: Any) -> Iterator[Any]:
     context = browser.new_context(
         viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai", device_scale_factor=1
     )
-    context.set_default_timeout(10_000)
+    # Playwright's own 30 s, as the phone contexts have: a page that never loads still fails,
+    # and one that takes over 10 s while `./dev test` keeps every core busy does not
+    context.set_default_timeout(30_000)
     yield context
     context.close()
 

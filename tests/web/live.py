@@ -1,5 +1,7 @@
 """A live console for browser tests: uvicorn serving the test runtime's app on a free
-loopback port, in a thread of the test process (so the tests share its database and clock)."""
+loopback port, in a thread of the test process (so the tests share its database and clock).
+The port is bound here and handed to uvicorn as a socket, never looked up and bound again
+later: under pytest-xdist another worker could take a port in between."""
 
 from __future__ import annotations
 
@@ -13,16 +15,12 @@ import uvicorn
 from fastapi import FastAPI
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """Serve `app` until the block ends; yields its base URL."""
-    port = free_port()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -35,7 +33,9 @@ def serving(app: FastAPI) -> Iterator[str]:
             http="h11",
         )
     )
-    thread = threading.Thread(target=server.run, name=f"console-{port}", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"console-{port}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
