@@ -7,19 +7,23 @@ from __future__ import annotations
 import stat
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, Table, select, text
 from sqlalchemy.exc import OperationalError
 
 from huying.app import create_app
 from huying.clock import FrozenClock
-from huying.db import make_engine, unbounded
+from huying.db import make_engine, unbounded, update_versioned
+from huying.deadlines.models import Deadline
 from huying.errors import Unavailable
+from huying.requests.models import Request
 from huying.runtime import Runtime, build_runtime
-from tests.conftest import PG_URL, World, make_settings
+from tests.conftest import PG_URL, World, make_settings, submit_body
 
 needs_postgresql = pytest.mark.skipif(not PG_URL, reason="PostgreSQL's statement_timeout")
 
@@ -131,3 +135,51 @@ def test_an_existing_sqlite_file_and_folder_keep_their_modes(tmp_path: Path) -> 
     finally:
         engine.dispose()
     assert (mode(path), mode(tmp_path)) == (0o640, folder)
+
+
+def test_update_versioned_writes_the_rows_whose_version_matches(
+    rt: Runtime, world: World, client: TestClient
+) -> None:
+    """The batch UPDATE of the worker (`update_versioned`): one statement over arrays on
+    PostgreSQL, an executemany elsewhere or for a JSON column; NULLs and instants written
+    as given, and a row whose version moved on left alone and left out of the count."""
+    for _ in range(2):
+        r = client.post("/api/v1/requests", json=submit_body(), headers=world.h("integration"))
+        assert r.status_code == 201, r.text
+    deadlines = cast(Table, Deadline.__table__)
+    requests = cast(Table, Request.__table__)
+    missed = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    with rt.transaction() as s:
+        first, second = s.execute(
+            select(deadlines.c.id, deadlines.c.version)
+            .where(deadlines.c.kind == "sign")
+            .order_by(deadlines.c.id)
+        ).all()
+        columns = ("status", "missed_at", "warn_at", "rungs_fired", "version")
+        rows = [
+            {"_id": first.id, "_read": first.version, "status": "missed", "missed_at": missed}
+            | {"warn_at": None, "rungs_fired": 2, "version": first.version + 1},
+            {"_id": second.id, "_read": second.version + 7, "status": "missed"}  # moved on
+            | {"missed_at": missed, "warn_at": None, "rungs_fired": 2, "version": 9},
+        ]
+        assert update_versioned(s.connection(), deadlines, columns, rows) == 1
+        request_id = s.scalar(select(requests.c.id).order_by(requests.c.id).limit(1))
+        read = s.scalar(select(requests.c.version).where(requests.c.id == request_id))
+        pending = {"by": "3 working days", "reason": "等待检测报告"}
+        json_row = {"_id": request_id, "_read": read, "pending_extension": pending}
+        assert update_versioned(s.connection(), requests, ("pending_extension",), [json_row]) == 1
+    with rt.transaction() as s:
+        written = s.execute(
+            select(deadlines).where(deadlines.c.id.in_([first.id, second.id]))
+        ).all()
+        by_id = {row.id: row for row in written}
+        assert (by_id[first.id].status, by_id[first.id].missed_at) == ("missed", missed)
+        assert by_id[first.id].warn_at is None and by_id[first.id].rungs_fired == 2
+        assert by_id[first.id].version == first.version + 1
+        assert (by_id[second.id].status, by_id[second.id].version) == ("running", second.version)
+        assert (
+            s.scalar(select(requests.c.pending_extension).where(requests.c.id == request_id))
+            == pending
+        )
+    with rt.db.connect() as connection:
+        assert update_versioned(connection, deadlines, columns, []) == 0

@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,8 +33,11 @@ from sqlalchemy import (
     Integer,
     MetaData,
     QueuePool,
+    Table,
+    bindparam,
     create_engine,
     event,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
@@ -82,6 +85,54 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 # Primary keys: BIGINT on PostgreSQL; SQLite needs INTEGER for its rowid alias.
 BigID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def update_versioned(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> int:
+    """UPDATE `columns` of `table` for each of `rows` (its values by column key, with `_id`,
+    the row's id, and `_read`, the version read), where the id and the version match;
+    returns how many rows matched. Each row names every one of `columns`.
+
+    On PostgreSQL one statement for all of them, joined to one array per column
+    (`unnest`): planned and executed once, where an executemany is a statement per row, and
+    that per-row cost was more than the writes themselves when 10,000 deadlines fell due at
+    once (BENCHMARKS.md, "Deadlines"). Elsewhere, and when a column holds JSON, an
+    executemany."""
+    if not rows:
+        return 0
+    targets = [table.c[c] for c in columns]
+    dialect = connection.dialect
+    if dialect.name != "postgresql" or any(isinstance(c.type, JSON) for c in targets):
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_read"))
+            .values({c.key: bindparam(c.key) for c in targets})
+        )
+        return connection.execute(statement, list(rows)).rowcount
+    quote = dialect.identifier_preparer.quote
+    params: dict[str, list[Any]] = {
+        "_id": [r["_id"] for r in rows],
+        "_read": [r["_read"] for r in rows],
+    }
+    arrays = ["%(_id)s::bigint[]", "%(_read)s::integer[]"]
+    sets = []
+    for k, column in enumerate(targets):
+        process = column.type.bind_processor(dialect)
+        values = [r[column.key] for r in rows]
+        params[f"c{k}"] = [process(v) for v in values] if process else values
+        arrays.append(f"%(c{k})s::{column.type.compile(dialect=dialect)}[]")
+        sets.append(f"{quote(column.name)} = v.c{k}")
+    names = ", ".join(f"c{k}" for k in range(len(targets)))
+    sql = (
+        f"UPDATE {quote(table.name)} SET {', '.join(sets)} "
+        f"FROM unnest({', '.join(arrays)}) AS v(_id, _read, {names}) "
+        f"WHERE {quote(table.name)}.id = v._id AND {quote(table.name)}.version = v._read"
+    )
+    return connection.exec_driver_sql(sql, params).rowcount
 
 
 class Base(DeclarativeBase):

@@ -235,7 +235,9 @@ def test_a_batch_writes_each_request_once_and_its_version_moves_once(
         assert fire_due(rt, now=clock.now()).fired == 9
     finally:
         event.remove(rt.db, "before_cursor_execute", count)
-    assert len(updates) == 1 and updates[0][1] is True, updates  # one executemany
+    # one statement over arrays on PostgreSQL, one executemany elsewhere
+    assert len(updates) == 1, updates
+    assert updates[0][1] is (rt.db.dialect.name != "postgresql"), updates
     for i in ids:
         now = get(client, world, i)
         assert (now["escalation_level"], now["overdue"]) == (1, True)

@@ -11,6 +11,7 @@ overdue and reached its own rung 1; a reply of the 18th has let its feedback dea
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -316,3 +317,80 @@ def test_no_step_reads_what_the_claim_leaves_out(
     fired = lives(rt, list(made.values()))
     actions = {t["action"] for r in fired.values() for t in r["timeline"]}
     assert {"escalate", "task_escalate", "auto_close", "resume"} <= actions
+
+
+def test_batches_are_written_while_the_next_is_fired(
+    client: TestClient,
+    world: World,
+    rt: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On PostgreSQL a full batch is written and committed on a thread of its own while the
+    next is claimed and fired; the result is what batches written one after the other leave
+    (`test_small_batches_fire_the_same_as_one`), each deadline once. SQLite writes in the
+    caller's thread: one writer at a time, nothing to overlap."""
+    reference = scenario(client, world)
+    batched = scenario(client, world)
+    clock.set(FIRE)
+    fire_through_the_unit_of_work(rt, list(reference.values()), FIRE)
+    threads: list[str] = []
+    real = firing._write
+
+    def write(session: Any, written: Any, rows: Any) -> None:
+        threads.append(threading.current_thread().name)
+        real(session, written, rows)
+
+    monkeypatch.setattr(firing, "_write", write)
+    result = fire_due(rt, now=FIRE, batch=2)
+    assert result.claimed == 7
+    on_their_own = [t for t in threads if t.startswith("huying-firing")]
+    if rt.db.dialect.name == "postgresql":
+        assert on_their_own, threads  # the full batches of 2
+    else:
+        assert not on_their_own
+    got = lives(rt, list(batched.values()))
+    want = lives(rt, list(reference.values()))
+    for k in want:
+        assert got[k]["request"].pop("version") >= want[k]["request"].pop("version")
+    assert got == want
+    assert fire_due(rt, now=FIRE, batch=2).fired == 0
+
+
+def test_a_batch_in_flight_that_fails_fails_the_call_and_keeps_what_was_committed(
+    client: TestClient,
+    world: World,
+    rt: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second batch's writes fail (on the writer's thread on PostgreSQL): `fire_due`
+    raises, the first batch stays committed, the second leaves nothing, and the next call
+    fires what is left: in the end each step once, as the unit of work fires them."""
+    reference = scenario(client, world)
+    made = scenario(client, world)
+    clock.set(FIRE)
+    fire_through_the_unit_of_work(rt, list(reference.values()), FIRE)
+    before = counts(rt)["timeline"]
+    real = firing._insert
+    calls = {"timeline": 0}
+
+    def insert(session: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+        if model is TimelineEntry:
+            calls["timeline"] += 1
+            if calls["timeline"] == 2:
+                raise RuntimeError("the connection drops during the second batch's writes")
+        real(session, model, rows)
+
+    monkeypatch.setattr(firing, "_insert", insert)
+    with pytest.raises(RuntimeError, match="second batch"):
+        fire_due(rt, now=FIRE, batch=2)
+    assert counts(rt)["timeline"] > before  # the first batch is committed
+    monkeypatch.setattr(firing, "_insert", real)
+    assert 0 < fire_due(rt, now=FIRE, batch=2).claimed < 7
+    got = lives(rt, list(made.values()))
+    want = lives(rt, list(reference.values()))
+    for k in want:
+        assert got[k]["request"].pop("version") >= want[k]["request"].pop("version")
+    assert got == want
+    assert fire_due(rt, now=FIRE).fired == 0

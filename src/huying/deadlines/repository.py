@@ -7,12 +7,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, all_, any_, bindparam, func, inspect, select, update
+from sqlalchemy import BigInteger, Table, all_, any_, bindparam, func, inspect, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from huying.db import update_versioned
 from huying.deadlines.models import Deadline, WorkerHeartbeat
 
 
@@ -76,8 +77,8 @@ def _columns() -> frozenset[str]:
 
 
 def write_changed(session: Session, rows: Iterable[Deadline], *, settle: bool = True) -> int:
-    """UPDATE these loaded deadlines' changed columns, one executemany per set of changed
-    columns, and (with `settle`) make the values their committed state, so that a flush has
+    """UPDATE these loaded deadlines' changed columns, one statement per set of changed
+    columns (`huying.db.update_versioned`), and (with `settle`) make the values their committed state, so that a flush has
     nothing left to write of them; returns how many were written.
 
     The unit of work would collect and send them row by row, and its bookkeeping per row
@@ -104,13 +105,8 @@ def write_changed(session: Session, rows: Iterable[Deadline], *, settle: bool = 
     connection = session.connection()  # this transaction; no autoflush
     written = 0
     for columns, members in groups.items():
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_read"))
-            .values({c: bindparam(c) for c in columns})
-        )
         params = [{**changed, "_id": d.id} for d, changed in members]
-        matched = connection.execute(statement, params).rowcount
+        matched = update_versioned(connection, table, columns, params)
         if matched != len(params):
             raise StaleDataError(
                 f"UPDATE deadlines matched {matched} of {len(params)} rows of a claimed batch"

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -142,25 +144,111 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
 
     The engine refuses before anything of a step is written, so a refused deadline needs
     no savepoint: it is logged and looked at again later. What the batch's steps wrote goes
-    to the database at its end in a few set-based statements (`_write`)."""
+    to the database at its end in a few set-based statements (`_write`).
+
+    On PostgreSQL a full batch's writes and commit run on a thread of their own while the
+    next batch is claimed and fired (`_Writer`): the database writes one batch while Python
+    works on the next. A claim made while a batch was in flight skips that batch's requests
+    (they are locked), so it is not the last word: one more claim follows once it is
+    written, and the loop ends only on a short claim made with nothing in flight."""
     size = batch or rt.settings.worker.batch_size
     result = FireResult()
-    while True:
-        with _no_cycle_collection(), rt.transaction() as session:
-            rows = repo.claim_due(session, now=now, batch=size)
-            ids = sorted({req.id for _, req in rows})
-            written = requests.Rows()
-            loaded = _Batch.load(session, ids, [d for d, _ in rows], written) if rows else None
-            for d, req in rows:
-                try:
-                    result.fired += fire_one(session, rt, d, req, now=now, batch=loaded)
-                except HuyingError as exc:  # the workflow refused: log, look again later
-                    log.error("deadline %s of request %s not fired: %s", d.id, req.id, exc.detail)
-                    d.next_fire_at = now + RETRY_LATER
+    with _Writer(overlap=rt.db.dialect.name == "postgresql") as writer:
+        while True:
+            in_flight = writer.busy
+            with _no_cycle_collection():
+                claimed = _fire_batch(rt, now=now, size=size, result=result, writer=writer)
+            if claimed < size:
+                if not in_flight:
+                    return result
+                writer.wait()  # then claim again, with nothing in flight
+
+
+def _fire_batch(
+    rt: Runtime, *, now: datetime, size: int, result: FireResult, writer: _Writer
+) -> int:
+    """Claim one batch and fire it; hand its writes and commit to `writer`. Returns how many
+    deadlines it claimed."""
+    transaction = ExitStack()
+    session = transaction.enter_context(rt.transaction())
+    try:
+        rows = repo.claim_due(session, now=now, batch=size)
+        ids = sorted({req.id for _, req in rows})
+        written = requests.Rows()
+        loaded = _Batch.load(session, ids, [d for d, _ in rows], written) if rows else None
+        for d, req in rows:
+            try:
+                result.fired += fire_one(session, rt, d, req, now=now, batch=loaded)
+            except HuyingError as exc:  # the workflow refused: log, look again later
+                log.error("deadline %s of request %s not fired: %s", d.id, req.id, exc.detail)
+                d.next_fire_at = now + RETRY_LATER
+        writer.wait()  # the batch before this one: its error rolls this one back too
+    except BaseException:
+        if not transaction.__exit__(*sys.exc_info()):  # rolls back
+            raise
+        return 0
+
+    def finish() -> None:
+        with transaction:  # commits, or rolls back what `_write` raised on
             _write(session, written, rows)
-            result.claimed += len(rows)
-        if len(rows) < size:
-            return result
+
+    # a short batch is the last (or one more claim follows): nothing to overlap it with
+    writer.run(finish, alone=len(rows) < size)
+    result.claimed += len(rows)
+    return len(rows)
+
+
+class _Writer:
+    """Writes and commits claimed batches, on a thread of its own when `overlap`: at most one
+    batch in flight, whose error is raised by the next `run` or `wait`, or on leaving.
+
+    The thread starts with the first full batch, so a tick with little due runs as before,
+    in the caller's thread. psycopg lets go of the GIL while it waits for the server, so the
+    next batch's firing runs meanwhile; the server works on the other core."""
+
+    def __init__(self, *, overlap: bool) -> None:
+        self.overlap = overlap
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: Future[None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """A batch handed over and not yet waited for (written or not)."""
+        return self.pending is not None
+
+    def run(self, finish: Callable[[], None], *, alone: bool) -> None:
+        """Write and commit one batch (`finish`), after the one before it (`wait`)."""
+        self.wait()
+        if alone or not self.overlap:
+            finish()
+            return
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huying-firing")
+        self.pending = self.pool.submit(finish)
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        try:
+            if kind is None:
+                self.wait()
+            elif self.pending is not None:  # the caller's error wins; the batch ends first
+                try:
+                    self.pending.result()
+                except Exception:
+                    log.exception("a batch in flight failed too")
+                self.pending = None
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
 
 
 @contextmanager
@@ -169,7 +257,8 @@ def _no_cycle_collection() -> Iterator[None]:
     (states, rows, timeline rows, events) that all live until its end, so the collector's
     passes found nothing to free and cost a third of the batch's CPU (bench: 0.78 against
     0.52 ms per deadline). Reference counting still frees what it can; the batch's cycles
-    go at the collector's next pass after it, so memory stays bounded by one batch."""
+    go at the collector's next pass after it, so memory stays bounded by the
+    batches in flight (two at most, `_Writer`)."""
     if not gc.isenabled():  # another caller's batch, or the process's own choice
         yield
         return

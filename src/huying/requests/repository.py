@@ -17,14 +17,12 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     Table,
-    bindparam,
     exists,
     func,
     insert,
     inspect,
     or_,
     select,
-    update,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import MANYTOONE, ONETOMANY, Session, defer
@@ -32,7 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.auth.models import ApiKey, User
-from huying.db import Base
+from huying.db import Base, update_versioned
 from huying.deadlines.models import Deadline
 from huying.directory.models import Category, Department, Enterprise
 from huying.requests.models import Request, RequestCoDepartment, RequestTask, TimelineEntry
@@ -619,7 +617,8 @@ def _columns() -> frozenset[str]:
 
 
 def write_batch(session: Session, reqs: Sequence[Request]) -> None:
-    """UPDATE a claimed batch's changed requests in one executemany per set of changed columns.
+    """UPDATE a claimed batch's changed requests, one statement per set of changed columns
+    (`huying.db.update_versioned`).
 
     The unit of work would send one UPDATE per request, because `version` is a version
     counter and each row's count of matches must be checked on its own: 10,000 round trips
@@ -643,16 +642,11 @@ def write_batch(session: Session, reqs: Sequence[Request]) -> None:
     table = cast(Table, Request.__table__)
     connection = session.connection()  # this transaction; no autoflush
     for columns, members in groups.items():
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_read"))
-            .values({c: bindparam(c) for c in columns} | {"version": bindparam("_version")})
-        )
         rows = [
-            {**changed, "_id": req.id, "_read": req.version, "_version": req.version + 1}
+            {**changed, "_id": req.id, "_read": req.version, "version": req.version + 1}
             for req, changed in members
         ]
-        matched = connection.execute(statement, rows).rowcount
+        matched = update_versioned(connection, table, (*columns, "version"), rows)
         if matched != len(rows):
             raise StaleDataError(
                 f"UPDATE requests matched {matched} of {len(rows)} rows of a claimed batch"
