@@ -20,8 +20,9 @@ What it does, all on 127.0.0.1:
    PostgreSQL also its generic plan (what a prepared statement may switch to after 5 runs);
 3. falling due at once, on the large database, once per entry of --workers (1 = one worker
    process, 3 = three concurrent processes): worker processes are started (multiprocessing,
-   spawn) and tick on the wall clock every `worker.tick` (1 s), as `huying worker` does
-   (`Worker(rt).tick()`, no alert jobs). Then --due deadlines spread over the table are made to
+   spawn) and run the product's deadline job on APScheduler, as `huying worker` does
+   (`huying.worker.schedule_deadlines`: a tick every `worker.tick`, 1 s, and one at the
+   instant the next step falls due when that comes first; no alert jobs). Then --due deadlines spread over the table are made to
    fall due at T = now + --lead seconds with their warning already fired, so each fires 2 steps
    at T: `overdue`, and `escalate` level 1 (the default ladder's first rung is "after 0 seconds").
    From T the parent counts the rows still due every 0.1 s (the partial index); the figure is
@@ -268,9 +269,14 @@ def _proc_cpu(pid: int) -> float:
 
 
 def worker_process(url: str, name: str, ready: Any, stop: Any, results: Any) -> None:
-    """One worker process: tick every `worker.tick` on the wall clock until told to stop."""
+    """One worker process: the product's deadline job on APScheduler, as `huying worker`
+    runs it (every `worker.tick`, and at the instant the next step falls due when that
+    comes first), until told to stop. Each tick's span, steps, CPU and statements are
+    recorded."""
     try:
-        from huying.worker import Worker
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        from huying.worker import Worker, schedule_deadlines
 
         rt = build_runtime(make_settings(url))
         backends: set[int] = set()
@@ -283,26 +289,30 @@ def worker_process(url: str, name: str, ready: Any, stop: Any, results: Any) -> 
                     backends.add(int(cur.fetchone()[0]))
                 dbapi_conn.commit()
 
-        worker = Worker(rt, name=name)
         statements = StatementCounter(rt)
+        ticks: list[tuple[float, float, int, float, int]] = []
+
+        class Measured(Worker):
+            def tick(self, now: datetime | None = None) -> int:
+                begin, cpu, n0 = time.time(), time.process_time(), statements.n
+                fired = super().tick(now)  # CPU: the process's, its writer thread's too
+                ticks.append(
+                    (begin, time.time(), fired, time.process_time() - cpu, statements.n - n0)
+                )
+                return fired
+
+        worker = Measured(rt, name=name)
         worker.tick()  # connect, warm the statement caches
+        ticks.clear()
         reset = reset_peak_rss()
         before = rss_mb()[0]
-        interval = worker.interval_seconds()
         db_cpu0 = {pid: _proc_cpu(pid) for pid in backends}
+        scheduler = BackgroundScheduler(timezone=rt.calendar.tz)
+        schedule_deadlines(scheduler, worker)
+        scheduler.start()
         ready.put((name, before))
-        ticks: list[tuple[float, float, int, float, int]] = []
-        start = time.time()
-        k = 0
-        while not stop.is_set() and len(ticks) < 100_000:
-            begin, cpu, n0 = time.time(), time.process_time(), statements.n
-            fired = worker.tick()
-            end = time.time()
-            ticks.append((begin, end, fired, time.process_time() - cpu, statements.n - n0))
-            # as APScheduler's interval trigger with max_instances=1, coalesce=True: the next
-            # run is the next point of the grid start + k * interval that is not past
-            k = max(k + 1, int((end - start) / interval) + 1)
-            stop.wait(max(0.0, start + k * interval - time.time()))
+        stop.wait()
+        scheduler.shutdown(wait=True)
         cur, _ = rss_mb()
         db_cpu = sum(_proc_cpu(pid) - db_cpu0.get(pid, 0.0) for pid in backends)
         results.put(

@@ -11,17 +11,25 @@ import struct
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from huying.alerts.models import WebhookSubscription
 from huying.clock import FrozenClock
+from huying.deadlines.models import Deadline
 from huying.requests.models import TimelineEntry
 from huying.runtime import Runtime, build_runtime
-from huying.worker import Worker, build_worker, start_background
+from huying.worker import (
+    Worker,
+    _tick_then_wake,
+    build_worker,
+    schedule_deadlines,
+    start_background,
+)
 from tests.conftest import T0, World, make_settings, submit_body
 from tests.processes import wait_until
 
@@ -161,3 +169,128 @@ def test_stopping_the_scheduler_closes_the_webhook_client(rt: Runtime) -> None:
     assert worker.http is not None and not worker.http.is_closed
     scheduler.shutdown(wait=True)
     assert worker.http.is_closed
+
+
+def next_step_at(rt: Runtime) -> datetime:
+    with rt.transaction() as s:
+        at: datetime | None = s.scalar(select(func.min(Deadline.next_fire_at)))
+    assert at is not None
+    return at
+
+
+def test_a_tick_reads_when_the_next_step_falls_due(
+    rt: Runtime, world: World, client: TestClient, clock: FrozenClock
+) -> None:
+    worker = Worker(rt)
+    worker.tick()
+    assert worker.next_fire_at is None and worker.seconds_to_next_fire() is None  # none yet
+    r = client.post("/api/v1/requests", json=submit_body(), headers=world.h("integration"))
+    assert r.status_code == 201, r.text
+    worker.tick()
+    warn = next_step_at(rt)  # the sign deadline's warning
+    assert worker.next_fire_at == warn
+    assert worker.seconds_to_next_fire() == (warn - clock.now()).total_seconds()
+    clock.set(warn)
+    assert worker.tick() == 1  # the warning; the next step is its due instant
+    assert worker.next_fire_at == next_step_at(rt) > warn
+
+
+def test_the_deadline_job_fires_a_step_at_its_instant_not_a_tick_later(
+    rt: Runtime, world: World, client: TestClient, clock: FrozenClock
+) -> None:
+    """After a tick, a step falling due before the job's next run is waited for and fired
+    at its instant, in the same run; one after the next run is left to it. The wait is the
+    test's: it moves the clock instead of sleeping."""
+    r = client.post("/api/v1/requests", json=submit_body(), headers=world.h("integration"))
+    assert r.status_code == 201, r.text
+    warn = next_step_at(rt)
+    slow = build_runtime(
+        make_settings(rt.settings.database_url, worker={"tick": "30 seconds"}), clock=clock
+    )
+    worker = Worker(slow)
+    scheduler = BackgroundScheduler(timezone=rt.calendar.tz)
+    waited: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waited.append(seconds)
+        clock.set(clock.now() + timedelta(seconds=seconds))
+        return True
+
+    try:
+        clock.set(warn - timedelta(seconds=60))  # after the next run: left to it
+        _tick_then_wake(scheduler, worker, wait=wait)
+        assert waited == [] and "warn" not in timeline(rt)
+
+        clock.set(warn - timedelta(seconds=2))  # before it: waited for, fired at once
+        _tick_then_wake(scheduler, worker, wait=wait)
+        assert waited == [2.0]
+        assert timeline(rt)[-1] == "warn"
+        with rt.transaction() as s:
+            at = s.scalar(select(TimelineEntry.at).order_by(TimelineEntry.id.desc()).limit(1))
+        assert at == warn
+    finally:
+        slow.close()
+
+
+def test_stopping_while_the_deadline_job_waits_does_not_hang(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shutdown while the deadline job runs, and then waits 20 s for its next step,
+    ends as soon as the tick does: the wait gives way to the shutdown, and the job never
+    asks for the lock that `shutdown(wait=True)` holds while it waits for running jobs."""
+    slow = build_runtime(make_settings(rt.settings.database_url, worker={"tick": "60 seconds"}))
+    worker = Worker(slow)
+    entered, release = threading.Event(), threading.Event()
+
+    def tick(now: datetime | None = None) -> int:
+        entered.set()
+        release.wait(timeout=30)
+        return 0
+
+    monkeypatch.setattr(worker, "tick", tick)
+    monkeypatch.setattr(worker, "seconds_to_next_fire", lambda: 20.0)
+    worker.next_fire_at = T0
+    scheduler = BackgroundScheduler(timezone=rt.calendar.tz)
+    schedule_deadlines(scheduler, worker)
+    scheduler.start()
+    try:
+        assert entered.wait(timeout=30)
+        stopping = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+        stopping.start()
+        wait_until("the shutdown begun", lambda: not scheduler.running, timeout=30)
+        release.set()  # the tick ends while the shutdown waits for it
+        stopping.join(timeout=10)
+        assert not stopping.is_alive(), "the shutdown waits for the job's 20 s wait"
+    finally:
+        release.set()
+        slow.close()
+
+
+def test_a_step_that_fell_due_during_the_tick_fires_at_once(
+    rt: Runtime, world: World, client: TestClient, clock: FrozenClock
+) -> None:
+    """The tick began just before the warning's instant and ended after it: the job ticks
+    again at once, without waiting; a step due before a tick began is not looked at again
+    by that run (it waits for the next)."""
+    r = client.post("/api/v1/requests", json=submit_body(), headers=world.h("integration"))
+    assert r.status_code == 201, r.text
+    warn = next_step_at(rt)
+    worker = Worker(rt)
+    ticks: list[datetime] = []
+    real = worker.tick
+
+    def tick(now: datetime | None = None) -> int:
+        ticks.append(now or clock.now())
+        fired = real(now)
+        if len(ticks) == 1:
+            clock.set(warn + timedelta(milliseconds=5))  # the tick ran past the warning
+        return fired
+
+    def wait(seconds: float) -> bool:
+        raise AssertionError(f"waited {seconds} s for a step due already")
+
+    worker.tick = tick  # type: ignore[method-assign]
+    clock.set(warn - timedelta(milliseconds=5))
+    _tick_then_wake(BackgroundScheduler(timezone=rt.calendar.tz), worker, wait=wait)
+    assert ticks == [warn - timedelta(milliseconds=5), warn + timedelta(milliseconds=5)]
+    assert timeline(rt)[-1] == "warn"

@@ -21,6 +21,8 @@ import logging
 import os
 import signal
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from huying.alerts import delivery as alerts
 from huying.attachments import service as attachments
+from huying.deadlines import service as deadlines
 from huying.deadlines.models import WorkerHeartbeat
 from huying.durations import parse_duration
 from huying.errors import Unavailable
@@ -47,6 +50,7 @@ log = logging.getLogger("huying.worker")
 DATABASE_AWAY = (SQLAlchemyError, Unavailable)
 # How often the attachments job runs: an attachment unbound for a day can wait minutes more.
 CLEAN_EVERY_SECONDS = 300.0
+DEADLINE_JOB = "deadlines"
 
 
 @dataclass
@@ -56,6 +60,9 @@ class Worker:
     started_at: datetime | None = None
     # The webhook client, kept for the worker's lifetime; `deliver` needs one.
     http: httpx.Client | None = None
+    # After a tick: the next instant a deadline has a step to fire, as the tick read it (on
+    # the runtime's clock), or None; the deadline job runs again then (`_tick_then_wake`).
+    next_fire_at: datetime | None = None
 
     def tick(self, now: datetime | None = None) -> int:
         """The deadline job: fire what is due, record the heartbeat. Returns steps fired."""
@@ -65,11 +72,19 @@ class Worker:
             fired = fire_due(self.rt, now=now).fired
             self._heartbeat(now, fired)
         except DATABASE_AWAY as exc:
+            self.next_fire_at = None
             log.warning("tick failed, retrying next tick: %s", exc.__class__.__name__)
             return 0
         if fired:
             log.info("tick fired %d step(s)", fired)
         return fired
+
+    def seconds_to_next_fire(self) -> float | None:
+        """How long from now (the runtime's clock) until the next step falls due, as the
+        last tick read it; None when it read none."""
+        if self.next_fire_at is None:
+            return None
+        return (self.next_fire_at - self.rt.now()).total_seconds()
 
     def deliver(self, now: datetime | None = None) -> int:
         """The alerts job: fan out the new events, send the deliveries due. Returns the
@@ -114,6 +129,7 @@ class Worker:
                 s.add(row)
             row.last_tick_at = now
             row.fired_total += fired
+            self.next_fire_at = deadlines.next_fire_after(session=s, moment=now)
 
     def interval_seconds(self) -> float:
         return max(0.05, parse_duration(self.rt.settings.worker.tick).seconds)
@@ -127,28 +143,82 @@ class Worker:
 def _schedule(scheduler: BaseScheduler, worker: Worker) -> None:
     """The three jobs, the first two every tick, the clean-up every CLEAN_EVERY_SECONDS; a
     job still running when its next run comes skips that run (max_instances=1), and a late
-    one runs once, not once per missed tick.
+    one runs once, not once per missed tick. The deadline job also runs when the next step
+    falls due, if that comes first (`_tick_then_wake`).
 
     The scheduler's shutdown closes the worker's webhook client: `shutdown(wait=True)`, as
     every caller does, announces it once the running jobs have finished."""
     scheduler.add_listener(lambda _event: worker.close(), EVENT_SCHEDULER_SHUTDOWN)
     tick = worker.interval_seconds()
-    jobs = (
-        ("deadlines", worker.tick, tick),
-        ("alerts", worker.deliver, tick),
-        ("attachments", worker.clean, max(tick, CLEAN_EVERY_SECONDS)),
+    schedule_deadlines(scheduler, worker)
+    _every(scheduler, "alerts", worker.deliver, tick, worker)
+    _every(scheduler, "attachments", worker.clean, max(tick, CLEAN_EVERY_SECONDS), worker)
+
+
+def schedule_deadlines(scheduler: BaseScheduler, worker: Worker) -> None:
+    """The deadline job alone (the other two need a webhook client): also what
+    `bench/deadlines.py` runs."""
+    _every(
+        scheduler,
+        DEADLINE_JOB,
+        lambda: _tick_then_wake(scheduler, worker),
+        worker.interval_seconds(),
+        worker,
     )
-    for job_id, job, seconds in jobs:
-        scheduler.add_job(
-            job,
-            "interval",
-            seconds=seconds,
-            id=job_id,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            next_run_time=datetime.now(worker.rt.calendar.tz),
-        )
+
+
+def _every(
+    scheduler: BaseScheduler, job_id: str, job: Callable[[], Any], seconds: float, worker: Worker
+) -> None:
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=seconds,
+        id=job_id,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(worker.rt.calendar.tz),
+    )
+
+
+def _tick_then_wake(
+    scheduler: BaseScheduler, worker: Worker, *, wait: Callable[[float], bool] | None = None
+) -> None:
+    """A tick; then, while the next step falls due before the job's next run would come,
+    wait for it and tick again at its instant: a step fires when it falls due, not up to a
+    tick later. The next step is one after the tick's own instant (`next_fire_after`): one
+    that fell due while the tick ran is fired at once; one due before it began and left
+    (held by another worker, refused) waits for the next run, so the job never spins.
+
+    The job waits in its own run rather than moving its next run: `shutdown(wait=True)`
+    holds the scheduler's job-store lock while it waits for the running jobs, so a job
+    asking for that lock would wait forever. The wait (`wait(seconds)`, False to stop)
+    ends as soon as the scheduler shuts down."""
+    wait = wait or (lambda seconds: _sleep_unless_stopping(scheduler, seconds))
+    begin = time.monotonic()
+    now: datetime | None = None
+    while True:
+        worker.tick(now)
+        seconds, due = worker.seconds_to_next_fire(), worker.next_fire_at
+        if seconds is None or due is None:
+            return  # nothing left to fire
+        if seconds > 0:
+            if time.monotonic() - begin + seconds >= worker.interval_seconds():
+                return  # the next run comes first
+            if not wait(seconds):
+                return
+        now = max(worker.rt.now(), due)
+
+
+def _sleep_unless_stopping(scheduler: BaseScheduler, seconds: float) -> bool:
+    """Sleep `seconds`, looking every 0.1 s whether the scheduler is shutting down (False)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if not scheduler.running:
+            return False
+        time.sleep(min(left, 0.1))
+    return bool(scheduler.running)
 
 
 def build_worker(rt: Runtime) -> Worker:

@@ -119,6 +119,15 @@ def write_changed(session: Session, rows: Iterable[Deadline], *, settle: bool = 
     return written
 
 
+def next_fire_after(session: Session, moment: datetime) -> datetime | None:
+    """The earliest `next_fire_at` after `moment`: one step down the partial index."""
+    return session.scalar(
+        select(func.min(Deadline.next_fire_at)).where(
+            Deadline.next_fire_at.is_not(None), Deadline.next_fire_at > moment
+        )
+    )
+
+
 # ---- the workers' heartbeats ---------------------------------------------------------------
 
 

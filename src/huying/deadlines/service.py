@@ -54,6 +54,11 @@ def heartbeats(*, session: Session, limit: int) -> Sequence[WorkerHeartbeat]:
     return repo.heartbeats(session, limit=limit)
 
 
+def next_fire_after(*, session: Session, moment: datetime) -> datetime | None:
+    """The next instant after `moment` at which some deadline has a step to fire."""
+    return repo.next_fire_after(session, moment)
+
+
 def ticks(*, session: Session) -> tuple[int, datetime | None]:
     """How many workers have ever ticked, and the most recent tick of any."""
     return repo.ticks(session)
