@@ -294,3 +294,31 @@ def test_a_step_that_fell_due_during_the_tick_fires_at_once(
     _tick_then_wake(BackgroundScheduler(timezone=rt.calendar.tz), worker, wait=wait)
     assert ticks == [warn - timedelta(milliseconds=5), warn + timedelta(milliseconds=5)]
     assert timeline(rt)[-1] == "warn"
+
+
+def test_steps_falling_due_one_by_one_during_ticks_end_at_the_next_run(
+    rt: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each tick ends after the next step's instant (a stream falling due one by one): the
+    job ticks again at once, but not past its next run, which takes over from there."""
+    quick = build_runtime(
+        make_settings(rt.settings.database_url, worker={"tick": "0.05 seconds"}), clock=clock
+    )
+    worker = Worker(quick)
+    ticks: list[datetime | None] = []
+
+    def tick(now: datetime | None = None) -> int:
+        ticks.append(now)
+        assert len(ticks) < 100_000, "the job never gives way to its next run"
+        worker.next_fire_at = clock.now() - timedelta(milliseconds=1)  # fell due meanwhile
+        return 1
+
+    def wait(seconds: float) -> bool:
+        raise AssertionError(f"waited {seconds} s for a step due already")
+
+    monkeypatch.setattr(worker, "tick", tick)
+    try:
+        _tick_then_wake(BackgroundScheduler(timezone=rt.calendar.tz), worker, wait=wait)
+    finally:
+        quick.close()
+    assert len(ticks) > 1 and ticks[0] is None  # ticked again at once, then stopped

@@ -203,11 +203,10 @@ def _tick_then_wake(
         seconds, due = worker.seconds_to_next_fire(), worker.next_fire_at
         if seconds is None or due is None:
             return  # nothing left to fire
-        if seconds > 0:
-            if time.monotonic() - begin + seconds >= worker.interval_seconds():
-                return  # the next run comes first
-            if not wait(seconds):
-                return
+        if time.monotonic() - begin + max(seconds, 0.0) >= worker.interval_seconds():
+            return  # the next run comes first (also ends a stream of steps due one by one)
+        if seconds > 0 and not wait(seconds):
+            return
         now = max(worker.rt.now(), due)
 
 

@@ -158,10 +158,10 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
             in_flight = writer.busy
             with _no_cycle_collection():
                 claimed = _fire_batch(rt, now=now, size=size, result=result, writer=writer)
-            if claimed < size:
-                if not in_flight:
-                    return result
-                writer.wait()  # then claim again, with nothing in flight
+            # a short claim is written at once (`_fire_batch`), so the next one has nothing
+            # in flight: it is the last word, this one only if nothing was in flight either
+            if claimed < size and not in_flight:
+                return result
 
 
 def _fire_batch(
