@@ -118,13 +118,15 @@ def update_versioned(
         "_id": [r["_id"] for r in rows],
         "_read": [r["_read"] for r in rows],
     }
-    arrays = ["%(_id)s::bigint[]", "%(_read)s::integer[]"]
+    # %(name)b: each array in psycopg's binary format, dumped in C; as text, each element
+    # is dumped in Python (5 µs a timestamp against 0.3, most of the writer's time)
+    arrays = ["%(_id)b::bigint[]", "%(_read)b::integer[]"]
     sets = []
     for k, column in enumerate(targets):
         process = column.type.bind_processor(dialect)
         values = [r[column.key] for r in rows]
         params[f"c{k}"] = [process(v) for v in values] if process else values
-        arrays.append(f"%(c{k})s::{column.type.compile(dialect=dialect)}[]")
+        arrays.append(f"%(c{k})b::{column.type.compile(dialect=dialect)}[]")
         sets.append(f"{quote(column.name)} = v.c{k}")
     names = ", ".join(f"c{k}" for k in range(len(targets)))
     sql = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import TypeAdapter, ValidationError
@@ -40,8 +41,11 @@ MAX_WORKING_DAYS = 750  # about three years of working days
 MAX_WORKING_SECONDS = MAX_WORKING_DAYS * 8 * 3600
 
 
+@lru_cache(maxsize=1024)
 def parse_duration(text: str) -> Duration:
-    """Parse a time limit; raise ValueError naming the text and what is accepted."""
+    """Parse a time limit; raise ValueError naming the text and what is accepted. Kept per
+    text (a Duration is frozen): the worker reads each rung's delay for every step it fires,
+    from the same few texts of the configuration."""
     duration = _parse(text)
     if (
         duration.seconds
