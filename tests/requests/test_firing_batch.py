@@ -301,6 +301,33 @@ def test_a_batch_another_worker_holds_is_skipped_not_fired_twice(
     assert fire_due(rt, now=FIRE).fired == 0
 
 
+def test_a_claim_leaves_the_requests_it_skips_unlocked(
+    client: TestClient, world: World, rt: Runtime, clock: FrozenClock
+) -> None:
+    """`fire_due` names the requests of its batch in flight (`skip`); the next claim neither
+    returns nor locks any of their deadlines. Locked, one of them would make that batch's
+    UPDATE wait for the next batch's transaction, which commits only after it: the auto-close
+    below ends the request's open task deadline, due as well."""
+    made = scenario(client, world)
+    clock.set(FIRE)
+    closing = made["auto_close"]
+    with rt.transaction() as s:
+        ids = set(s.scalars(select(Deadline.id).where(Deadline.request_id == closing)))
+    assert len(ids) >= 2  # the feedback deadline and the open task's, both due at FIRE
+    with rt.transaction() as held:
+        claimed = claim_due(held, now=FIRE, batch=500, skip=frozenset({closing}))
+        assert len(claimed) == 5 and closing not in {r.id for _, r in claimed}
+        if rt.db.dialect.name == "postgresql":
+            with rt.db.connect() as other:  # another transaction may lock them at once
+                locked = other.execute(
+                    select(Deadline.id).where(Deadline.id.in_(ids)).with_for_update(nowait=True)
+                ).all()
+                assert {i for (i,) in locked} == ids
+                other.rollback()
+        held.rollback()
+    assert fire_due(rt, now=FIRE).claimed == 7
+
+
 def test_no_step_reads_what_the_claim_leaves_out(
     client: TestClient,
     world: World,

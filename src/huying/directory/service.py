@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Generic, Literal, NamedTuple, Protocol, TypeVar, cast
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
@@ -314,6 +314,47 @@ def tree(*, session: Session) -> Tree:
         )
 
     return _cached(session, ("tree", ""), read)
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentView:
+    """A department as an escalation finds whom to tell (`huying.directory.notify`)."""
+
+    code: str
+    name: str
+    parent_code: str | None
+    leaders: tuple[Mapping[str, Any], ...]
+
+
+def department_views(*, session: Session) -> Mapping[str, DepartmentView]:
+    """Every department, retired or not, by code: what the worker's escalations read for
+    each batch it fires."""
+
+    def read() -> Mapping[str, DepartmentView]:
+        return MappingProxyType(
+            {
+                d.code: DepartmentView(
+                    d.code,
+                    d.name,
+                    d.parent_code,
+                    tuple(MappingProxyType(dict(x)) for x in d.leaders or ()),
+                )
+                for d in repo.departments(session)
+            }
+        )
+
+    return _cached(session, ("departments", ""), read)
+
+
+def time_limits(*, session: Session) -> Mapping[str, Mapping[str, str]]:
+    """Each category's own time limits (overriding the configured ones), by its code."""
+
+    def read() -> Mapping[str, Mapping[str, str]]:
+        return MappingProxyType(
+            {c.code: MappingProxyType(dict(c.time_limits or {})) for c in repo.categories(session)}
+        )
+
+    return _cached(session, ("time_limits", ""), read)
 
 
 def enterprise_view(*, session: Session, uscc: str) -> EnterpriseView | None:

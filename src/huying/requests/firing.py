@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session
 from huying.alerts.models import Event
 from huying.deadlines import service as deadlines
 from huying.deadlines.models import Deadline
+from huying.directory import notify
 from huying.directory import service as directory
-from huying.directory.models import Department
 from huying.errors import HuyingError
 from huying.requests import repository as repo
 from huying.requests import service as requests
@@ -57,8 +57,8 @@ class _Batch:
     and departments, and the open deadlines of the batch's requests; and the timeline rows
     and events its steps wrote."""
 
-    overrides: dict[str, dict[str, str]]
-    departments: dict[str, Department]
+    overrides: Mapping[str, Mapping[str, str]]
+    departments: notify.Departments
     deadlines: dict[int, list[Deadline]]
     # fire_due's: what the steps write, for one bulk INSERT at the batch's end (`_write`);
     # None: into the session, as any action's
@@ -76,10 +76,8 @@ class _Batch:
             session=session, request_ids=request_ids, loaded=claimed
         )
         return cls(
-            overrides={
-                c.code: dict(c.time_limits or {}) for c in directory.categories(session=session)
-            },
-            departments={d.code: d for d in directory.departments(session=session)},
+            overrides=directory.time_limits(session=session),  # both kept by the directory's
+            departments=directory.department_views(session=session),  # cache, not read again
             deadlines=open_rows,
             rows=rows,
         )
@@ -148,54 +146,91 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
 
     On PostgreSQL a full batch's writes and commit run on a thread of their own while the
     next batch is claimed and fired (`_Writer`): the database writes one batch while Python
-    works on the next. A claim made while a batch was in flight skips that batch's requests
-    (they are locked), so it is not the last word: one more claim follows once it is
-    written, and the loop ends only on a short claim made with nothing in flight."""
+    works on the next. A claim made while a batch is in flight leaves that batch's requests
+    out (`_claim`), so it is not the last word (a step may have started a deadline due
+    already, seen once committed): one more claim follows once it is written, and the loop
+    ends only on a short claim made with nothing in flight."""
     size = batch or rt.settings.worker.batch_size
     result = FireResult()
     with _Writer(overlap=rt.db.dialect.name == "postgresql") as writer:
         while True:
-            in_flight = writer.busy
             with _no_cycle_collection():
-                claimed = _fire_batch(rt, now=now, size=size, result=result, writer=writer)
-            # a short claim is written at once (`_fire_batch`), so the next one has nothing
-            # in flight: it is the last word, this one only if nothing was in flight either
-            if claimed < size and not in_flight:
+                claimed = _claim(
+                    rt, now=now, size=size, busy=writer.requests, alone=not writer.busy
+                )
+                full = len(claimed.rows) >= size
+                _fire_batch(rt, claimed, now=now, result=result, writer=writer, full=full)
+            # a short batch is written at once (`_fire_batch`): the next claim has nothing in
+            # flight, so it is the last word; this one only if nothing was in flight either
+            if not full and claimed.alone:
                 return result
 
 
-def _fire_batch(
-    rt: Runtime, *, now: datetime, size: int, result: FireResult, writer: _Writer
-) -> int:
-    """Claim one batch and fire it; hand its writes and commit to `writer`. Returns how many
-    deadlines it claimed."""
+@dataclass
+class _Claimed:
+    """A claimed batch, its transaction open: the rows, what its steps read (`_Batch`), and
+    whether nothing of the same call was uncommitted when the claim began (`alone`)."""
+
+    transaction: ExitStack
+    session: Session
+    rows: list[tuple[Deadline, Request]]
+    batch: _Batch | None
+    written: requests.Rows
+    alone: bool
+
+    @property
+    def requests(self) -> frozenset[int]:
+        return frozenset(req.id for _, req in self.rows)
+
+
+def _claim(rt: Runtime, *, now: datetime, size: int, busy: frozenset[int], alone: bool) -> _Claimed:
+    """Open a transaction, claim up to `size` due deadlines whose requests are not among
+    `busy` (those of the batch in flight: `repo.claim_due` says why), and read what their
+    steps need."""
     transaction = ExitStack()
     session = transaction.enter_context(rt.transaction())
     try:
-        rows = repo.claim_due(session, now=now, batch=size)
-        ids = sorted({req.id for _, req in rows})
+        rows = repo.claim_due(session, now=now, batch=size, skip=busy)
         written = requests.Rows()
-        loaded = _Batch.load(session, ids, [d for d, _ in rows], written) if rows else None
+        ids = sorted({req.id for _, req in rows})
+        batch = _Batch.load(session, ids, [d for d, _ in rows], written) if rows else None
+    except BaseException:
+        transaction.__exit__(*sys.exc_info())  # rolls back
+        raise
+    return _Claimed(transaction, session, rows, batch, written, alone)
+
+
+def _fire_batch(
+    rt: Runtime,
+    claimed: _Claimed,
+    *,
+    now: datetime,
+    result: FireResult,
+    writer: _Writer,
+    full: bool,
+) -> None:
+    """Fire one claimed batch; hand its writes and commit to `writer`."""
+    session, rows = claimed.session, claimed.rows
+    try:
         for d, req in rows:
             try:
-                result.fired += fire_one(session, rt, d, req, now=now, batch=loaded)
+                result.fired += fire_one(session, rt, d, req, now=now, batch=claimed.batch)
             except HuyingError as exc:  # the workflow refused: log, look again later
                 log.error("deadline %s of request %s not fired: %s", d.id, req.id, exc.detail)
                 d.next_fire_at = now + RETRY_LATER
         writer.wait()  # the batch before this one: its error rolls this one back too
     except BaseException:
-        if not transaction.__exit__(*sys.exc_info()):  # rolls back
+        if not claimed.transaction.__exit__(*sys.exc_info()):  # rolls back
             raise
-        return 0
+        return
 
     def finish() -> None:
-        with transaction:  # commits, or rolls back what `_write` raised on
-            _write(session, written, rows)
+        with claimed.transaction:  # commits, or rolls back what `_write` raised on
+            _write(session, claimed.written, rows)
 
     # a short batch is the last (or one more claim follows): nothing to overlap it with
-    writer.run(finish, alone=len(rows) < size)
+    writer.run(finish, alone=not full, requests=claimed.requests)
     result.claimed += len(rows)
-    return len(rows)
 
 
 class _Writer:
@@ -210,14 +245,18 @@ class _Writer:
         self.overlap = overlap
         self.pool: ThreadPoolExecutor | None = None
         self.pending: Future[None] | None = None
+        self.requests: frozenset[int] = frozenset()  # those of the batch in flight
 
     @property
     def busy(self) -> bool:
         """A batch handed over and not yet waited for (written or not)."""
         return self.pending is not None
 
-    def run(self, finish: Callable[[], None], *, alone: bool) -> None:
-        """Write and commit one batch (`finish`), after the one before it (`wait`)."""
+    def run(
+        self, finish: Callable[[], None], *, alone: bool, requests: frozenset[int] = frozenset()
+    ) -> None:
+        """Write and commit one batch (`finish`) of these `requests`, after the one before
+        it (`wait`)."""
         self.wait()
         if alone or not self.overlap:
             finish()
@@ -225,9 +264,11 @@ class _Writer:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huying-firing")
         self.pending = self.pool.submit(finish)
+        self.requests = requests
 
     def wait(self) -> None:
         pending, self.pending = self.pending, None
+        self.requests = frozenset()
         if pending is not None:
             pending.result()
 
@@ -295,7 +336,9 @@ def _write(
         and all(isinstance(o, Request | Deadline) for o in dirty)
     )
     repo.write_batch(
-        session, [req for _, req in rows] + [o for o in dirty if isinstance(o, Request)]
+        session,
+        [req for _, req in rows] + [o for o in dirty if isinstance(o, Request)],
+        settle=not done,
     )
     deadlines.write_changed(
         session=session,

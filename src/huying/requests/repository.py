@@ -12,11 +12,14 @@ from functools import cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     ScalarSelect,
     Select,
     Table,
+    any_,
+    bindparam,
     exists,
     func,
     insert,
@@ -25,7 +28,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.orm import MANYTOONE, ONETOMANY, Session, defer
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import MANYTOONE, ONETOMANY, Session, defer, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -570,14 +574,24 @@ _NOT_FIRED_ON = (
 )
 
 
-def claim_due(session: Session, *, now: datetime, batch: int) -> list[tuple[Deadline, Request]]:
+def claim_due(
+    session: Session, *, now: datetime, batch: int, skip: frozenset[int] = frozenset()
+) -> list[tuple[Deadline, Request]]:
     """Up to `batch` due deadlines with their requests, oldest first, each request without
-    the columns no step reads (`_NOT_FIRED_ON`).
+    the columns no step reads (`_NOT_FIRED_ON`), none of a request among `skip`.
 
     On PostgreSQL the deadline ids are locked first (SKIP LOCKED, in a materialised CTE),
     then their requests: joining first would make the planner join and sort every due
-    row before the LIMIT, which is slow exactly when many fall due at once."""
-    due_now = (Deadline.next_fire_at.is_not(None), Deadline.next_fire_at <= now)
+    row before the LIMIT, which is slow exactly when many fall due at once. A deadline whose
+    request another transaction holds stays locked by this one until it ends, unfired; so
+    the caller names in `skip` the requests of its own batches still uncommitted, whose
+    writes would otherwise wait for this transaction while it waits for them."""
+    due_now: tuple[ColumnElement[bool], ...] = (
+        Deadline.next_fire_at.is_not(None),
+        Deadline.next_fire_at <= now,
+    )
+    if skip:
+        due_now = (*due_now, ~_among(Deadline.request_id, session, sorted(skip), name="skip"))
     lean = [defer(column) for column in _NOT_FIRED_ON]
     if session.get_bind().dialect.name != "postgresql":  # SQLite: one writer at a time
         query = (
@@ -586,13 +600,15 @@ def claim_due(session: Session, *, now: datetime, batch: int) -> list[tuple[Dead
             .where(*due_now)
             .order_by(Deadline.next_fire_at, Deadline.id)
             .limit(batch)
-            .options(*lean)
+            .options(*lean, *_COLLECTIONS_BY_HAND)
         )
-        return [(d, r) for d, r in session.execute(query)]
+        return _with_collections(session, [(d, r) for d, r in session.execute(query)])
     due = (
         select(Deadline.id)
         .where(*due_now)
-        .order_by(Deadline.next_fire_at, Deadline.id)
+        # the index's own order, no sort: ties are common (limits end at the same hour), and
+        # sorting them by id would read every row of the tie before the first is locked
+        .order_by(Deadline.next_fire_at)
         .limit(batch)
         .with_for_update(skip_locked=True)
         .cte("due")
@@ -604,9 +620,65 @@ def claim_due(session: Session, *, now: datetime, batch: int) -> list[tuple[Dead
         .join(Request, Request.id == Deadline.request_id)
         .order_by(Deadline.next_fire_at, Deadline.id)
         .with_for_update(of=Request, skip_locked=True)
-        .options(*lean)
+        .options(*lean, *_COLLECTIONS_BY_HAND)
     )
-    return [(d, r) for d, r in session.execute(query)]
+    # Down the index in its order, never a bitmap scan. `next_fire_at` moves with every step
+    # fired, so the statistics never know how many are due: a burst looks like a few rows,
+    # and the planner's bitmap scan then reads and sorts every due row (and every version
+    # the batches before left behind) for each claim of the burst, 60-110 ms each against
+    # 5-15 ms (BENCHMARKS.md, "Deadlines"). The index scan stops at the batch's end and marks
+    # the dead versions it meets, so the next claim skips them. For the rest of the batch's
+    # transaction too: its other reads look rows up by key, where an index scan is the plan.
+    session.execute(sql_text("SET LOCAL enable_bitmapscan = off"))
+    return _with_collections(session, [(d, r) for d, r in session.execute(query)])
+
+
+# The claim's requests' co-departments and tasks, read by `_with_collections`, not by the
+# mapping's `selectin` loads: each of those sends an IN of one placeholder per request,
+# which SQLAlchemy expands and psycopg parses anew on every claim (it caches only short
+# statements): about 5% of a burst's CPU in samples (BENCHMARKS.md, "Deadlines").
+_COLLECTIONS_BY_HAND = (lazyload(Request.co_departments), lazyload(Request.tasks))
+
+
+def _with_collections(
+    session: Session, rows: list[tuple[Deadline, Request]]
+) -> list[tuple[Deadline, Request]]:
+    """Fill the claimed requests' `co_departments` and `tasks` as loaded (committed) state,
+    each read by one query over all of them, ordered as the mapping orders them."""
+    reqs = {r.id: r for _, r in rows}
+    if not reqs:
+        return rows
+    co: dict[int, list[RequestCoDepartment]] = {i: [] for i in reqs}
+    tasks: dict[int, list[RequestTask]] = {i: [] for i in reqs}
+    for c in session.scalars(
+        select(RequestCoDepartment)
+        .where(_among(RequestCoDepartment.request_id, session, list(reqs)))
+        .order_by(RequestCoDepartment.request_id, RequestCoDepartment.department_code)
+    ):
+        co[c.request_id].append(c)
+    for t in session.scalars(
+        select(RequestTask)
+        .where(_among(RequestTask.request_id, session, list(reqs)))
+        .order_by(RequestTask.id)
+    ):
+        tasks[t.request_id].append(t)
+    for i, req in reqs.items():
+        set_committed_value(req, "co_departments", co[i])
+        set_committed_value(req, "tasks", tasks[i])
+    return rows
+
+
+def _among(
+    column: Any, session: Session, ids: list[int], *, name: str = "ids"
+) -> ColumnElement[bool]:
+    """`column` is one of `ids`: one array parameter on PostgreSQL (a statement psycopg
+    parses once), an IN elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(
+            "ColumnElement[bool]",
+            column == any_(bindparam(name, ids, type_=ARRAY(BigInteger))),
+        )
+    return cast("ColumnElement[bool]", column.in_(ids))
 
 
 @cache
@@ -616,7 +688,7 @@ def _columns() -> frozenset[str]:
     return frozenset(c.key for c in inspect(Request).column_attrs) - {"id", "version"}
 
 
-def write_batch(session: Session, reqs: Sequence[Request]) -> None:
+def write_batch(session: Session, reqs: Sequence[Request], *, settle: bool = True) -> None:
     """UPDATE a claimed batch's changed requests, one statement per set of changed columns
     (`huying.db.update_versioned`).
 
@@ -625,8 +697,9 @@ def write_batch(session: Session, reqs: Sequence[Request]) -> None:
     when 10,000 deadlines fall due at once. Here the claim holds every one of these rows
     locked (FOR UPDATE), so nothing can have changed them; the UPDATE still names the version
     it read, and a total count of matches short of the batch fails the whole transaction as
-    the unit of work would. The values then become the rows' committed state, and the flush
-    that follows has no request left to write."""
+    the unit of work would. With `settle`, the values then become the rows' committed state,
+    and the flush that follows has no request left to write; a caller that lets go of the
+    requests (`expunge_all`) before its commit has no flush to prepare for."""
     columns_of = _columns()
     groups: dict[tuple[str, ...], list[tuple[Request, dict[str, Any]]]] = {}
     for req in dict.fromkeys(reqs):  # each once, in order
@@ -651,7 +724,7 @@ def write_batch(session: Session, reqs: Sequence[Request]) -> None:
             raise StaleDataError(
                 f"UPDATE requests matched {matched} of {len(rows)} rows of a claimed batch"
             )
-        for req, changed in members:
+        for req, changed in members if settle else ():
             for key, value in changed.items():
                 set_committed_value(req, key, value)
             set_committed_value(req, "version", req.version + 1)

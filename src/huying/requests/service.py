@@ -8,7 +8,6 @@ import hmac
 import json
 import math
 import secrets
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,7 +27,6 @@ from huying.deadlines.models import Deadline
 from huying.deadlines.service import DeadlinePlanner
 from huying.directory import notify
 from huying.directory import service as directory
-from huying.directory.models import Department
 from huying.durations import parse_duration
 from huying.errors import (
     ChangedMeanwhile,
@@ -187,7 +185,7 @@ def _apply(
     *,
     overrides: Mapping[str, str] | None,
     deadlines: list[Deadline] | None = None,
-    departments: Mapping[str, Department] | None = None,
+    departments: notify.Departments | None = None,
     written: list[TimelineEntry] | None = None,
     rows: Rows | None = None,
 ) -> list[Deadline]:
@@ -264,7 +262,7 @@ def _apply(
         elif draft.type == "request.suspended" and "resumes_at" in extra:
             data["resumes_at"] = extra["resumes_at"]
         event = {
-            "uid": f"msg_{uuid.uuid4().hex}",
+            "uid": f"msg_{secrets.token_hex(16)}",  # 128 random bits, as a uuid4's 122
             "type": draft.type,
             "occurred_at": now,
             "data": {"request": _event_payload(req), **data},
@@ -365,7 +363,7 @@ def _facts_of_outcome(
     req: Request,
     outcome: Outcome,
     still_open: Sequence[Deadline],
-    departments: Mapping[str, Department] | None,
+    departments: notify.Departments | None,
 ) -> dict[str, Any]:
     """What the timeline row and the events add to the outcome: the leaders an escalation
     notifies (by the rung of the level it reached, from the lead department as it now stands
@@ -376,7 +374,7 @@ def _facts_of_outcome(
         rung = rt.settings.rung(int(escalated.data.get("level") or 0))
         if rung is not None:
             if departments is None:
-                departments = {d.code: d for d in directory.departments(session=session)}
+                departments = directory.department_views(session=session)
             # a task's ladder alerts the task department's leaders, the rest the lead's
             told = (
                 escalated.data.get("department")
@@ -923,7 +921,7 @@ def apply_system(
     outcome: Outcome,
     overrides: Mapping[str, str] | None = None,
     deadlines: list[Deadline] | None = None,
-    departments: Mapping[str, Department] | None = None,
+    departments: notify.Departments | None = None,
     rows: Rows | None = None,
 ) -> None:
     """Persist what `system_outcome` returned.
