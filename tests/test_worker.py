@@ -171,6 +171,28 @@ def test_stopping_the_scheduler_closes_the_webhook_client(rt: Runtime) -> None:
     assert worker.http.is_closed
 
 
+def test_runs_a_long_tick_covers_are_not_logged_as_warnings(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """APScheduler warns once per run a still-running job skips (max_instances=1, as
+    designed: a burst's tick covers the runs it overlaps); the worker drops that warning
+    and nothing else the scheduler says. The message is APScheduler 3's own
+    (`BaseScheduler._process_jobs`)."""
+    scheduler = BackgroundScheduler(timezone=rt.calendar.tz)
+    schedule_deadlines(scheduler, Worker(rt))
+    says = logging.getLogger("apscheduler.scheduler")
+    with caplog.at_level(logging.INFO, logger="apscheduler.scheduler"):
+        says.warning(
+            'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
+            "deadlines",
+            1,
+        )
+        says.warning('Run time of job "%s" was missed by %s', "deadlines", "0:00:03")
+    assert [r.getMessage() for r in caplog.records] == [
+        'Run time of job "deadlines" was missed by 0:00:03'
+    ]
+
+
 def next_step_at(rt: Runtime) -> datetime:
     with rt.transaction() as s:
         at: datetime | None = s.scalar(select(func.min(Deadline.next_fire_at)))

@@ -155,9 +155,23 @@ def _schedule(scheduler: BaseScheduler, worker: Worker) -> None:
     _every(scheduler, "attachments", worker.clean, max(tick, CLEAN_EVERY_SECONDS), worker)
 
 
+class _SkippedRunsAreTheDesign(logging.Filter):
+    """Drops APScheduler's warning that a run was skipped because the job was still running:
+    with max_instances=1 that is how a long tick (a burst of due deadlines, a slow webhook
+    receiver) covers the runs it overlaps, once a second, so the warning would fill the log
+    exactly when an operator reads it most. Every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+_SKIPPED_RUNS = _SkippedRunsAreTheDesign()
+
+
 def schedule_deadlines(scheduler: BaseScheduler, worker: Worker) -> None:
     """The deadline job alone (the other two need a webhook client): also what
     `bench/deadlines.py` runs."""
+    logging.getLogger("apscheduler.scheduler").addFilter(_SKIPPED_RUNS)  # once: a set
     _every(
         scheduler,
         DEADLINE_JOB,
