@@ -152,11 +152,17 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
     ends only on a short claim made with nothing in flight."""
     size = batch or rt.settings.worker.batch_size
     result = FireResult()
+    full = False
     with _Writer(overlap=rt.db.dialect.name == "postgresql") as writer:
         while True:
             with _no_cycle_collection():
                 claimed = _claim(
-                    rt, now=now, size=size, busy=writer.requests, alone=not writer.busy
+                    rt,
+                    now=now,
+                    size=size,
+                    busy=writer.requests,
+                    alone=not writer.busy,
+                    burst=full,  # the claim before was full
                 )
                 full = len(claimed.rows) >= size
                 _fire_batch(rt, claimed, now=now, result=result, writer=writer, full=full)
@@ -183,14 +189,16 @@ class _Claimed:
         return frozenset(req.id for _, req in self.rows)
 
 
-def _claim(rt: Runtime, *, now: datetime, size: int, busy: frozenset[int], alone: bool) -> _Claimed:
+def _claim(
+    rt: Runtime, *, now: datetime, size: int, busy: frozenset[int], alone: bool, burst: bool
+) -> _Claimed:
     """Open a transaction, claim up to `size` due deadlines whose requests are not among
     `busy` (those of the batch in flight: `repo.claim_due` says why), and read what their
     steps need."""
     transaction = ExitStack()
     session = transaction.enter_context(rt.transaction())
     try:
-        rows = repo.claim_due(session, now=now, batch=size, skip=busy)
+        rows = repo.claim_due(session, now=now, batch=size, skip=busy, burst=burst)
         written = requests.Rows()
         ids = sorted({req.id for _, req in rows})
         batch = _Batch.load(session, ids, [d for d, _ in rows], written) if rows else None

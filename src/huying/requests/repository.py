@@ -575,10 +575,17 @@ _NOT_FIRED_ON = (
 
 
 def claim_due(
-    session: Session, *, now: datetime, batch: int, skip: frozenset[int] = frozenset()
+    session: Session,
+    *,
+    now: datetime,
+    batch: int,
+    skip: frozenset[int] = frozenset(),
+    burst: bool = False,
 ) -> list[tuple[Deadline, Request]]:
     """Up to `batch` due deadlines with their requests, oldest first, each request without
-    the columns no step reads (`_NOT_FIRED_ON`), none of a request among `skip`.
+    the columns no step reads (`_NOT_FIRED_ON`), none of a request among `skip`; `burst`:
+    the caller's claim before this one was full, more are likely due than the statistics
+    know.
 
     On PostgreSQL the deadline ids are locked first (SKIP LOCKED, in a materialised CTE),
     then their requests: joining first would make the planner join and sort every due
@@ -622,14 +629,17 @@ def claim_due(
         .with_for_update(of=Request, skip_locked=True)
         .options(*lean, *_COLLECTIONS_BY_HAND)
     )
-    # Down the index in its order, never a bitmap scan. `next_fire_at` moves with every step
-    # fired, so the statistics never know how many are due: a burst looks like a few rows,
-    # and the planner's bitmap scan then reads and sorts every due row (and every version
-    # the batches before left behind) for each claim of the burst, 60-110 ms each against
-    # 5-15 ms (BENCHMARKS.md, "Deadlines"). The index scan stops at the batch's end and marks
-    # the dead versions it meets, so the next claim skips them. For the rest of the batch's
-    # transaction too: its other reads look rows up by key, where an index scan is the plan.
-    session.execute(sql_text("SET LOCAL enable_bitmapscan = off"))
+    if burst:
+        # Down the index in its order, never a bitmap scan. `next_fire_at` moves with every
+        # step fired, so the statistics never know how many are due: a burst looks like a
+        # few rows, and the planner's bitmap scan then reads and sorts every due row (and
+        # every version the batches before left behind) for each claim of the burst, 60-110
+        # ms each against 5-15 ms (BENCHMARKS.md, "Deadlines"). The index scan stops at the
+        # batch's end and marks the dead versions it meets, so the next claim skips them.
+        # For the rest of the batch's transaction too: its other reads look rows up by key,
+        # where an index scan is the plan. Only in a burst (the caller's claim before this
+        # one was full): a tick with little or nothing due stays one statement.
+        session.execute(sql_text("SET LOCAL enable_bitmapscan = off"))
     return _with_collections(session, [(d, r) for d, r in session.execute(query)])
 
 
