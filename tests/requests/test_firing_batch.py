@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import defer
 
 from huying.alerts.models import Event
@@ -326,6 +326,69 @@ def test_a_claim_leaves_the_requests_it_skips_unlocked(
                 other.rollback()
         held.rollback()
     assert fire_due(rt, now=FIRE).claimed == 7
+
+
+def test_a_claim_made_while_a_batch_is_written_never_blocks_it(
+    client: TestClient,
+    world: World,
+    rt: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches of one on PostgreSQL, each claimed while the one before is written. The
+    auto-close's batch ends the request's task deadline, which is due right after it: had
+    the next claim locked that deadline (its request being held, it would fire nothing),
+    the auto-close's UPDATE would wait for the next batch, which commits only after it.
+    With lock_timeout at 1 s any such wait fails the call."""
+    if rt.db.dialect.name != "postgresql":
+        pytest.skip("a writer thread and row locks: PostgreSQL only")
+    closing = scenario(client, world)["auto_close"]
+    clock.set(FIRE)
+    with rt.transaction() as s:  # the task's deadline next in the claim's order
+        feedback, task = (
+            s.scalars(
+                select(Deadline).where(Deadline.request_id == closing, Deadline.kind == kind)
+            ).one()
+            for kind in ("feedback", "task")
+        )
+        assert feedback.next_fire_at is not None and task.next_fire_at is not None
+        assert feedback.next_fire_at <= FIRE and task.next_fire_at <= FIRE
+        task.next_fire_at = feedback.next_fire_at + timedelta(microseconds=1)
+
+    def no_waiting(connection: Any, *_: Any) -> None:
+        connection.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
+
+    # each batch's writes start once the next claim is made, as they may on a busy machine
+    claims: list[set[int]] = []
+    made = threading.Condition()
+    real_claim, real_write = requests_repository.claim_due, firing._write
+
+    def claim(session: Any, **kwargs: Any) -> Any:
+        rows = real_claim(session, **kwargs)
+        with made:
+            claims.append({d.id for d, _ in rows})
+            made.notify_all()
+        return rows
+
+    def write(session: Any, written: Any, rows: Any) -> None:
+        if rows and threading.current_thread().name.startswith("huying-firing"):
+            mine = next(k for k, ids in enumerate(claims) if rows[0][0].id in ids)
+            with made:
+                assert made.wait_for(lambda: len(claims) > mine + 1, timeout=10)
+        real_write(session, written, rows)
+
+    monkeypatch.setattr(requests_repository, "claim_due", claim)
+    monkeypatch.setattr(firing, "_write", write)
+    event.listen(rt.db, "begin", no_waiting)
+    try:
+        assert fire_due(rt, now=FIRE, batch=1).claimed >= 6
+    finally:
+        event.remove(rt.db, "begin", no_waiting)
+    monkeypatch.undo()
+    closed = lives(rt, [closing])["0"]
+    assert closed["request"]["state"] == "closed"
+    assert [t["status"] for t in closed["tasks"]] == ["cancelled"]
+    assert fire_due(rt, now=FIRE).fired == 0
 
 
 def test_no_step_reads_what_the_claim_leaves_out(

@@ -26,9 +26,10 @@ class Deadline(Base):
 
     __tablename__ = "deadlines"
     __table_args__ = (
-        Index(
+        Index(  # in the claim's order: oldest first, ties by id
             "ix_deadlines_next_fire_at",
             "next_fire_at",
+            "id",
             postgresql_where=text("next_fire_at IS NOT NULL"),
             sqlite_where=text("next_fire_at IS NOT NULL"),
         ),

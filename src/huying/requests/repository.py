@@ -613,9 +613,9 @@ def claim_due(
     due = (
         select(Deadline.id)
         .where(*due_now)
-        # the index's own order, no sort: ties are common (limits end at the same hour), and
-        # sorting them by id would read every row of the tie before the first is locked
-        .order_by(Deadline.next_fire_at)
+        # the partial index's own order (next_fire_at, id), no sort: ties are common (limits
+        # end at the same hour), and sorting a tie would read all of it before the first lock
+        .order_by(Deadline.next_fire_at, Deadline.id)
         .limit(batch)
         .with_for_update(skip_locked=True)
         .cte("due")
