@@ -587,12 +587,14 @@ def claim_due(
     the caller's claim before this one was full, more are likely due than the statistics
     know.
 
-    On PostgreSQL the deadline ids are locked first (SKIP LOCKED, in a materialised CTE),
-    then their requests: joining first would make the planner join and sort every due
-    row before the LIMIT, which is slow exactly when many fall due at once. A deadline whose
-    request another transaction holds stays locked by this one until it ends, unfired; so
-    the caller names in `skip` the requests of its own batches still uncommitted, whose
-    writes would otherwise wait for this transaction while it waits for them."""
+    On PostgreSQL, in a materialised CTE, each due row's request is locked before the
+    deadline itself (FOR UPDATE OF requests, deadlines SKIP LOCKED: in that order), so a
+    deadline whose request another transaction holds is skipped without being locked. Were
+    it locked, that transaction's UPDATE of it (an auto-close ending a task's deadline)
+    would wait for this one; with a worker's batches pipelined (`huying.requests.firing`),
+    this one may be waiting for that one to commit: a cycle through the application that
+    PostgreSQL cannot see, in one worker or across two. `skip` (the caller's own batch in
+    flight) spares the lock attempts on rows the claim could not take anyway."""
     due_now: tuple[ColumnElement[bool], ...] = (
         Deadline.next_fire_at.is_not(None),
         Deadline.next_fire_at <= now,
@@ -612,12 +614,13 @@ def claim_due(
         return _with_collections(session, [(d, r) for d, r in session.execute(query)])
     due = (
         select(Deadline.id)
+        .join(Request, Request.id == Deadline.request_id)
         .where(*due_now)
         # the partial index's own order (next_fire_at, id), no sort: ties are common (limits
         # end at the same hour), and sorting a tie would read all of it before the first lock
         .order_by(Deadline.next_fire_at, Deadline.id)
         .limit(batch)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=[Request, Deadline], skip_locked=True)  # the request first
         .cte("due")
         .prefix_with("MATERIALIZED")
     )
@@ -626,7 +629,6 @@ def claim_due(
         .join(due, due.c.id == Deadline.id)
         .join(Request, Request.id == Deadline.request_id)
         .order_by(Deadline.next_fire_at, Deadline.id)
-        .with_for_update(of=Request, skip_locked=True)
         .options(*lean, *_COLLECTIONS_BY_HAND)
     )
     if burst:
