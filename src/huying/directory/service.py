@@ -346,17 +346,6 @@ def department_views(*, session: Session) -> Mapping[str, DepartmentView]:
     return _cached(session, ("departments", ""), read)
 
 
-def time_limits(*, session: Session) -> Mapping[str, Mapping[str, str]]:
-    """Each category's own time limits (overriding the configured ones), by its code."""
-
-    def read() -> Mapping[str, Mapping[str, str]]:
-        return MappingProxyType(
-            {c.code: MappingProxyType(dict(c.time_limits or {})) for c in repo.categories(session)}
-        )
-
-    return _cached(session, ("time_limits", ""), read)
-
-
 def enterprise_view(*, session: Session, uscc: str) -> EnterpriseView | None:
     """The enterprise of exactly this USCC, retired or not; None for none."""
 

@@ -68,16 +68,20 @@ class _Batch:
     def load(
         cls,
         session: Session,
-        request_ids: list[int],
+        reqs: Sequence[Request],
         claimed: Sequence[Deadline] = (),
         rows: requests.Rows | None = None,
     ) -> _Batch:
         open_rows = deadlines.open_of_requests(
-            session=session, request_ids=request_ids, loaded=claimed
+            session=session, request_ids=sorted({r.id for r in reqs}), loaded=claimed
+        )
+        categories = (  # each kept by the directory's cache, as the departments are
+            directory.category_view(session=session, code=code)
+            for code in {r.category_code for r in reqs}
         )
         return cls(
-            overrides=directory.time_limits(session=session),  # both kept by the directory's
-            departments=directory.department_views(session=session),  # cache, not read again
+            overrides={c.code: c.time_limits for c in categories if c is not None},
+            departments=directory.department_views(session=session),
             deadlines=open_rows,
             rows=rows,
         )
@@ -123,7 +127,7 @@ def fire_one(
     batch: _Batch | None = None,
 ) -> int:
     """Every step of one deadline that has come by `now`, in order; returns how many fired."""
-    batch = batch or _Batch.load(session, [req.id])
+    batch = batch or _Batch.load(session, [req])
     fired = 0
     while (
         due := deadlines.next_fire_at(d, settings=rt.settings, calendar=rt.calendar)
@@ -146,10 +150,10 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
 
     On PostgreSQL a full batch's writes and commit run on a thread of their own while the
     next batch is claimed and fired (`_Writer`): the database writes one batch while Python
-    works on the next. A claim made while a batch is in flight leaves that batch's requests
-    out (`_claim`), so it is not the last word (a step may have started a deadline due
-    already, seen once committed): one more claim follows once it is written, and the loop
-    ends only on a short claim made with nothing in flight."""
+    works on the next. A claim made while a batch is in flight cannot take that batch's
+    requests (they are locked), so it is not the last word (a step may have started a
+    deadline due already, seen once committed): one more claim follows once it is written,
+    and the loop ends only on a short claim made with nothing in flight."""
     size = batch or rt.settings.worker.batch_size
     result = FireResult()
     full = False
@@ -160,7 +164,6 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
                     rt,
                     now=now,
                     size=size,
-                    busy=writer.requests,
                     alone=not writer.busy,
                     burst=full,  # the claim before was full
                 )
@@ -184,24 +187,17 @@ class _Claimed:
     written: requests.Rows
     alone: bool
 
-    @property
-    def requests(self) -> frozenset[int]:
-        return frozenset(req.id for _, req in self.rows)
 
-
-def _claim(
-    rt: Runtime, *, now: datetime, size: int, busy: frozenset[int], alone: bool, burst: bool
-) -> _Claimed:
-    """Open a transaction, claim up to `size` due deadlines whose requests are not among
-    `busy` (those of the batch in flight: `repo.claim_due` says why), and read what their
-    steps need."""
+def _claim(rt: Runtime, *, now: datetime, size: int, alone: bool, burst: bool) -> _Claimed:
+    """Open a transaction, claim up to `size` due deadlines, and read what their steps
+    need."""
     transaction = ExitStack()
     session = transaction.enter_context(rt.transaction())
     try:
-        rows = repo.claim_due(session, now=now, batch=size, skip=busy, burst=burst)
+        rows = repo.claim_due(session, now=now, batch=size, burst=burst)
         written = requests.Rows()
-        ids = sorted({req.id for _, req in rows})
-        batch = _Batch.load(session, ids, [d for d, _ in rows], written) if rows else None
+        reqs = [req for _, req in rows]
+        batch = _Batch.load(session, reqs, [d for d, _ in rows], written) if rows else None
     except BaseException:
         transaction.__exit__(*sys.exc_info())  # rolls back
         raise
@@ -237,7 +233,7 @@ def _fire_batch(
             _write(session, claimed.written, rows)
 
     # a short batch is the last (or one more claim follows): nothing to overlap it with
-    writer.run(finish, alone=not full, requests=claimed.requests)
+    writer.run(finish, alone=not full)
     result.claimed += len(rows)
 
 
@@ -253,18 +249,14 @@ class _Writer:
         self.overlap = overlap
         self.pool: ThreadPoolExecutor | None = None
         self.pending: Future[None] | None = None
-        self.requests: frozenset[int] = frozenset()  # those of the batch in flight
 
     @property
     def busy(self) -> bool:
         """A batch handed over and not yet waited for (written or not)."""
         return self.pending is not None
 
-    def run(
-        self, finish: Callable[[], None], *, alone: bool, requests: frozenset[int] = frozenset()
-    ) -> None:
-        """Write and commit one batch (`finish`) of these `requests`, after the one before
-        it (`wait`)."""
+    def run(self, finish: Callable[[], None], *, alone: bool) -> None:
+        """Write and commit one batch (`finish`), after the one before it (`wait`)."""
         self.wait()
         if alone or not self.overlap:
             finish()
@@ -272,11 +264,9 @@ class _Writer:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huying-firing")
         self.pending = self.pool.submit(finish)
-        self.requests = requests
 
     def wait(self) -> None:
         pending, self.pending = self.pending, None
-        self.requests = frozenset()
         if pending is not None:
             pending.result()
 

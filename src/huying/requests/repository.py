@@ -579,11 +579,10 @@ def claim_due(
     *,
     now: datetime,
     batch: int,
-    skip: frozenset[int] = frozenset(),
     burst: bool = False,
 ) -> list[tuple[Deadline, Request]]:
     """Up to `batch` due deadlines with their requests, oldest first, each request without
-    the columns no step reads (`_NOT_FIRED_ON`), none of a request among `skip`; `burst`:
+    the columns no step reads (`_NOT_FIRED_ON`); `burst`:
     the caller's claim before this one was full, more are likely due than the statistics
     know.
 
@@ -593,14 +592,8 @@ def claim_due(
     it locked, that transaction's UPDATE of it (an auto-close ending a task's deadline)
     would wait for this one; with a worker's batches pipelined (`huying.requests.firing`),
     this one may be waiting for that one to commit: a cycle through the application that
-    PostgreSQL cannot see, in one worker or across two. `skip` (the caller's own batch in
-    flight) spares the lock attempts on rows the claim could not take anyway."""
-    due_now: tuple[ColumnElement[bool], ...] = (
-        Deadline.next_fire_at.is_not(None),
-        Deadline.next_fire_at <= now,
-    )
-    if skip:
-        due_now = (*due_now, ~_among(Deadline.request_id, session, sorted(skip), name="skip"))
+    PostgreSQL cannot see, in one worker or across two."""
+    due_now = (Deadline.next_fire_at.is_not(None), Deadline.next_fire_at <= now)
     lean = [defer(column) for column in _NOT_FIRED_ON]
     if session.get_bind().dialect.name != "postgresql":  # SQLite: one writer at a time
         query = (
@@ -680,15 +673,13 @@ def _with_collections(
     return rows
 
 
-def _among(
-    column: Any, session: Session, ids: list[int], *, name: str = "ids"
-) -> ColumnElement[bool]:
+def _among(column: Any, session: Session, ids: list[int]) -> ColumnElement[bool]:
     """`column` is one of `ids`: one array parameter on PostgreSQL (a statement psycopg
     parses once), an IN elsewhere."""
     if session.get_bind().dialect.name == "postgresql":
         return cast(
             "ColumnElement[bool]",
-            column == any_(bindparam(name, ids, type_=ARRAY(BigInteger))),
+            column == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))),
         )
     return cast("ColumnElement[bool]", column.in_(ids))
 
