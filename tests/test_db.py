@@ -13,12 +13,12 @@ from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Table, select, text
+from sqlalchemy import Connection, Table, literal_column, select, text
 from sqlalchemy.exc import OperationalError
 
 from huying.app import create_app
 from huying.clock import FrozenClock
-from huying.db import make_engine, unbounded, update_versioned
+from huying.db import UTCDateTime, make_engine, unbounded, update_versioned
 from huying.deadlines.models import Deadline
 from huying.errors import Unavailable
 from huying.requests.models import Request
@@ -95,6 +95,18 @@ def test_postgresql_cancels_a_statement_past_the_statement_timeout(tight: Runtim
         assert conn.execute(text("SHOW statement_timeout")).scalar() == "300ms"
         with pytest.raises(OperationalError, match="statement timeout"):
             conn.execute(text("SELECT pg_sleep(3)"))
+
+
+@needs_postgresql
+def test_postgresql_sessions_read_timestamps_in_utc(rt: Runtime) -> None:
+    """Whatever the server's own zone (here Etc/UTC, elsewhere often Asia/Shanghai), each
+    session's is UTC, so psycopg gives `datetime.UTC` and `UTCDateTime` passes it through."""
+    with rt.db.connect() as conn:
+        assert conn.execute(text("SHOW TimeZone")).scalar() == "UTC"
+        at = conn.execute(text("SELECT TIMESTAMPTZ '2026-12-03 16:00:00+08'")).scalar_one()
+        assert at.tzinfo is UTC and at == datetime(2026, 12, 3, 8, tzinfo=UTC)
+        typed = literal_column("TIMESTAMPTZ '2026-12-03 16:00:00+08'", type_=UTCDateTime())
+        assert conn.execute(select(typed)).scalar() == at
 
 
 @needs_postgresql

@@ -77,8 +77,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:  # PostgreSQL: each session's zone is UTC
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -186,6 +186,9 @@ def make_engine(
                 [
                     *([options] if isinstance(options, str) else options or ()),
                     f"-c statement_timeout={round(statement_timeout * 1000)}",
+                    # timestamps come back in UTC whatever the server's zone (psycopg then
+                    # gives them `datetime.UTC`, which `UTCDateTime` passes through as is)
+                    "-c TimeZone=UTC",
                 ]
             ),
             # An established connection whose peer vanished (a dropped route, not a closed

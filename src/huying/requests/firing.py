@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import orjson
 import psycopg
-from psycopg.types.json import Jsonb
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
@@ -363,6 +363,8 @@ def _insert(
         return
     columns = list(rows[0])
     json_at = [i for i, c in enumerate(columns) if c == "data"]
+    # the JSON as text, for the server to parse: orjson takes a fifth of the stdlib's time
+    # per row (the stdlib builds an encoder for every call), and psycopg's `Jsonb` calls it
     driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
     quoted = ", ".join(f'"{c}"' for c in columns)
     with (
@@ -373,5 +375,5 @@ def _insert(
             values = [row[c] for c in columns]
             for i in json_at:
                 if values[i] is not None:
-                    values[i] = Jsonb(values[i])
+                    values[i] = orjson.dumps(values[i], option=orjson.OPT_NON_STR_KEYS).decode()
             copy.write_row(values)
