@@ -11,6 +11,7 @@ overdue and reached its own rung 1; a reply of the 18th has let its feedback dea
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -280,6 +281,54 @@ def test_small_batches_fire_the_same_as_one(
     result = fire_due(rt, now=FIRE, batch=2)
     assert result.claimed == 7
     assert_lived_alike(rt, batched, reference)
+
+
+def test_the_cycle_collector_is_off_for_a_burst_but_passes_every_few_batches(
+    client: TestClient,
+    world: World,
+    rt: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Off while the steps fire, one pass over the young objects every `EVERY` batches, and
+    on again after the call, whether it returns or raises."""
+    scenario(client, world)
+    clock.set(FIRE)
+    real_apply, real_collect = requests_service.apply_system, gc.collect
+    during: list[bool] = []
+    passes: list[int] = []
+
+    def apply_system(**kwargs: Any) -> None:
+        during.append(gc.isenabled())
+        real_apply(**kwargs)
+
+    def collect(generation: int = 2) -> int:
+        passes.append(generation)
+        return real_collect(generation)
+
+    def crash(**kwargs: Any) -> None:
+        raise RuntimeError("the worker dies mid-batch")
+
+    monkeypatch.setattr(requests_service, "apply_system", crash)
+    with pytest.raises(RuntimeError):
+        fire_due(rt, now=FIRE, batch=2)
+    assert gc.isenabled()
+
+    monkeypatch.setattr(requests_service, "apply_system", apply_system)
+    monkeypatch.setattr(gc, "collect", collect)
+    monkeypatch.setattr(firing._CycleCollector, "EVERY", 2)
+    real_fire_batch, batches = firing._fire_batch, []
+
+    def fire_batch(*args: Any, **kwargs: Any) -> None:
+        batches.append(len(args[1].rows))
+        real_fire_batch(*args, **kwargs)
+
+    monkeypatch.setattr(firing, "_fire_batch", fire_batch)
+    assert fire_due(rt, now=FIRE, batch=2).claimed == 7
+    assert during and not any(during)
+    assert len(batches) >= 4 and batches[-1] < 2
+    assert passes == [0] * ((len(batches) - 1) // 2)  # every second batch, not the last
+    assert gc.isenabled()
 
 
 def test_a_batch_another_worker_holds_is_skipped_not_fired_twice(

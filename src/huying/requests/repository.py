@@ -622,6 +622,11 @@ def claim_due(
         .join(due, due.c.id == Deadline.id)
         .join(Request, Request.id == Deadline.request_id)
         .order_by(Deadline.next_fire_at, Deadline.id)
+        # Locked by the CTE already, so this never waits; it makes the outer scans read each
+        # row's latest version. Without it they read the statement's snapshot: a request
+        # whose batch in flight committed after that snapshot but before the CTE locked it
+        # came back stale, and its batch then failed on the version (StaleDataError).
+        .with_for_update(of=[Request, Deadline])
         .options(*lean, *_COLLECTIONS_BY_HAND)
     )
     if burst:
