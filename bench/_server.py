@@ -3,9 +3,13 @@
 
     python bench/_server.py DATABASE_URL PORT [--profile OUT.prof]
 
-With --bare-route, the app also gets `POST /_bench/bare/{request_id}`: a plain sync endpoint
-(no auth, no body, no response model) that runs bench/intake.py's bare Core transaction with
-the rows of that request as the template, to price the HTTP stack and the client on their own.
+With --bare-route, the app also gets `POST /api/v1/requests/_bench/bare/{request_id}`: a plain
+sync endpoint (no auth, no body, no response model) that runs bench/intake.py's bare Core
+transaction with the rows of that request as the template, to price the HTTP stack and the
+client on their own. It is added to the requests' own router, just after the intake's routes,
+so that finding it costs what finding the intake costs: FastAPI tries the routes in order,
+and at the end of the app's 146 routes (where it was until 2026-12-03) the bare route paid
+for matching about a hundred more than the intake does.
 
 With --profile, cProfile (CPU time: time.thread_time) runs in the event-loop thread and in every worker thread that runs a
 sync endpoint (one profiler per thread, merged into OUT.prof at shutdown).
@@ -58,9 +62,12 @@ def _profile_threads(profiles: list[cProfile.Profile]) -> None:
     anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
 
 
-def _add_bare_route(app: Any, rt: Any) -> None:
+def _add_bare_route(rt: Any) -> None:
+    """Before `create_app`, which includes the requests' router."""
     from fastapi.responses import JSONResponse
     from intake import bare_once, capture_template
+
+    from huying.requests.router import router
 
     templates: dict[int, Any] = {}
     lock = threading.Lock()
@@ -73,7 +80,9 @@ def _add_bare_route(app: Any, rt: Any) -> None:
         bare_once(rt.db, steps)
         return JSONResponse({"ok": True}, status_code=201)
 
-    app.add_api_route("/_bench/bare/{request_id}", bare, methods=["POST"], include_in_schema=False)
+    router.add_api_route(
+        "/_bench/bare/{request_id}", bare, methods=["POST"], include_in_schema=False
+    )
 
 
 def main() -> None:
@@ -85,9 +94,9 @@ def main() -> None:
     args = ap.parse_args()
 
     rt = build_runtime(make_settings(args.url))
-    app = create_app(rt)
     if args.bare_route:
-        _add_bare_route(app, rt)
+        _add_bare_route(rt)
+    app = create_app(rt)
     profiles: list[cProfile.Profile] = []
     main_prof = None
     if args.profile:

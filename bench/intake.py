@@ -193,7 +193,7 @@ def http_submits(
 ) -> tuple[int, int, list[float]]:
     """n submits with `concurrency` workers sharing one keep-alive pool; (ok, errors, latencies).
     With `bare_of`, POST to the bench-only bare route instead (same client, same pool)."""
-    path = "/api/v1/requests" if bare_of is None else f"/_bench/bare/{bare_of}"
+    path = "/api/v1/requests" if bare_of is None else f"/api/v1/requests/_bench/bare/{bare_of}"
 
     async def go() -> tuple[int, int, list[float]]:
         counter = itertools.count()
