@@ -107,6 +107,11 @@ def test_postgresql_sessions_read_timestamps_in_utc(rt: Runtime) -> None:
         assert at.tzinfo is UTC and at == datetime(2026, 12, 3, 8, tzinfo=UTC)
         typed = literal_column("TIMESTAMPTZ '2026-12-03 16:00:00+08'", type_=UTCDateTime())
         assert conn.execute(select(typed)).scalar() == at
+        # a session in another zone (PGTZ overrides the connection's options): still UTC
+        conn.execute(text("SET TIME ZONE 'Asia/Shanghai'"))
+        other = conn.execute(select(typed)).scalar_one()
+        assert other.tzinfo is UTC and other == at
+        conn.rollback()
 
 
 @needs_postgresql

@@ -307,12 +307,15 @@ def test_the_cycle_collector_is_off_for_a_burst_but_passes_every_few_batches(
         return real_collect(generation)
 
     def crash(**kwargs: Any) -> None:
+        during.append(gc.isenabled())
         raise RuntimeError("the worker dies mid-batch")
 
     monkeypatch.setattr(requests_service, "apply_system", crash)
     with pytest.raises(RuntimeError):
         fire_due(rt, now=FIRE, batch=2)
+    assert during == [False]
     assert gc.isenabled()
+    during.clear()
 
     monkeypatch.setattr(requests_service, "apply_system", apply_system)
     monkeypatch.setattr(gc, "collect", collect)

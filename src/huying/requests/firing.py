@@ -300,9 +300,16 @@ class _CycleCollector:
     the collector traversed every one of them at least once for nothing: a third of a
     batch's CPU (bench: 0.78 against 0.52 ms per deadline); off for each batch but on
     between them, its pass after each batch was still 4% of a burst (paired, 4 pairs: CPU
-    4.73 against 4.54 s). The pass every `EVERY` batches keeps what cycles a long burst
-    leaves bounded: it finds only them and the objects of the batches alive at that
-    moment (two at most, `_Writer`)."""
+    4.73 against 4.54 s).
+
+    The pass every `EVERY` batches keeps a long burst's cycles bounded: it traverses only
+    what was made since the pass before and is still alive (the batches in flight, two at
+    most, `_Writer`) and frees the cycles of the batches written since. It moves those
+    live objects one generation up, so a cycle among them (about a hundred objects a
+    batch) waits for the collector's first pass over that generation after the burst; a
+    full pass would find it sooner but traverse the whole process each time. The switch is
+    the process's: in a `huying serve` that fires deadlines itself, the API's threads run
+    without the collector during a burst too (as they did during each batch before)."""
 
     EVERY = 20
 
@@ -368,6 +375,13 @@ def _write(
         session.expunge_all()
 
 
+# what `json.dumps` takes, as the unit of work's and SQLite's path do: int keys become text;
+# a datetime or a dataclass fails (orjson would write it) instead of passing on this path only
+_AS_JSON_DUMPS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
 def _insert(
     session: Session, model: type[TimelineEntry | Event], rows: list[dict[str, Any]]
 ) -> None:
@@ -394,5 +408,5 @@ def _insert(
             values = [row[c] for c in columns]
             for i in json_at:
                 if values[i] is not None:
-                    values[i] = orjson.dumps(values[i], option=orjson.OPT_NON_STR_KEYS).decode()
+                    values[i] = orjson.dumps(values[i], option=_AS_JSON_DUMPS).decode()
             copy.write_row(values)
