@@ -7,9 +7,10 @@ With --bare-route, the app also gets `POST /api/v1/requests/_bench/bare/{request
 sync endpoint (no auth, no body, no response model) that runs bench/intake.py's bare Core
 transaction with the rows of that request as the template, to price the HTTP stack and the
 client on their own. It is added to the requests' own router, just after the intake's routes,
-so that finding it costs what finding the intake costs: FastAPI tries the routes in order,
-and at the end of the app's 146 routes (where it was until 2026-12-03) the bare route paid
-for matching about a hundred more than the intake does.
+so that it goes through what the intake goes through before its handler: FastAPI tries the
+routes in order, and the API router's dependency (the unknown-query check) runs for it too.
+Until 2026-12-03 it came after all of the app's 146 routes, matched about a hundred more
+than the intake and skipped that dependency.
 
 With --profile, cProfile (CPU time: time.thread_time) runs in the event-loop thread and in every worker thread that runs a
 sync endpoint (one profiler per thread, merged into OUT.prof at shutdown).
