@@ -27,6 +27,7 @@ import psycopg
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -34,12 +35,13 @@ from sqlalchemy import (
     MetaData,
     QueuePool,
     Table,
+    any_,
     bindparam,
     create_engine,
     event,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -85,6 +87,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 # Primary keys: BIGINT on PostgreSQL; SQLite needs INTEGER for its rowid alias.
 BigID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def among(column: Any, ids: Sequence[int], *, dialect: str, name: str) -> ColumnElement[bool]:
+    """`column` is one of `ids` (`~among(...)`: none of them). On PostgreSQL one array
+    parameter, `= ANY(%(name)s)`: an IN of hundreds of placeholders is a statement psycopg
+    parses anew on every call (it caches only short ones); elsewhere an IN."""
+    if dialect == "postgresql":
+        found: ColumnElement[bool] = column == any_(
+            bindparam(name, list(ids), type_=ARRAY(BigInteger))
+        )
+        return found
+    within: ColumnElement[bool] = column.in_(list(ids))
+    return within
 
 
 def update_versioned(

@@ -7,13 +7,12 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, all_, any_, bindparam, func, inspect, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, func, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from huying.db import update_versioned
+from huying.db import among, update_versioned
 from huying.deadlines.models import Deadline, WorkerHeartbeat
 
 
@@ -35,22 +34,13 @@ def open_by_request(
     `loaded` (deadlines of these requests the caller holds already) are not read again."""
     found: dict[int, list[Deadline]] = {i: [] for i in request_ids}
     held = [d for d in loaded if d.completed_at is None]
-    if session.get_bind().dialect.name == "postgresql":
-        # each list as one array parameter: psycopg would parse an IN of hundreds of
-        # placeholders on every call (it caches only short statements)
-        ids = bindparam("request_ids", list(request_ids), type_=ARRAY(BigInteger))
-        query = select(Deadline).where(
-            Deadline.request_id == any_(ids), Deadline.completed_at.is_(None)
-        )
-        if held:
-            held_ids = bindparam("held", [d.id for d in held], type_=ARRAY(BigInteger))
-            query = query.where(Deadline.id != all_(held_ids))
-    else:
-        query = select(Deadline).where(
-            Deadline.request_id.in_(request_ids), Deadline.completed_at.is_(None)
-        )
-        if held:
-            query = query.where(Deadline.id.not_in([d.id for d in held]))
+    dialect = session.get_bind().dialect.name
+    query = select(Deadline).where(
+        among(Deadline.request_id, request_ids, dialect=dialect, name="request_ids"),
+        Deadline.completed_at.is_(None),
+    )
+    if held:
+        query = query.where(~among(Deadline.id, [d.id for d in held], dialect=dialect, name="held"))
     for row in [*session.scalars(query), *held]:
         found[row.request_id].append(row)
     for rows in found.values():

@@ -12,14 +12,11 @@ from functools import cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Connection,
     ScalarSelect,
     Select,
     Table,
-    any_,
-    bindparam,
     exists,
     func,
     insert,
@@ -28,13 +25,12 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import MANYTOONE, ONETOMANY, Session, defer, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.auth.models import ApiKey, User
-from huying.db import Base, update_versioned
+from huying.db import Base, among, update_versioned
 from huying.deadlines.models import Deadline
 from huying.directory.models import Category, Department, Enterprise
 from huying.requests.models import Request, RequestCoDepartment, RequestTask, TimelineEntry
@@ -658,17 +654,18 @@ def _with_collections(
     reqs = {r.id: r for _, r in rows}
     if not reqs:
         return rows
+    dialect = session.get_bind().dialect.name
     co: dict[int, list[RequestCoDepartment]] = {i: [] for i in reqs}
     tasks: dict[int, list[RequestTask]] = {i: [] for i in reqs}
     for c in session.scalars(
         select(RequestCoDepartment)
-        .where(_among(RequestCoDepartment.request_id, session, list(reqs)))
+        .where(among(RequestCoDepartment.request_id, list(reqs), dialect=dialect, name="ids"))
         .order_by(RequestCoDepartment.request_id, RequestCoDepartment.department_code)
     ):
         co[c.request_id].append(c)
     for t in session.scalars(
         select(RequestTask)
-        .where(_among(RequestTask.request_id, session, list(reqs)))
+        .where(among(RequestTask.request_id, list(reqs), dialect=dialect, name="ids"))
         .order_by(RequestTask.id)
     ):
         tasks[t.request_id].append(t)
@@ -676,17 +673,6 @@ def _with_collections(
         set_committed_value(req, "co_departments", co[i])
         set_committed_value(req, "tasks", tasks[i])
     return rows
-
-
-def _among(column: Any, session: Session, ids: list[int]) -> ColumnElement[bool]:
-    """`column` is one of `ids`: one array parameter on PostgreSQL (a statement psycopg
-    parses once), an IN elsewhere."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(
-            "ColumnElement[bool]",
-            column == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))),
-        )
-    return cast("ColumnElement[bool]", column.in_(ids))
 
 
 @cache
