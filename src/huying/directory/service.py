@@ -306,11 +306,11 @@ def _cached(session: Session, key: tuple[str, str], read: Callable[[], T]) -> T:
 
 def tree(*, session: Session) -> Tree:
     def read() -> Tree:
-        rows = repo.departments(session)
+        views = department_views(session=session).values()
         return Tree(
-            names={d.code: d.name for d in rows},
-            parents={d.code: d.parent_code for d in rows},
-            active=frozenset(d.code for d in rows if d.active),
+            names={d.code: d.name for d in views},
+            parents={d.code: d.parent_code for d in views},
+            active=frozenset(d.code for d in views if d.active),
         )
 
     return _cached(session, ("tree", ""), read)
@@ -318,17 +318,19 @@ def tree(*, session: Session) -> Tree:
 
 @dataclass(frozen=True, slots=True)
 class DepartmentView:
-    """A department as an escalation finds whom to tell (`huying.directory.notify`)."""
+    """A department as the directory's cache keeps it: what an escalation reads to find
+    whom to tell (`huying.directory.notify`), and what `tree` is made of."""
 
     code: str
     name: str
     parent_code: str | None
+    active: bool
     leaders: tuple[Mapping[str, Any], ...]
 
 
 def department_views(*, session: Session) -> Mapping[str, DepartmentView]:
-    """Every department, retired or not, by code: what the worker's escalations read for
-    each batch it fires."""
+    """Every department, retired or not, by code: the directory's one read of them (`tree`
+    is made from it), and what the worker's escalations read for each batch it fires."""
 
     def read() -> Mapping[str, DepartmentView]:
         return MappingProxyType(
@@ -337,6 +339,7 @@ def department_views(*, session: Session) -> Mapping[str, DepartmentView]:
                     d.code,
                     d.name,
                     d.parent_code,
+                    d.active,
                     tuple(MappingProxyType(dict(x)) for x in d.leaders or ()),
                 )
                 for d in repo.departments(session)
