@@ -171,7 +171,6 @@ _SKIPPED_RUNS = _SkippedRunsAreTheDesign()
 def schedule_deadlines(scheduler: BaseScheduler, worker: Worker) -> None:
     """The deadline job alone (the other two need a webhook client): also what
     `bench/deadlines.py` runs."""
-    logging.getLogger("apscheduler.scheduler").addFilter(_SKIPPED_RUNS)  # once: a set
     _every(
         scheduler,
         DEADLINE_JOB,
@@ -184,6 +183,8 @@ def schedule_deadlines(scheduler: BaseScheduler, worker: Worker) -> None:
 def _every(
     scheduler: BaseScheduler, job_id: str, job: Callable[[], Any], seconds: float, worker: Worker
 ) -> None:
+    # max_instances=1: a run the job's last one still covers is skipped, by design
+    logging.getLogger("apscheduler.scheduler").addFilter(_SKIPPED_RUNS)  # once: a set
     scheduler.add_job(
         job,
         "interval",
