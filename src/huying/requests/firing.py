@@ -156,16 +156,9 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
     and the loop ends only on a short claim made with nothing in flight."""
     size = batch or rt.settings.worker.batch_size
     result = FireResult()
-    full = False
     with _Writer(overlap=rt.db.dialect.name == "postgresql") as writer, _CycleCollector() as gc_:
         while True:
-            claimed = _claim(
-                rt,
-                now=now,
-                size=size,
-                alone=not writer.busy,
-                burst=full,  # the claim before was full
-            )
+            claimed = _claim(rt, now=now, size=size, alone=not writer.busy)
             full = len(claimed.rows) >= size
             _fire_batch(rt, claimed, now=now, result=result, writer=writer, full=full)
             # a short batch is written at once (`_fire_batch`): the next claim has nothing in
@@ -188,13 +181,13 @@ class _Claimed:
     alone: bool
 
 
-def _claim(rt: Runtime, *, now: datetime, size: int, alone: bool, burst: bool) -> _Claimed:
+def _claim(rt: Runtime, *, now: datetime, size: int, alone: bool) -> _Claimed:
     """Open a transaction, claim up to `size` due deadlines, and read what their steps
     need."""
     transaction = ExitStack()
     session = transaction.enter_context(rt.transaction())
     try:
-        rows = repo.claim_due(session, now=now, batch=size, burst=burst)
+        rows = repo.claim_due(session, now=now, batch=size)
         written = requests.Rows()
         reqs = [req for _, req in rows]
         batch = _Batch.load(session, reqs, [d for d, _ in rows], written) if rows else None

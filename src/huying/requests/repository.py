@@ -575,12 +575,9 @@ def claim_due(
     *,
     now: datetime,
     batch: int,
-    burst: bool = False,
 ) -> list[tuple[Deadline, Request]]:
     """Up to `batch` due deadlines with their requests, oldest first, each request without
-    the columns no step reads (`_NOT_FIRED_ON`); `burst`:
-    the caller's claim before this one was full, more are likely due than the statistics
-    know.
+    the columns no step reads (`_NOT_FIRED_ON`).
 
     On PostgreSQL, in a materialised CTE, each due row's request is locked before the
     deadline itself (FOR UPDATE OF requests, deadlines SKIP LOCKED: in that order), so a
@@ -625,17 +622,17 @@ def claim_due(
         .with_for_update(of=[Request, Deadline])
         .options(*lean, *_COLLECTIONS_BY_HAND)
     )
-    if burst:
-        # Down the index in its order, never a bitmap scan. `next_fire_at` moves with every
-        # step fired, so the statistics never know how many are due: a burst looks like a
-        # few rows, and the planner's bitmap scan then reads and sorts every due row (and
-        # every version the batches before left behind) for each claim of the burst, 60-110
-        # ms each against 5-15 ms (BENCHMARKS.md, "Deadlines"). The index scan stops at the
-        # batch's end and marks the dead versions it meets, so the next claim skips them.
-        # For the rest of the batch's transaction too: its other reads look rows up by key,
-        # where an index scan is the plan. Only in a burst (the caller's claim before this
-        # one was full): a tick with little or nothing due stays one statement.
-        session.execute(sql_text("SET LOCAL enable_bitmapscan = off"))
+    # Down the index in its order, never a bitmap scan. `next_fire_at` moves with every step
+    # fired, so the statistics never know how many are due: a burst looks like a few rows,
+    # and the planner's bitmap scan then reads and sorts every due row (and every version
+    # the batches before left behind) before the first lock: 60-110 ms for each claim of a
+    # burst against 5-15 ms, and 190-500 ms for the first claim of a burst of 10,000, which
+    # nothing told it was one (BENCHMARKS.md, "Deadlines"). The index scan stops at the
+    # batch's end and marks the dead versions it meets, so the next claim skips them. For
+    # the rest of the batch's transaction too: its other reads look rows up by key, where
+    # an index scan is the plan. One statement more per tick, ~0.1 ms: every claim pays
+    # it, since a tick cannot know it starts a burst before its first claim is made.
+    session.execute(sql_text("SET LOCAL enable_bitmapscan = off"))
     return _with_collections(session, [(d, r) for d, r in session.execute(query)])
 
 
