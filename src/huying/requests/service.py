@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from huying import cache, paging, roles
+from huying import cache, paging, roles, uids
 from huying.alerts.models import Event
 from huying.attachments import service as attachments
 from huying.auth.service import Principal
@@ -262,7 +262,8 @@ def _apply(
         elif draft.type == "request.suspended" and "resumes_at" in extra:
             data["resumes_at"] = extra["resumes_at"]
         event = {
-            "uid": f"msg_{secrets.token_hex(16)}",  # 128 random bits, as a uuid4's 122
+            # 128 random bits (a uuid4 has 122), without a system call for each
+            "uid": f"msg_{uids.token_hex16()}",
             "type": draft.type,
             "occurred_at": now,
             "data": {"request": _event_payload(req), **data},

@@ -1,0 +1,49 @@
+"""Random ids: 128 bits from the operating system's CSPRNG, as `secrets.token_hex(16)` gives
+them, but read a few KiB at a time.
+
+`os.urandom` lets go of the GIL for its system call, and a thread that lets go of it while
+another thread runs Python waits up to the switch interval (5 ms) to have it back. A burst of
+due deadlines makes two events per deadline on the firing thread while the writer thread runs
+Python (`huying.requests.firing`): one `secrets.token_hex` per event cost the firing thread
+4% of its time in such waits, and the burst about 15% of its wall time (BENCHMARKS.md,
+"Deadlines, 2026-12-03 (fourth session)"). Read ahead, the call is made once per 256 ids.
+
+The bytes are the CSPRNG's all the same; none is handed out twice, and a forked child starts
+with none of its parent's (`os.register_at_fork`), so two processes never share an id.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+_CHUNK = 4096  # bytes read at once: 256 ids of 16
+
+
+class _ReadAhead:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._at = 0
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            if self._at + n > len(self._buffer):
+                self._buffer, self._at = os.urandom(max(_CHUNK, n)), 0
+            start, self._at = self._at, self._at + n
+            return self._buffer[start : self._at]
+
+    def forget(self) -> None:
+        """In a forked child: the parent's bytes are the parent's (a new lock too, in case
+        the fork came while another thread held it)."""
+        self._lock = threading.Lock()
+        self._buffer, self._at = b"", 0
+
+
+_random = _ReadAhead()
+os.register_at_fork(after_in_child=_random.forget)
+
+
+def token_hex16() -> str:
+    """32 hex digits, 128 random bits: what `secrets.token_hex(16)` returns."""
+    return _random.take(16).hex()

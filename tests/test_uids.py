@@ -1,0 +1,51 @@
+"""`huying.uids`: ids from the OS's CSPRNG, read ahead, never handed out twice: not across
+threads, not across a fork."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+from huying import uids
+
+
+def test_an_id_is_128_bits_in_hex_and_none_comes_twice() -> None:
+    got = [uids.token_hex16() for _ in range(3000)]  # more than one read ahead
+    assert all(re.fullmatch(r"[0-9a-f]{32}", g) for g in got)
+    assert len(set(got)) == len(got)
+
+
+def test_threads_never_get_the_same_id() -> None:
+    got: list[list[str]] = [[] for _ in range(8)]
+
+    def take(mine: list[str]) -> None:
+        mine.extend(uids.token_hex16() for _ in range(1000))
+
+    threads = [threading.Thread(target=take, args=(g,)) for g in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    flat = [i for g in got for i in g]
+    assert len(flat) == 8000 and len(set(flat)) == 8000
+
+
+def test_a_forked_child_never_hands_out_its_parents_next_ids() -> None:
+    uids.token_hex16()  # bytes read ahead and still unused in the parent
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        try:
+            os.write(write, "".join(uids.token_hex16() for _ in range(4)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    parent = "".join(uids.token_hex16() for _ in range(4))
+    assert len(child) == 128 and child != parent
+    assert not {child[i : i + 32] for i in range(0, 128, 32)} & {
+        parent[i : i + 32] for i in range(0, 128, 32)
+    }
