@@ -49,3 +49,9 @@ def test_a_forked_child_never_hands_out_its_parents_next_ids() -> None:
     assert not {child[i : i + 32] for i in range(0, 128, 32)} & {
         parent[i : i + 32] for i in range(0, 128, 32)
     }
+
+
+def test_a_url_safe_token_is_128_bits_in_22_characters() -> None:
+    got = [uids.token_urlsafe16() for _ in range(600)]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", g) for g in got)
+    assert len(set(got)) == len(got)

@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import sys
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -24,6 +23,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from huying import uids
 from huying.settings import LoggingSettings
 
 HEADER = "X-Request-ID"
@@ -100,7 +100,7 @@ class RequestIdMiddleware:
             (v.decode("latin-1") for k, v in scope["headers"] if k == HEADER.lower().encode()),
             "",
         )
-        rid = given if _SANE.fullmatch(given) else uuid.uuid4().hex
+        rid = given if _SANE.fullmatch(given) else uids.token_hex16()
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -7,6 +7,8 @@ due deadlines makes two events per deadline on the firing thread while the write
 Python (`huying.requests.firing`): one `secrets.token_hex` per event cost the firing thread
 4% of its time in such waits, and the burst about 15% of its wall time (BENCHMARKS.md,
 "Deadlines, 2026-12-03 (fourth session)"). Read ahead, the call is made once per 256 ids.
+A submit takes three (its request id, its receipt token, its event's uid), on the handler's
+thread and the event loop's, which share the GIL the same way.
 
 The bytes are the CSPRNG's all the same; none is handed out twice, and a forked child starts
 with none of its parent's (`os.register_at_fork`), so two processes never share an id.
@@ -14,6 +16,7 @@ with none of its parent's (`os.register_at_fork`), so two processes never share 
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 
@@ -47,3 +50,8 @@ os.register_at_fork(after_in_child=_random.forget)
 def token_hex16() -> str:
     """32 hex digits, 128 random bits: what `secrets.token_hex(16)` returns."""
     return _random.take(16).hex()
+
+
+def token_urlsafe16() -> str:
+    """22 URL-safe characters, 128 random bits: what `secrets.token_urlsafe(16)` returns."""
+    return base64.urlsafe_b64encode(_random.take(16)).rstrip(b"=").decode("ascii")

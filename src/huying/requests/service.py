@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import math
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -510,7 +509,7 @@ def take_in(
         body_hash=body_hash,
         now=now,
     )
-    req.receipt_token = secrets.token_urlsafe(16)  # 128 bits: the enterprise's receipt page
+    req.receipt_token = uids.token_urlsafe16()  # 128 bits: the enterprise's receipt page
     # The id comes first, so that the number and every event of the submit can name it.
     req.id = session.info.pop(_RESERVED_ID, None) or repo.next_id(session)
     req.number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
