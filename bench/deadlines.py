@@ -22,7 +22,9 @@ What it does, all on 127.0.0.1:
    process, 3 = three concurrent processes): worker processes are started (multiprocessing,
    spawn) and run the product's deadline job on APScheduler, as `huying worker` does
    (`huying.worker.schedule_deadlines`: a tick every `worker.tick`, 1 s, and one at the
-   instant the next step falls due when that comes first; no alert jobs). Then --due deadlines spread over the table are made to
+   instant the next step falls due when that comes first; no alert jobs). Then, after a
+   CHECKPOINT on PostgreSQL (`gen_deadlines.checkpoint`: the fill's WAL is not the burst's
+   to write), --due deadlines spread over the table are made to
    fall due at T = now + --lead seconds with their warning already fired, so each fires 2 steps
    at T: `overdue`, and `escalate` level 1 (the default ladder's first rung is "after 0 seconds").
    From T the parent counts the rows still due every 0.1 s (the partial index); the figure is
@@ -33,7 +35,8 @@ What it does, all on 127.0.0.1:
    ticks that fired, with the CPU time of its PostgreSQL backends.
 
 4. against the floor (before the worker runs, on the large database): --rounds pairs,
-   alternating, of the floor transaction on --due deadlines made due as in 3. (one
+   alternating, of the floor transaction on --due deadlines made due as in 3. (a
+   CHECKPOINT before each side's rows are made due; one
    transaction: one set-based UPDATE marking them missed at rung 1, and their overdue and
    escalate timeline rows, 2 per deadline, by Core executemany; then COMMIT) and
    `fire_due(rt, now=T)` in this process on another such set: the whole firing, 2 steps per
@@ -364,6 +367,7 @@ def falling_due(
         before = dict(ready.get(timeout=120) for _ in procs)
         ids = gen.due_ids(first, last, n_due, offset)
         at = datetime.fromtimestamp(time.time() + lead).astimezone(rt.calendar.tz)
+        gen.checkpoint(rt)
         out["make_due_s"] = gen.make_due(rt, ids, at)
         out["plan_due"] = explain(rt, at)  # before T: the first claim of the burst
         if time.time() >= at.timestamp():
@@ -477,6 +481,7 @@ def against_floor(
         for side in ("floor", "fire"):
             ids = gen.due_ids(first, last, n_due, offset + 2 * k + (side == "fire"))
             at = datetime.fromtimestamp(time.time() - 1).astimezone(rt.calendar.tz)
+            gen.checkpoint(rt)
             gen.make_due(rt, ids, at)
             if side == "floor":
                 out["floor"].append(floor_transaction(rt, ids, at))
