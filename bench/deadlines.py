@@ -189,8 +189,9 @@ def nothing_due(
     return out
 
 
-def claim_sql(rt: Runtime, at: datetime | None = None) -> tuple[str, Any]:
-    """The statement `claim()` sends, as sent (captured, so it follows src)."""
+def claim_sql(rt: Runtime, at: datetime | None = None) -> tuple[str, Any, list[str]]:
+    """The statement `claim()` sends, as sent (captured, so it follows src), and the
+    settings (`SET LOCAL …`) it sends before it in its transaction."""
     from huying.requests.repository import claim_due as claim
 
     seen: list[tuple[str, Any]] = []
@@ -204,20 +205,23 @@ def claim_sql(rt: Runtime, at: datetime | None = None) -> tuple[str, Any]:
             claim(s, now=at or rt.now(), batch=rt.settings.worker.batch_size)
     finally:
         event.remove(rt.db, "before_cursor_execute", on)
+    settings = [st for st, _ in seen if st.lstrip().upper().startswith("SET ")]
     for statement, params in seen:
         head = statement.lstrip().upper()
         if "FROM DEADLINES" in head and head.startswith(("SELECT", "WITH")):
-            return statement, params
+            return statement, params, settings
     raise SystemExit(f"claim() sent no SELECT on deadlines: {seen}")
 
 
 def explain(rt: Runtime, at: datetime | None = None) -> dict[str, Any]:
     """The claim query's plan, executed (EXPLAIN ANALYZE runs it; its row locks are released at
     once by the rollback). With `at`, as the worker's claim at that instant."""
-    statement, params = claim_sql(rt, at)
-    out: dict[str, Any] = {"sql": statement, "params": params}
+    statement, params, settings = claim_sql(rt, at)
+    out: dict[str, Any] = {"sql": statement, "params": params, "settings": settings}
     with rt.db.connect() as conn:
         if rt.db.dialect.name == "postgresql":
+            for setting in settings:  # as in the claim's transaction (SET LOCAL: this one)
+                conn.exec_driver_sql(setting)
             t = time.perf_counter()
             plan = (
                 conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
@@ -686,6 +690,8 @@ def main() -> int:
         f"(same within noise = below {SAME_WITHIN}×): {'met' if met_nd else 'NOT met'}"
     )
     print("\nclaim query as sent:\n  " + plans["large"]["sql"].replace("\n", "\n  "))
+    for setting in plans["large"]["settings"]:
+        print(f"sent before it in its transaction, and before each EXPLAIN below: {setting}")
     for label in ("small", "large"):
         print(f"\nplan, {label} ({plans[label]['explain_s'] * 1000:.1f} ms):")
         for line in plans[label]["plan"]:
