@@ -5,8 +5,9 @@ them, but read a few KiB at a time.
 another thread runs Python waits up to the switch interval (5 ms) to have it back. A burst of
 due deadlines makes two events per deadline on the firing thread while the writer thread runs
 Python (`huying.requests.firing`): one `secrets.token_hex` per event cost the firing thread
-4% of its time in such waits, and the burst about 15% of its wall time (BENCHMARKS.md,
-"Deadlines, 2026-12-03 (fourth session)"). Read ahead, the call is made once per 256 ids.
+4% of its time in such waits; read ahead, a burst took 8.6% less CPU and 4% less wall time
+(paired; BENCHMARKS.md, "Deadlines, 2026-12-03 (fourth session)"). The system call is made
+once per 256 ids.
 A submit takes three (its request id, its receipt token, its event's uid), on the handler's
 thread and the event loop's, which share the GIL the same way.
 
