@@ -113,17 +113,22 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     app.add_middleware(
         BodyGuard, max_body=rt.settings.server.max_body, limit_for=_upload_limits(rt.settings)
     )
+    # FastAPI tries the routes in the order they were included, one by one, and more than
+    # once per call (each level of included routers matches again): the routes called most
+    # come first. The intake's dispatch cost 350–460 µs of CPU behind the twenty-odd routes
+    # of auth and the directory, 140–240 µs in front of them (bench/routing.py). No two
+    # routers here answer the same path and method, so the order changes nothing else.
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(known_query)])
+    api.include_router(requests_router)  # the intake and the actions
+    api.include_router(attachments_router(sees_request=requests.visible))
     api.include_router(auth_router)
     api.include_router(directory_router)
     api.include_router(directory_import.router)  # POST /enterprises/import
-    api.include_router(requests_router)
-    api.include_router(attachments_router(sees_request=requests.visible))
     api.include_router(alerts_router)
     api.include_router(reports_router)
+    app.include_router(health_router)  # a load balancer's probe: not behind every route
     app.include_router(api)
     app.include_router(open311_router)  # /open311/v2: GeoReport v2, its own errors
-    app.include_router(health_router)
     app.include_router(web_router)
     app.include_router(admin_router)  # /admin/…: the console's admin pages
     app.include_router(receipt_router)  # /r/{token}: the enterprise's receipt, no login

@@ -1,0 +1,46 @@
+"""The routes called most are tried first: FastAPI matches a call against the routes in the
+order they were included (the order of the OpenAPI document's paths), so a route behind many
+others costs more to reach (bench/routing.py)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+
+def _paths(client: TestClient) -> list[str]:
+    return list(client.get("/openapi.json").json()["paths"])
+
+
+def test_the_requests_routes_come_first_in_the_api(client: TestClient) -> None:
+    api = [p for p in _paths(client) if p.startswith("/api/v1/")]
+    requests = [p for p in api if p.startswith("/api/v1/requests")]
+    assert api[: len(requests)] == requests
+    assert api[0] == "/api/v1/requests"  # the intake
+    # attachments next: every action may carry them
+    assert api[len(requests)].startswith("/api/v1/attachments")
+
+
+def test_the_health_probe_comes_before_the_api(client: TestClient) -> None:
+    paths = _paths(client)
+    assert paths.index("/healthz") < paths.index("/api/v1/requests")
+
+
+def test_no_two_api_routes_answer_the_same_call(client: TestClient) -> None:
+    """So the order is free: a literal path is never also matched by another route's
+    template for the same method (`/enterprises/import` is POST, `/enterprises/{uscc}` GET
+    and PATCH)."""
+    doc = client.get("/openapi.json").json()["paths"]
+
+    def pattern(path: str) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$")
+
+    clashes = [
+        (method, a, b)
+        for a, ops in doc.items()
+        for b, other in doc.items()
+        if a != b and "{" not in a and pattern(b).match(a)
+        for method in set(ops) & set(other)
+    ]
+    assert clashes == []
