@@ -11,6 +11,9 @@ process's for the HTTP stage) is the mean and is the figure to trust on a busy m
   submit       generations + auth (cached) + `huying.requests.service.take_in` (validate, route,
                engine, one INSERT per table)
   + present    + `presenters.present_written` (no read back) and the JSON body, as the route does
+  ASGI         `POST /api/v1/requests` through `create_app` called on an event loop in this
+               process (no socket, no uvicorn), one at a time: the CPU of every thread, and of
+               the event loop's own (the handler runs on the thread pool, as under uvicorn)
   HTTP         `POST /api/v1/requests` over loopback to uvicorn, one client, one at a time
 
 It also counts the SQL statements each stage sends (cursor executions: SQLite's BEGIN
@@ -20,13 +23,15 @@ IMMEDIATE is one; COMMIT, pool pings and savepoints are not counted).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
@@ -51,11 +56,12 @@ from intake import (
 from sqlalchemy import event
 
 from huying import migrate
+from huying.app import create_app
 from huying.auth.service import authenticate
 from huying.requests import service
 from huying.requests.presenters import present_written
 from huying.requests.schemas import SubmitIn
-from huying.runtime import build_runtime
+from huying.runtime import Runtime, build_runtime
 
 
 def timed(
@@ -71,6 +77,65 @@ def timed(
         fn(i)
         xs.append(time.perf_counter() - t)
     return statistics.median(xs) * 1000, (cpu_of() - c0) / n * 1000
+
+
+def asgi_in_process(rt: Runtime, token: str, n: int) -> tuple[float, float, float]:
+    """`POST /api/v1/requests` through `create_app(rt)` called as an ASGI app on an event
+    loop in this process, one call at a time (no socket, no uvicorn): (median wall ms, CPU ms
+    per submit of the whole process, of the event loop's thread). The handler runs on the
+    thread pool as under uvicorn; the rest of the process is idle meanwhile."""
+    app = create_app(rt)
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {token}".encode()),
+    ]
+
+    async def call(i: int) -> None:
+        body = json.dumps(submit_body(title=f"新厂房用电增容 {i}")).encode()
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/api/v1/requests",
+            "raw_path": b"/api/v1/requests",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+        await app(scope, receive, send)
+        if sent[0]["status"] != 201:
+            raise SystemExit(f"ASGI submit: {sent[0]['status']}")
+
+    async def run() -> tuple[float, float, float]:
+        for i in range(min(20, n)):
+            await call(i)
+        xs = []
+        process, loop = time.process_time(), time.thread_time()
+        for i in range(n):
+            t = time.perf_counter()
+            await call(i)
+            xs.append(time.perf_counter() - t)
+        per = 1000 / n
+        return (
+            statistics.median(xs) * 1000,
+            (time.process_time() - process) * per,
+            (time.thread_time() - loop) * per,
+        )
+
+    return asyncio.run(run())
 
 
 def main() -> int:
@@ -143,6 +208,12 @@ def main() -> int:
             med, cpu = timed(args.n, fn)
             results.append((name, med, cpu, statements[0] / (args.n + min(20, args.n))))
 
+        statements[0] = 0
+        med, cpu, loop_cpu = asgi_in_process(rt, token, args.n)
+        stmts = statements[0] / (args.n + min(20, args.n))
+        results.append(("ASGI app in process, one caller (CPU: every thread)", med, cpu, stmts))
+        results.append(("… of which the event loop's thread", float("nan"), loop_cpu, float("nan")))
+
         port = free_port()
         log = Path(tempfile.gettempdir()) / f"huying_breakdown_{port}.log"
         proc = start_server(url, port, None, log)
@@ -177,10 +248,13 @@ def main() -> int:
     print("|---|---|---|---|---|")
     prev = None
     for name, med, cpu, stmts in results:
-        delta = "" if prev is None or name.startswith("auth only") else f"{cpu - prev:+.2f}"
+        part = name.startswith("…")  # a part of the row above: no Δ, and not the next's base
+        skip = part or name.startswith("auth only")
+        delta = "" if prev is None or skip else f"{cpu - prev:+.2f}"
         st = "—" if stmts != stmts else f"{stmts:.0f}"
-        print(f"| {name} | {med:.2f} | {cpu:.2f} | {delta} | {st} |")
-        prev = cpu
+        wall = "—" if med != med else f"{med:.2f}"
+        print(f"| {name} | {wall} | {cpu:.2f} | {delta} | {st} |")
+        prev = prev if part else cpu
     return 0
 
 
