@@ -45,18 +45,22 @@ BEFORE = ["/requests", "/attachments"]  # the API's routers that came after auth
 
 
 def old_order(app: FastAPI) -> FastAPI:
-    """The app with the order before: the requests' and attachments' routers of the API moved
-    behind the others, `/healthz` behind the API (FastAPI's included routers keep the router
-    they include as `original_router`; changing `routes` in place is what `include_router`
-    itself does)."""
+    """The app with the order before: the requests' and attachments' routers of the API back
+    behind auth, the directory and its import, `/healthz` behind the API and Open311
+    (FastAPI's included routers keep the router they include as `original_router`; changing
+    `routes` in place is what `include_router` itself does)."""
     top = app.router.routes
     api = next(r for r in top if _prefix(r) == "/api/v1")
     inner = api.original_router.routes  # type: ignore[attr-defined]
     moved = [r for r in inner if _prefix(r) in BEFORE]
-    inner[:] = [r for r in inner if r not in moved] + moved
-    health = next(r for r in top if any(getattr(x, "path", "") == "/healthz" for x in _routes(r)))
+    rest = [r for r in inner if r not in moved]
+    # they came just after the enterprises' import, before the alerts and the reports
+    at = next(i for i, r in enumerate(rest) if _has(r, "/enterprises/import")) + 1
+    inner[:] = rest[:at] + moved + rest[at:]
+    health = next(r for r in top if _has(r, "/healthz"))
     top.remove(health)
-    top.insert(top.index(api) + 1, health)
+    open311 = next(r for r in top if _prefix(r) == "/open311/v2")
+    top.insert(top.index(open311) + 1, health)
     for router in (app.router, api.original_router):  # type: ignore[attr-defined]
         router._mark_routes_changed()  # the version FastAPI caches its matching by
     return app
@@ -67,9 +71,10 @@ def _prefix(route: Any) -> str | None:
     return None if router is None else router.prefix
 
 
-def _routes(route: Any) -> list[Any]:
+def _has(route: Any, path: str) -> bool:
+    """Whether an included router holds a route of this path (its own, without prefixes)."""
     router = getattr(route, "original_router", None)
-    return [] if router is None else list(router.routes)
+    return router is not None and any(getattr(r, "path", "") == path for r in router.routes)
 
 
 async def call(app: FastAPI, method: str, path: str) -> int:

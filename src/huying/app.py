@@ -115,8 +115,8 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     )
     # FastAPI tries the routes in the order they were included, one by one, and more than
     # once per call (each level of included routers matches again): the routes called most
-    # come first. The intake's dispatch cost 460–600 µs of CPU behind the twenty-odd routes
-    # of auth and the directory, 200–225 µs in front of them (bench/routing.py). No two
+    # come first. The intake's dispatch cost 410–435 µs of CPU behind the twenty-odd routes
+    # of auth and the directory, 225–230 µs in front of them (bench/routing.py). No two
     # routers here answer the same path and method, so the order changes nothing else.
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(known_query)])
     api.include_router(requests_router)  # the intake and the actions
