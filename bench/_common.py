@@ -12,10 +12,11 @@ import statistics
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:  # run from a checkout without `pip install -e`
@@ -134,3 +135,38 @@ def now_utc() -> str:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+async def asgi_call(
+    app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> int:
+    """One HTTP call straight into an ASGI app on this event loop (no socket, no server):
+    the body in one message; the response's status."""
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            *[(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await app(scope, receive, send)
+    return int(sent[0]["status"])

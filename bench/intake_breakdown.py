@@ -29,13 +29,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
 from _common import (
+    asgi_call,
     build_world,
     fresh_database,
     load_average,
@@ -85,39 +85,13 @@ def asgi_in_process(rt: Runtime, token: str, n: int) -> tuple[float, float, floa
     per submit of the whole process, of the event loop's thread). The handler runs on the
     thread pool as under uvicorn; the rest of the process is idle meanwhile."""
     app = create_app(rt)
-    headers = [
-        (b"host", b"127.0.0.1"),
-        (b"content-type", b"application/json"),
-        (b"authorization", f"Bearer {token}".encode()),
-    ]
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
 
     async def call(i: int) -> None:
         body = json.dumps(submit_body(title=f"新厂房用电增容 {i}")).encode()
-        sent: list[MutableMapping[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/api/v1/requests",
-            "raw_path": b"/api/v1/requests",
-            "root_path": "",
-            "query_string": b"",
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-        }
-        await app(scope, receive, send)
-        if sent[0]["status"] != 201:
-            raise SystemExit(f"ASGI submit: {sent[0]['status']}")
+        status = await asgi_call(app, "POST", "/api/v1/requests", headers, body)
+        if status != 201:
+            raise SystemExit(f"ASGI submit: {status}")
 
     async def run() -> tuple[float, float, float]:
         for i in range(min(20, n)):

@@ -21,12 +21,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load_average, machine_line, make_settings, now_utc
+from _common import asgi_call, load_average, machine_line, make_settings, now_utc
 from fastapi import FastAPI
 
 from huying import migrate
@@ -78,30 +77,7 @@ def _has(route: Any, path: str) -> bool:
 
 
 async def call(app: FastAPI, method: str, path: str) -> int:
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-    await app(scope, receive, send)
-    return int(sent[0]["status"])
+    return await asgi_call(app, method, path, {"content-type": "application/json"}, b"{}")
 
 
 async def per_call(app: FastAPI, method: str, path: str, n: int) -> float:

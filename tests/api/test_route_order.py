@@ -9,8 +9,14 @@ import re
 from fastapi.testclient import TestClient
 
 
+def _doc(client: TestClient) -> dict[str, dict[str, object]]:
+    """The OpenAPI document's paths, in the order FastAPI tries their routes."""
+    paths: dict[str, dict[str, object]] = client.get("/openapi.json").json()["paths"]
+    return paths
+
+
 def _paths(client: TestClient) -> list[str]:
-    return list(client.get("/openapi.json").json()["paths"])
+    return list(_doc(client))
 
 
 def test_the_requests_routes_come_first_in_the_api(client: TestClient) -> None:
@@ -31,7 +37,7 @@ def test_no_two_api_routes_answer_the_same_call(client: TestClient) -> None:
     """So the order is free: a literal path is never also matched by another route's
     template for the same method (`/enterprises/import` is POST, `/enterprises/{uscc}` GET
     and PATCH)."""
-    doc = client.get("/openapi.json").json()["paths"]
+    doc = _doc(client)
 
     def pattern(path: str) -> re.Pattern[str]:
         return re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$")
