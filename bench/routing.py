@@ -66,8 +66,11 @@ def old_order(app: FastAPI) -> FastAPI:
 
 
 def _prefix(route: Any) -> str | None:
+    """An included router's prefix: its own, or the one it was included with."""
     router = getattr(route, "original_router", None)
-    return None if router is None else router.prefix
+    if router is None:
+        return None
+    return str(router.prefix or route.include_context.prefix)
 
 
 def _has(route: Any, path: str) -> bool:
