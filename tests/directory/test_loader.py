@@ -327,6 +327,31 @@ def test_a_bad_yaml_file_is_named_with_its_line(rt: Runtime) -> None:
     ]
 
 
+def test_libyaml_reads_what_the_pure_python_parser_reads_and_its_errors_are_explained_by_it(
+    rt: Runtime,
+) -> None:
+    """Documents are read by libyaml's parser where PyYAML has it (7× faster); what it
+    refuses is read again by the pure Python one, whose messages name the culprit."""
+    import yaml
+
+    from huying.directory import loader
+
+    if yaml.__with_libyaml__:
+        assert issubclass(loader._FastLineLoader, yaml.CSafeLoader)
+    for path in (ROOT / "tests/world.yaml", ROOT / "src/huying/data/demo/directory.yaml"):
+        text = path.read_text(encoding="utf-8")
+        fast = yaml.load(text, Loader=loader._FastLineLoader)
+        slow = yaml.load(text, Loader=loader._LineLoader)
+        assert fast == slow and fast.key_lines == slow.key_lines
+        assert [getattr(v, "lines", None) for v in fast.values()] == [
+            getattr(v, "lines", None) for v in slow.values()
+        ]
+    # libyaml: "found character that cannot start any token", without the character
+    assert _problems(rt, "departments:\n\t- {code: A}\n") == [
+        "line 2: not valid YAML: found character '\\t' that cannot start any token"
+    ]
+
+
 def test_a_bad_csv_header_and_rows_of_the_wrong_width(rt: Runtime) -> None:
     assert _problems(rt, "usc,name,name\n", "e.csv") == [
         "line 1: header: unknown column 'usc' (the columns are "

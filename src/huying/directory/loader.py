@@ -170,7 +170,19 @@ class _Sequence(list[Any]):
 
 
 class _LineLoader(yaml.SafeLoader):
-    pass
+    """Pure Python: what a document that is not valid YAML is explained by."""
+
+
+# libyaml's parser, where PyYAML was built with it (its wheels are): 7× faster on the tests'
+# directory (1.0 against 7.7 ms). Its messages are terser and may name another line, so a
+# document it refuses is read again by `_LineLoader` for the problem the user sees.
+_FastLineLoader: Any = _LineLoader
+if yaml.__with_libyaml__:
+
+    class _CLineLoader(yaml.CSafeLoader):
+        pass
+
+    _FastLineLoader = _CLineLoader
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Mapping:
@@ -188,13 +200,17 @@ def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> _Se
     return _Sequence(items, [item.start_mark.line + 1 for item in node.value])
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+for _loader in (_LineLoader, _FastLineLoader):  # the same twice without libyaml
+    _loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
 def _read_yaml(text: str) -> tuple[list[_Entry], list[_Problem]]:
     try:
-        data = yaml.load(text, Loader=_LineLoader)
+        try:
+            data = yaml.load(text, Loader=_FastLineLoader)
+        except yaml.YAMLError:
+            data = yaml.load(text, Loader=_LineLoader)  # raises again, with its own words
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
