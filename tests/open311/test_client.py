@@ -22,11 +22,15 @@ from tests.open311.conftest import form, request_id
 
 PUBLIC = [{"public_reads": True, "jurisdiction_id": "huangpu.gov.cn"}]
 FORMATS = ["json", "xml"]
+# httpx gives up after 5 s by default; uvicorn's thread, starved by the other xdist worker's
+# processes on 2 cores, once answered later than that (georeport's `requests` waits). A slow
+# answer is not what these tests check.
+TIMEOUT = 30.0
 
 
 def submit(live: str, key: str, **fields: str) -> str:
     """POST requests.json with httpx (georeport cannot post); the new request's number."""
-    r = httpx.post(f"{live}/requests.json", data=form(key, **fields))
+    r = httpx.post(f"{live}/requests.json", data=form(key, **fields), timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     [created] = r.json()
     number: str = created["service_request_id"]
@@ -140,7 +144,9 @@ def _close(live: str, world: World, rt: Runtime, number: str) -> None:
         ("integration", "rate", {"rating": "satisfied", "resolved": True}),
     ]
     for who, action, body in steps:
-        r = httpx.post(f"{api}/{rid}/actions/{action}", json=body, headers=world.h(who))
+        r = httpx.post(
+            f"{api}/{rid}/actions/{action}", json=body, headers=world.h(who), timeout=TIMEOUT
+        )
         assert r.status_code == 200, r.text
 
 
@@ -150,7 +156,7 @@ def test_without_public_reads_the_client_meets_403(live: str, world: World, fmt:
     with pytest.raises(requests.HTTPError) as raised:
         client.get_service_list()
     assert raised.value.response is not None and raised.value.response.status_code == 403
-    r = httpx.get(f"{live}/services.{fmt}")
+    r = httpx.get(f"{live}/services.{fmt}", timeout=TIMEOUT)
     assert r.status_code == 403
     assert "api_key" in r.text
 
@@ -185,7 +191,11 @@ def test_another_jurisdiction_is_404(live: str, world: World) -> None:
 
 @pytest.mark.parametrize("open311", PUBLIC)
 def test_a_post_without_the_attribute_is_400_and_writes_nothing(live: str, key: str) -> None:
-    r = httpx.post(f"{live}/requests.xml", data=form(key, **{"attribute[enterprise_uscc]": ""}))
+    r = httpx.post(
+        f"{live}/requests.xml",
+        data=form(key, **{"attribute[enterprise_uscc]": ""}),
+        timeout=TIMEOUT,
+    )
     assert r.status_code == 400
     assert r.headers["content-type"] == "text/xml; charset=utf-8"
     assert "<code>400</code>" in r.text and "attribute[enterprise_uscc]: required" in r.text
