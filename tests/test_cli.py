@@ -95,6 +95,19 @@ def test_demo_sets_up_accounts_once(config: str, capsys: pytest.CaptureFixture[s
     assert first.split("Demo accounts")[1] == capsys.readouterr().out.split("Demo accounts")[1]
 
 
+def test_reports_fold_folds_the_months_due_once(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's requests were received over the months before this one; a second run finds
+    every month folded and clean."""
+    assert main(["--config", config, "demo"]) == 0
+    assert main(["--config", config, "reports", "fold"]) == 0
+    first = capsys.readouterr().out.splitlines()[-1]
+    assert first.startswith("report months folded: ")
+    assert main(["--config", config, "reports", "fold"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "report months folded: 0 of 0"
+
+
 def test_serve_refuses_to_start_on_an_invalid_workflow(
     config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

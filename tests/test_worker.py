@@ -145,8 +145,11 @@ def test_each_job_logs_a_database_away_and_returns(
                 stack.enter_context(tight.db.connect())
             assert worker.tick() == 0
             assert worker.deliver() == 0
+            assert worker.fold() == 0
         assert "tick failed" in caplog.text and "delivery failed" in caplog.text
+        assert "report months not folded" in caplog.text
         assert worker.tick() == 0 and worker.deliver() == 0  # and back, nothing due
+        assert worker.fold() == 0  # no request: no month to fold
     finally:
         worker.close()
         tight.close()
@@ -166,6 +169,12 @@ def test_stopping_the_scheduler_closes_the_webhook_client(rt: Runtime) -> None:
     scheduler = BackgroundScheduler(timezone=rt.calendar.tz)
     _schedule(scheduler, worker)
     scheduler.start(paused=True)  # no tick needed: only the shutdown matters here
+    assert {job.id for job in scheduler.get_jobs()} == {
+        "deadlines",
+        "alerts",
+        "attachments",
+        "reports",
+    }
     assert worker.http is not None and not worker.http.is_closed
     scheduler.shutdown(wait=True)
     assert worker.http.is_closed

@@ -486,6 +486,19 @@ def cmd_reports_facts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reports_fold(args: argparse.Namespace) -> int:
+    """Fold the months that have ended and are dirty or not yet folded, as the worker does
+    every hour."""
+    from huying.reports import rollups
+
+    rt = _runtime(args)
+    with rt.db.connect() as conn:
+        due = len(rollups.months_to_fold(conn, now=rt.now(), tz=rt.calendar.tz))
+    folded = rollups.fold_due(rt)
+    print(f"report months folded: {folded} of {due}")
+    return 0 if folded == due else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from huying.roles import ROLES, STAFF_ROLES
 
@@ -620,8 +633,14 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. after old servers ran beside a migrated database",
     )
     rf.set_defaults(func=cmd_reports_facts)
+    rfold = rsub.add_parser(
+        "fold",
+        help="fold each month that has ended and changed since (or was never folded) into "
+        "the rates' monthly rows now, as the worker does every hour",
+    )
+    rfold.set_defaults(func=cmd_reports_fold)
     # `--config` may also follow the nested commands (huying keys create --config …)
-    for nested in (dc, kc, uc, wc, wd, cd, cc, cdays, rf):
+    for nested in (dc, kc, uc, wc, wd, cd, cc, cdays, rf, rfold):
         nested.add_argument("--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
     return p
 

@@ -8,6 +8,7 @@ from huying.cache import generations_table
 from huying.db import Base
 from huying.deadlines.models import Deadline, WorkerHeartbeat
 from huying.directory.models import Category, Chain, Department, Enterprise, RoutingRule
+from huying.reports.models import report_months, report_rollups
 from huying.requests.models import (
     Request,
     RequestCoDepartment,
@@ -39,4 +40,6 @@ __all__ = [
     "User",
     "WorkerHeartbeat",
     "generations_table",
+    "report_months",
+    "report_rollups",
 ]

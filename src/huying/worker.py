@@ -1,12 +1,14 @@
 """The worker: APScheduler (in-memory job store) ticks; the database rows are the schedule.
 
-Three jobs on their own schedules (DESIGN.md, part two: "Deadline firing and webhook
+Four jobs on their own schedules (DESIGN.md, part two: "Deadline firing and webhook
 delivery run on separate schedules"), each at most once at a time:
 
 - `deadlines`: fires what is due and records the heartbeat that /healthz shows;
 - `alerts`: fans new events out to the subscriptions and sends the deliveries due;
 - `attachments`: every few minutes, removes attachments left unbound past
-  `attachments.unbound_hours`, and the stored bytes no attachment names any more.
+  `attachments.unbound_hours`, and the stored bytes no attachment names any more;
+- `reports`: every hour, folds the months that have ended and changed since into the
+  rates' monthly rows (`huying.reports.rollups`).
 
 A receiver that takes each POST to its timeout can hold the alerts job for minutes, and a
 large clean-up its own; the deadline job keeps its own pace meanwhile, on a thread of its own.
@@ -41,6 +43,7 @@ from huying.deadlines.models import WorkerHeartbeat
 from huying.durations import parse_duration
 from huying.errors import Unavailable
 from huying.health import log_escalation_gaps
+from huying.reports import rollups
 from huying.requests.firing import fire_due
 from huying.runtime import Runtime
 
@@ -119,6 +122,11 @@ class Worker:
             log.info("removed %d unbound attachment(s), %d unused file(s)", len(shas), forgotten)
         return len(shas)
 
+    def fold(self) -> int:
+        """The reports job: fold the months that have ended and changed since into the
+        rates' monthly rows (`huying.reports.rollups`). Returns the months folded."""
+        return rollups.fold_due(self.rt)
+
     def _heartbeat(self, now: datetime, fired: int) -> None:
         with self.rt.transaction() as s:
             row = s.get(WorkerHeartbeat, self.name)
@@ -141,7 +149,8 @@ class Worker:
 
 
 def _schedule(scheduler: BaseScheduler, worker: Worker) -> None:
-    """The three jobs, the first two every tick, the clean-up every CLEAN_EVERY_SECONDS; a
+    """The four jobs: the first two every tick, the clean-up every CLEAN_EVERY_SECONDS, the
+    reports' fold every FOLD_EVERY_SECONDS; a
     job still running when its next run comes skips that run (max_instances=1), and a late
     one runs once, not once per missed tick. The deadline job also runs when the next step
     falls due, if that comes first (`_tick_then_wake`).
@@ -153,6 +162,7 @@ def _schedule(scheduler: BaseScheduler, worker: Worker) -> None:
     schedule_deadlines(scheduler, worker)
     _every(scheduler, "alerts", worker.deliver, tick, worker)
     _every(scheduler, "attachments", worker.clean, max(tick, CLEAN_EVERY_SECONDS), worker)
+    _every(scheduler, "reports", worker.fold, max(tick, rollups.FOLD_EVERY_SECONDS), worker)
 
 
 class _SkippedRunsAreTheDesign(logging.Filter):

@@ -9,7 +9,9 @@ The rates are one aggregation over `requests` and one or more reads of a few of 
    seconds (`_aggregated`): each count is `count(*) FILTER (WHERE …)` over the request's own
    columns (`conditions`), or a sum of two (`SUMS`), each mean a sum over the count of the
    requests with a bucket; summed again by group, and by group and bucket, in the same
-   statement;
+   statement. The months of the period that are folded and clean come as such groups
+   already, from `report_rollups` (`huying.reports.rollups`): only the rest of the period is
+   read from `requests`;
 2. in Python, the bucket of each group that holds the 90th percentile by nearest rank, the
    value at rank ceil(0.9 n) as `percentile_disc(0.9)` defines it, the rank within it and
    the end of the bucket it lies nearer (`locate`);
@@ -70,12 +72,14 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE
 
 from huying.deadlines.models import Deadline
 from huying.directory.models import Category, Chain, Department
 from huying.reports import worktime
+from huying.reports.models import FOLDED_GRID_LEN, report_months, report_rollups
 from huying.reports.schemas import GroupBy
 from huying.requests.models import Request, RequestReturn, RequestTask
 from huying.workflow.library import SATISFIED
@@ -205,40 +209,118 @@ def _mean(total: Any, n: Any, postgresql: bool) -> ColumnElement[Any]:
     return cast(total, Float) / func.nullif(n, 0)
 
 
+def _covered(session: Session, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The clean folded months (`huying.reports.rollups`) that [start, end) holds whole, each
+    as [its start, its end), in order."""
+    m = report_months
+    return [
+        (a, b)
+        for a, b in session.execute(
+            select(m.c.starts_at, m.c.ends_at)
+            .where(
+                m.c.starts_at >= start,
+                m.c.ends_at <= end,
+                ~m.c.dirty,
+                m.c.folded_at.is_not(None),
+            )
+            .order_by(m.c.starts_at)
+        )
+    ]
+
+
+def _uncovered(
+    start: datetime, end: datetime, covered: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """[start, end) less the ordered, disjoint `covered` ranges within it: the ranges left."""
+    left, at = [], start
+    for a, b in covered:
+        if a > at:
+            left.append((at, a))
+        at = max(at, b)
+    if at < end:
+        left.append((at, end))
+    return left
+
+
+def _rolled(
+    group_by: GroupBy,
+    grid_len: int,
+    months: Sequence[datetime],
+    scope: frozenset[str] | None,
+    escalation_levels: Sequence[int],
+) -> Select[*tuple[Any, ...]]:
+    """The folded rows of `months` for `group_by` in the columns of pass one's fine groups
+    (`_aggregated`): a group's counts (no bucket; the escalations counted from the row's
+    level), or one bucket of a fact's histogram (its requests in `<fact>_n`, their seconds in
+    `<fact>_sum`, every count 0)."""
+    r = report_rollups
+    key = func.substr(r.c.key, 1, grid_len) if group_by == "grid" else r.c.key
+    escalated = {
+        f"escalated_{level}": case((r.c.escalation_level >= level, r.c.received), else_=0)
+        for level in escalation_levels
+    }
+    return select(
+        key.label("key"),
+        *[r.c[f"{fact}_bucket"] for fact in TIMES],
+        r.c.received,
+        *[
+            escalated[name].label(name) if name in escalated else r.c[name]
+            for name in conditions(Request, escalation_levels)
+        ],
+        *[r.c[f"{fact}_sum"] for fact in TIMES],
+        *[r.c[f"{fact}_n"] for fact in TIMES],
+    ).where(r.c.grouping == group_by, r.c.starts_at.in_(months), _in_scope(r.c.department, scope))
+
+
 def _aggregated(
     session: Session,
     key: SQLColumnExpression[Any],
-    in_span: ColumnElement[bool],
+    in_span: ColumnElement[bool] | None,
+    rolled: Select[*tuple[Any, ...]] | None,
     escalation_levels: Sequence[int],
     postgresql: bool,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[Any, list[tuple[int, int]]]]]:
-    """Pass one, one statement and one read of the requests: one mapping per group (`key`,
-    `received`, each count of `conditions` and `SUMS`, `<fact>_mean`, `<fact>_n`) and each
-    fact's histogram, group → [(bucket, values in it)] by bucket.
+    """Pass one, one statement: one mapping per group (`key`, `received`, each count of
+    `conditions` and `SUMS`, `<fact>_mean`, `<fact>_n`) and each fact's histogram, group →
+    [(bucket, values in it)] by bucket; from one read of the requests `in_span` and the
+    folded months' rows `rolled` (either may be None: none).
 
     The requests are grouped by the group key and both facts' buckets (a hash aggregate on
-    plain keys, which PostgreSQL runs in its parallel workers and combines); the groups of
-    that are then summed by group, and by group and bucket of each fact, in the same
-    statement. Each row says which it is in `part`. Every request of a fine group with a
-    bucket of a fact has that fact, so the fine group's `received` counts its values: per
-    request, only the tests of `conditions` and the two sums are left."""
+    plain keys, which PostgreSQL runs in its parallel workers and combines); the folded rows
+    come as groups of the same columns (`_rolled`); all of them are then summed by group, and
+    by group and bucket of each fact, in the same statement. Each row says which it is in
+    `part`. Every request of a fine group with a bucket of a fact has that fact, so the
+    group's `<fact>_n` (its `received`) counts its values: per request, only the tests of
+    `conditions` and the two sums are left."""
     counted = {"received": func.count()} | {
         name: func.count().filter(condition)
         for name, condition in conditions(Request, escalation_levels).items()
     }
-    fine = (
-        select(
-            key.label("key"),
-            *[_bucket(fact).label(f"{fact}_bucket") for fact in TIMES],
-            *[figure.label(name) for name, figure in counted.items()],
-            *[func.sum(getattr(Request, column)).label(f"{f}_sum") for f, column in TIMES.items()],
+    branches: list[Select[*tuple[Any, ...]]] = []
+    if in_span is not None:
+        live: Select[*tuple[Any, ...]] = (
+            select(
+                key.label("key"),
+                *[_bucket(fact).label(f"{fact}_bucket") for fact in TIMES],
+                *[figure.label(name) for name, figure in counted.items()],
+                *[
+                    func.sum(getattr(Request, column)).label(f"{f}_sum")
+                    for f, column in TIMES.items()
+                ],
+                # a fine group with a bucket of a fact: each of its requests has the fact
+                *[func.count().label(f"{f}_n") for f in TIMES],
+            )
+            .where(in_span)
+            .group_by(key, *[_bucket(fact) for fact in TIMES])
         )
-        .where(in_span)
-        .group_by(key, *[_bucket(fact) for fact in TIMES])
-        .cte("fine")
-    )
+        branches.append(live)
+    if rolled is not None:
+        branches.append(rolled)
+    if not branches:
+        return [], {fact: {} for fact in TIMES}
+    fine = (branches[0] if len(branches) == 1 else union_all(*branches)).cte("fine")
     # How many of a group's requests have the fact: those of its fine groups with a bucket.
-    n = {f: func.sum(fine.c.received).filter(fine.c[f"{f}_bucket"].is_not(None)) for f in TIMES}
+    n = {f: func.sum(fine.c[f"{f}_n"]).filter(fine.c[f"{f}_bucket"].is_not(None)) for f in TIMES}
     shape = [
         *["part", "key", "bucket", *counted, *SUMS],
         *[f"{f}_{x}" for f in TIMES for x in ("mean", "n")],
@@ -263,7 +345,7 @@ def _aggregated(
             part=literal(fact),
             key=fine.c.key,
             bucket=fine.c[f"{fact}_bucket"],
-            **{f"{fact}_n": func.sum(fine.c.received)},
+            **{f"{fact}_n": func.sum(fine.c[f"{fact}_n"])},
         )
         .where(fine.c[f"{fact}_bucket"].is_not(None))
         .group_by(fine.c.key, fine.c[f"{fact}_bucket"])
@@ -539,7 +621,23 @@ def rates(
         # aggregation's expressions cost more than it saved (2.6× the bare count, not 2.4×).
         session.execute(text("SET LOCAL work_mem = '64MB'"))
         session.execute(text("SET LOCAL jit = off"))
-    groups, histograms = _aggregated(session, key, in_span, escalation_levels, postgresql)
+    # The clean folded months the period holds whole are summed from their rows; the rest
+    # of the period is read from the requests (all of it when none is folded, and by a grid
+    # prefix longer than the folded one).
+    folded = group_by != "grid" or grid_len <= FOLDED_GRID_LEN
+    covered = _covered(session, start, end) if folded else []
+    left = _uncovered(start, end, covered)
+    in_left = (
+        and_(
+            or_(*[and_(Request.created_at >= a, Request.created_at < b) for a, b in left]),
+            _in_scope(Request.lead_department_code, scope),
+        )
+        if left
+        else None
+    )
+    months = [a for a, _ in covered]
+    rolled = _rolled(group_by, grid_len, months, scope, escalation_levels) if months else None
+    groups, histograms = _aggregated(session, key, in_left, rolled, escalation_levels, postgresql)
     located = {
         fact: {k: locate(h) for k, h in by_key.items()} for fact, by_key in histograms.items()
     }
