@@ -18,6 +18,10 @@ timed `--runs` times (median and range printed):
    migration until autovacuum reuses the space), then, with `--compact`, after
    `VACUUM FULL` (the table a system that recorded the facts as they happened would have).
 
+Then (unless `--no-fold`) the months are folded as the worker folds them
+(`huying.reports.rollups`) and the ratios timed again: the year read from the monthly rows, and
+with November dirty (one of its requests changed: read from `requests`, the rest from the rows).
+
 `--explain` prints PostgreSQL's plan of the year by department, with timings. `--http` also times
 `GET /api/v1/reports/rates` (year, by department) as JSON, CSV and XLSX through the ASGI app.
 
@@ -41,7 +45,7 @@ from sqlalchemy import text
 
 from huying import migrate
 from huying.clock import FrozenClock
-from huying.reports import facts, service
+from huying.reports import facts, rollups, service
 from huying.reports.schemas import GroupBy, RatesRow
 from huying.runtime import Runtime, build_runtime
 
@@ -239,6 +243,31 @@ def time_reports(
     )
 
 
+def fold(rt: Runtime, runs: int, year_groups: list[GroupBy], pairs: int) -> None:
+    """The months folded (`huying.reports.rollups.fold_due`, as the worker does), the rows
+    they take; the reports again, then with November dirty (one of its requests changed: the
+    report reads that month from `requests`), each against the same bare count."""
+    t0 = time.perf_counter()
+    folded = rollups.fold_due(rt)
+    took = time.perf_counter() - t0
+    with rt.db.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT count(*) FROM report_rollups").scalar()
+        size = conn.exec_driver_sql(
+            "SELECT pg_size_pretty(pg_total_relation_size('report_rollups'))"
+        ).scalar()
+    print(f"\nfolded {folded} months in {took:.1f} s: {rows:,} rows in report_rollups ({size})")
+    with rt.db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE) report_rollups")
+    time_reports(rt, runs, year_groups, "the months folded:", pairs)
+    with rt.db.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE requests SET version = version WHERE id = (SELECT min(id) FROM requests "
+            "WHERE created_at >= '2026-11-10' AND created_at < '2026-11-20')"
+        )
+    ratio(rt, "year 2026", "department", pairs)
+    print("(the last line: the year by department with November dirty)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -248,6 +277,9 @@ def main() -> int:
     ap.add_argument("--year-groups", default="all", help="comma-separated, or 'all'")
     ap.add_argument("--compact", action="store_true", help="also time after VACUUM FULL")
     ap.add_argument("--explain", action="store_true")
+    ap.add_argument(
+        "--no-fold", action="store_true", help="skip the reports over folded months (rollups)"
+    )
     ap.add_argument("--http", action="store_true")
     args = ap.parse_args()
     year_groups: list[GroupBy] = (
@@ -287,6 +319,8 @@ def main() -> int:
             if args.compact:
                 print(f"\nVACUUM (FULL, ANALYZE) requests in {compact(rt):.0f} s")
                 time_reports(rt, args.runs, year_groups, "compacted:", args.pairs)
+            if not args.no_fold:
+                fold(rt, args.runs, year_groups, args.pairs)
             if args.http:
                 http(rt, args.runs)
             print(f"load after: {load_average()}")
