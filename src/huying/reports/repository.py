@@ -428,7 +428,14 @@ def _read_whole(
             ),
         )
     buckets = {fact: sorted({at.bucket for at in located[fact].values()}) for fact in facts}
-    near = query.where(in_span, or_(*[_bucket(f).in_(b) for f, b in buckets.items()])).cte("near")
+    # Read once. Inlined (one fact read whole: the CTE is referenced once), PostgreSQL took
+    # the located list, filtered, for one row and read the period's requests again for each
+    # of its rows: November by category read its 82,000 requests 16 times (1.46 s, not 70 ms).
+    near = (
+        query.where(in_span, or_(*[_bucket(f).in_(b) for f, b in buckets.items()]))
+        .cte("near")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     branches = []
     for fact in facts:
         rank, value = near.c[f"{fact}_rank"], near.c[fact]
