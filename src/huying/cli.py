@@ -493,10 +493,10 @@ def cmd_reports_fold(args: argparse.Namespace) -> int:
 
     rt = _runtime(args)
     with rt.db.connect() as conn:
-        due = len(rollups.months_to_fold(conn, now=rt.now(), tz=rt.calendar.tz))
-    folded = rollups.fold_due(rt)
-    print(f"report months folded: {folded} of {due}")
-    return 0 if folded == due else 1
+        due = rollups.months_to_fold(conn, now=rt.now(), tz=rt.calendar.tz)
+    folded = rollups.fold_due(rt, due)
+    print(f"report months folded: {folded} of {len(due)}")
+    return 0 if folded == len(due) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -92,7 +92,7 @@ P90 = 0.9  # the percentile of the rates' `<fact>_p90`
 # The counts that are sums of `conditions` which exclude each other (the enterprise answered
 # or it did not): added up by group, not tested on every request.
 SUMS = {"resolved": ("resolved_confirmed", "resolved_claimed")}
-# The width of a histogram bucket of each fact, in working seconds (`_bucket`): results do not
+# The width of a histogram bucket of each fact, in working seconds (`fact_bucket`): results do not
 # depend on it, time does. Narrower buckets make more groups in the aggregation (a year by
 # department: 4,200 at these widths, 27,000 at half of them, ~1.7× the time); wider ones
 # make pass three read more requests (at twice these widths the aggregation took 0.25× the
@@ -108,7 +108,7 @@ IN_ORDER_COST = 10
 # --- the rates -----------------------------------------------------------------------------
 
 
-def _key(group_by: GroupBy, grid_len: int) -> SQLColumnExpression[Any]:
+def group_key(group_by: GroupBy, grid_len: int) -> SQLColumnExpression[Any]:
     if group_by == "grid":
         return func.substr(Request.grid_code, 1, grid_len)
     column = {
@@ -191,7 +191,7 @@ class Run:
     from_top: bool
 
 
-def _bucket(fact: str) -> ColumnElement[int]:
+def fact_bucket(fact: str) -> ColumnElement[int]:
     """The fact's histogram bucket of a request: its working seconds // `WIDTHS[fact]`,
     integer division on both databases. Any bucketing monotone in the seconds would do: the
     search needs only that every value of bucket b is below every value of bucket b + 1."""
@@ -301,7 +301,7 @@ def _aggregated(
         live: Select[*tuple[Any, ...]] = (
             select(
                 key.label("key"),
-                *[_bucket(fact).label(f"{fact}_bucket") for fact in TIMES],
+                *[fact_bucket(fact).label(f"{fact}_bucket") for fact in TIMES],
                 *[figure.label(name) for name, figure in counted.items()],
                 *[
                     func.sum(getattr(Request, column)).label(f"{f}_sum")
@@ -311,7 +311,7 @@ def _aggregated(
                 *[func.count().label(f"{f}_n") for f in TIMES],
             )
             .where(in_span)
-            .group_by(key, *[_bucket(fact) for fact in TIMES])
+            .group_by(key, *[fact_bucket(fact) for fact in TIMES])
         )
         branches.append(live)
     if rolled is not None:
@@ -424,7 +424,7 @@ def _read_whole(
             and_(
                 func.coalesce(key, "") == wanted[fact].c.key,
                 key.is_(None) == wanted[fact].c.no_key,
-                _bucket(fact) == wanted[fact].c.bucket,
+                fact_bucket(fact) == wanted[fact].c.bucket,
             ),
         )
     buckets = {fact: sorted({at.bucket for at in located[fact].values()}) for fact in facts}
@@ -432,7 +432,7 @@ def _read_whole(
     # the located list, filtered, for one row and read the period's requests again for each
     # of its rows: November by category read its 82,000 requests 16 times (1.46 s, not 70 ms).
     near = (
-        query.where(in_span, or_(*[_bucket(f).in_(b) for f, b in buckets.items()]))
+        query.where(in_span, or_(*[fact_bucket(f).in_(b) for f, b in buckets.items()]))
         .cte("near")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
@@ -617,7 +617,7 @@ def rates(
         Request.created_at < end,
         _in_scope(Request.lead_department_code, scope),
     )
-    key = _key(group_by, grid_len)
+    key = group_key(group_by, grid_len)
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
         # A plan for this period: once psycopg has prepared the statement, PostgreSQL would

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -58,7 +58,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from huying.db import UTCDateTime, unbounded
 from huying.errors import Unavailable
 from huying.reports.models import COUNTED, FOLDED_GRID_LEN, report_months, report_rollups
-from huying.reports.repository import TIMES, _bucket, conditions
+from huying.reports.repository import TIMES, conditions, fact_bucket, group_key
 from huying.reports.schemas import GroupBy
 from huying.reports.service import Period, month_of
 from huying.requests.models import Request
@@ -71,15 +71,7 @@ log = logging.getLogger("huying.reports")
 FOLD_EVERY_SECONDS = 3600.0
 # How long a fold waits for the writes in flight before it gives up until its next run.
 LOCK_WAIT = "2s"
-GROUPINGS: tuple[GroupBy, ...] = ("department", "category", "chain", "grid", "urgency")
-# Each grouping's key as folded (a report by grid cuts the prefix it asks for from this one).
-KEYS = {
-    "department": Request.lead_department_code,
-    "category": Request.category_code,
-    "chain": Request.chain_code,
-    "grid": func.substr(Request.grid_code, 1, FOLDED_GRID_LEN),
-    "urgency": Request.urgency,
-}
+GROUPINGS: tuple[GroupBy, ...] = get_args(GroupBy)
 
 
 def months_to_fold(conn: Connection, *, now: datetime, tz: object) -> list[Period]:
@@ -107,9 +99,10 @@ def _folded(grouping: GroupBy, month: Period) -> CompoundSelect[*tuple[Any, ...]
     and bucket of each fact (its requests and their seconds, every count 0). Apart, the
     histograms take (1 + buckets of one + buckets of the other) rows where together they took
     the product."""
-    key = KEYS[grouping]
+    # the key as a report groups it; the grid by its folded prefix (a report cuts its own)
+    key = group_key(grouping, FOLDED_GRID_LEN)
     counts = conditions(Request, [])
-    buckets = {fact: _bucket(fact) for fact in TIMES}
+    buckets = {fact: fact_bucket(fact) for fact in TIMES}
     fine = (
         select(
             Request.lead_department_code.label("department"),
@@ -228,16 +221,17 @@ def _group(db: Engine, month: Period, *, now: datetime) -> bool:
     return True
 
 
-def fold_due(rt: Runtime) -> int:
-    """Fold every month `months_to_fold` finds, each in a transaction of its own; returns how
-    many were folded. A month that cannot be folded now (the database is away, the writes in
+def fold_due(rt: Runtime, months: list[Period] | None = None) -> int:
+    """Fold `months` (by default every month `months_to_fold` finds), each in transactions of
+    its own; returns how many were folded. A month that cannot be folded now (the database is away, the writes in
     flight held the lock too long) is left for the next run: its reports read `requests`."""
     now = rt.now()
     folded = 0
     try:
-        with rt.db.connect() as conn:
-            due = months_to_fold(conn, now=now, tz=rt.calendar.tz)
-        for month in due:
+        if months is None:
+            with rt.db.connect() as conn:
+                months = months_to_fold(conn, now=now, tz=rt.calendar.tz)
+        for month in months:
             folded += fold(rt.db, month, now=now)
     except (SQLAlchemyError, Unavailable) as exc:
         log.warning("report months not folded, retrying later: %s", exc.__class__.__name__)
