@@ -13,14 +13,15 @@ from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Table, literal_column, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Table, delete, func, insert, literal_column, select, text
+from sqlalchemy.exc import InternalError, OperationalError
 
 from huying.app import create_app
 from huying.clock import FrozenClock
 from huying.db import UTCDateTime, make_engine, unbounded, update_versioned
 from huying.deadlines.models import Deadline
 from huying.errors import Unavailable
+from huying.reports.models import report_months
 from huying.requests.models import Request
 from huying.runtime import Runtime, build_runtime
 from tests.conftest import PG_URL, World, make_settings, submit_body
@@ -112,6 +113,48 @@ def test_postgresql_sessions_read_timestamps_in_utc(rt: Runtime) -> None:
         other = conn.execute(select(typed)).scalar_one()
         assert other.tzinfo is UTC and other == at
         conn.rollback()
+
+
+@needs_postgresql
+def test_a_snapshot_reads_one_state_while_others_commit(rt: Runtime) -> None:
+    """`Runtime.snapshot`: every statement sees what had committed at its first; READ
+    COMMITTED (`transaction`) would see the other transaction's row at the second read."""
+    month = datetime(1990, 1, 1, tzinfo=UTC)
+    count = (
+        select(func.count()).select_from(report_months).where(report_months.c.starts_at == month)
+    )
+    try:
+        with rt.snapshot() as s:
+            assert s.scalar(count) == 0
+            with rt.transaction() as w:
+                w.execute(insert(report_months).values(starts_at=month, ends_at=month, dirty=True))
+            assert s.scalar(count) == 0
+        with rt.transaction() as s:
+            assert s.scalar(count) == 1
+    finally:
+        with rt.transaction() as w:
+            w.execute(delete(report_months).where(report_months.c.starts_at == month))
+
+
+@needs_postgresql
+def test_a_snapshot_refuses_writes_and_its_connection_goes_back_read_write(
+    tight: Runtime,
+) -> None:
+    month = datetime(1990, 2, 1, tzinfo=UTC)
+    with pytest.raises(InternalError, match="read-only transaction"), tight.snapshot() as s:
+        assert s.scalar(text("SHOW transaction_isolation")) == "repeatable read"
+        s.execute(insert(report_months).values(starts_at=month, ends_at=month, dirty=True))
+    with tight.transaction() as s:  # the pool's one connection, as any transaction's
+        assert s.scalar(text("SHOW transaction_isolation")) == "read committed"
+        assert s.scalar(text("SHOW transaction_read_only")) == "off"
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(report_months)
+                .where(report_months.c.starts_at == month)
+            )
+            == 0
+        )
 
 
 @needs_postgresql

@@ -25,6 +25,7 @@ from huying.auth.models import ApiKey
 from huying.auth.service import create_key, create_user
 from huying.clock import FrozenClock
 from huying.db import make_engine, make_sessionmaker
+from huying.reports import rollups
 from huying.runtime import Runtime, build_runtime
 from huying.settings import LoggingSettings
 from huying.worker import Worker
@@ -152,6 +153,23 @@ def test_the_state_of_the_system(
     assert value(families, "huying_outbox_events_pending") == 7
     assert value(families, "huying_outbox_deliveries_pending") == 3
     assert value(families, "huying_deliveries_dead") == 1
+
+
+def test_months_the_rates_read_from_requests_until_folded(
+    client: TestClient, world: World, rt: Runtime, clock: FrozenClock, monitor: dict[str, str]
+) -> None:
+    # Wednesday 18 November: a request; November has not ended, so nothing is due a fold
+    r = client.post(API, json=submit_body(), headers=world.h("integration"))
+    assert r.status_code == 201, r.text
+    assert value(scrape(client, monitor), "huying_report_months_unfolded") == 0
+    clock.set(at("2026-12-01T09:00:00+08:00"))  # November has ended, never folded
+    assert value(scrape(client, monitor), "huying_report_months_unfolded") == 1
+    assert rollups.fold_due(rt) == 1
+    assert value(scrape(client, monitor), "huying_report_months_unfolded") == 0
+    # a November request signed in December: November is dirty again until the next fold
+    sign = client.post(f"{API}/{r.json()['id']}/actions/sign", headers=world.h("gxj"))
+    assert sign.status_code == 200, sign.text
+    assert value(scrape(client, monitor), "huying_report_months_unfolded") == 1
 
 
 def test_http_latency_by_route_template_and_status(

@@ -261,6 +261,16 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def snapshot_options(engine: Engine) -> dict[str, Any] | None:
+    """The connection's execution options for a transaction that only reads and sees one
+    snapshot (`Runtime.snapshot`): REPEATABLE READ, READ ONLY on PostgreSQL. None on SQLite,
+    where every transaction is one already: its one connection begins IMMEDIATE, so nothing
+    else writes until it ends."""
+    if engine.dialect.name == "postgresql":
+        return {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    return None
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 

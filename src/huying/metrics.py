@@ -8,7 +8,8 @@ apps in one process do not collide. Two kinds of figures:
   ASGI middleware around the whole application;
 - the state of the system, computed at scrape time with a few COUNT queries that the existing
   indexes answer: requests by state, open requests overdue and by escalation level, escalation
-  events, the worker's tick lag, the outbox backlog and dead deliveries. If the database cannot
+  events, the worker's tick lag, the outbox backlog and dead deliveries, the months the rates
+  read from `requests` until they are folded again. If the database cannot
   be reached, `huying_database_up` is 0 and those figures are left out; the scrape still works.
 
 `/metrics` needs credentials, checked before any query runs: `Authorization: Bearer <key>` (or
@@ -47,6 +48,7 @@ from huying.auth.deps import Auth, Credentials
 from huying.auth.service import token_hash
 from huying.deadlines import service as deadlines
 from huying.errors import HuyingError, Unavailable
+from huying.reports import rollups
 from huying.requests import service as requests
 from huying.runtime import Runtime
 
@@ -142,6 +144,7 @@ class DatabaseCollector(Collector):
             escalations = alerts.escalations(session=s)
             workers, last_tick = deadlines.ticks(session=s)
             backlog = alerts.backlog(session=s)
+            unfolded = rollups.months_to_fold(s.connection(), now=now, tz=self.rt.calendar.tz)
 
         states = GaugeMetricFamily("huying_requests", "Requests by state", labels=["state"])
         for state in sorted({*self.states, *by_state}):
@@ -183,6 +186,12 @@ class DatabaseCollector(Collector):
             "huying_outbox_deliveries_pending",
             "Deliveries waiting for an attempt or a retry",
             value=backlog.deliveries_pending,
+        )
+        yield GaugeMetricFamily(
+            "huying_report_months_unfolded",
+            "Months ended that the rates read from requests until the next fold "
+            "(changed since their fold, or never folded)",
+            value=len(unfolded),
         )
         yield GaugeMetricFamily(
             "huying_deliveries_dead",

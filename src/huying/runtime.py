@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from huying.calendar import BusinessCalendar
 from huying.clock import Clock, SystemClock
-from huying.db import make_engine, make_sessionmaker
+from huying.db import make_engine, make_sessionmaker, snapshot_options
 from huying.errors import Unavailable
 from huying.settings import Settings
 from huying.workflow.definition import WorkflowInvalid, WorkflowSpec, load_dir
@@ -69,8 +69,28 @@ class Runtime:
 
         Raises Unavailable (503) when no pooled connection comes free in time: every
         connection is busy, or stuck connecting to a database that does not answer."""
+        with self._unit(None) as session:
+            yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A unit of work that only reads, every statement of it seeing the same committed
+        state: for a read of several statements that must agree with each other (a report:
+        its folded months, its counts and its percentiles).
+
+        PostgreSQL: REPEATABLE READ, READ ONLY (under the default READ COMMITTED each
+        statement sees what had committed when it began; a read-only transaction never fails
+        to serialise, and a write in it fails). SQLite: as `transaction`, which is one
+        snapshot already (`db.snapshot_options`)."""
+        with self._unit(snapshot_options(self.db)) as session:
+            yield session
+
+    @contextmanager
+    def _unit(self, options: dict[str, Any] | None) -> Iterator[Session]:
         try:
             with self.sessions() as session, session.begin():
+                if options is not None:
+                    session.connection(execution_options=options)
                 yield session
         except PoolTimeout as exc:
             log.warning("database pool: %s", exc.args[0] if exc.args else "timed out")

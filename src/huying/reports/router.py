@@ -65,7 +65,7 @@ def rates(
     stand now. Supervisors and admins only; a supervisor bound to a department, the requests
     led in its subtree and the returns and tasks of its departments."""
     now = rt.now()
-    with rt.transaction() as s:
+    with rt.snapshot() as s:  # the months, the counts and the percentiles agree
         scope = requests.scope_of(session=s, principal=auth.principal(s, rt))
         span = service.period(tz=rt.calendar.tz, now=now, start=start, end=end, month=month)
         rows = service.rates(
