@@ -67,7 +67,7 @@ def args_for(rt: Runtime, start: str, end: str, group_by: GroupBy) -> dict[str, 
 
 
 def run_report(rt: Runtime, start: str, end: str, group_by: GroupBy) -> list[RatesRow]:
-    with rt.transaction() as s:
+    with rt.snapshot() as s:  # as the route reads it
         return service.rates(session=s, **args_for(rt, start, end, group_by))
 
 
