@@ -3,8 +3,9 @@ the calendar's time zone with their offset."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -69,18 +70,18 @@ def task_out(
 
 
 def timeline_entry_out(t: TimelineEntry, tz: tzinfo) -> TimelineOut:
-    return TimelineOut(
-        seq=t.seq,
-        action=t.action,
-        from_state=t.from_state,
-        to_state=t.to_state,
-        actor=t.actor,
-        role=t.role,
-        at=_local(t.at, tz),
-        note=t.note,
-        data=t.data or {},
-        public=bool(t.public),
-    )
+    return timeline_row_out({name: getattr(t, name) for name in _TIMELINE_COLUMNS}, tz)
+
+
+# What the API shows of a timeline row: TimelineOut's fields, each a column of the row.
+_TIMELINE_COLUMNS = tuple(TimelineOut.model_fields)
+
+
+def timeline_row_out(row: Mapping[str, Any], tz: tzinfo) -> TimelineOut:
+    """A timeline row as column values (`requests.service.Rows`, or an entry read back)."""
+    values = {name: row[name] for name in _TIMELINE_COLUMNS}
+    values.update(at=_local(row["at"], tz), data=row["data"] or {}, public=bool(row["public"]))
+    return TimelineOut(**values)
 
 
 def timeline_out(session: Session, request_id: int, tz: tzinfo) -> list[TimelineOut]:
@@ -92,19 +93,20 @@ def present_written(
     req: Request,
     *,
     deadlines: Sequence[Deadline],
-    timeline: Sequence[TimelineEntry],
+    timeline: Sequence[Mapping[str, Any]],
     names: repo.Names,
     tz: tzinfo,
     public: bool = False,
 ) -> RequestOut:
     """A request this transaction has just written, from the rows the writer holds (all its
-    deadlines and timeline rows, the names it refers to), as `present(..., with_timeline=True)`
-    would show it after reading them back. Its attachments are read only if it has any."""
+    deadlines, its timeline rows as column values, the names it refers to), as
+    `present(..., with_timeline=True)` would show it after reading them back. Its attachments
+    are read only if it has any."""
     item = request_out(req, names, deadlines, tz)
-    if any(t.data and t.data.get("attachments") for t in timeline):
+    if any(t["data"] and t["data"].get("attachments") for t in timeline):
         files = attachments.of_requests(session=session, request_ids=[req.id], public_only=public)
         item.attachments = files.get(req.id, [])
-    item.timeline = [timeline_entry_out(t, tz) for t in sorted(timeline, key=lambda t: t.seq)]
+    item.timeline = [timeline_row_out(t, tz) for t in sorted(timeline, key=lambda t: t["seq"])]
     return public_view(item) if public else item
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -107,10 +107,12 @@ def _max_id_plus_one() -> ColumnElement[Any]:
     return select(func.coalesce(func.max(Request.id), 0) + 1).scalar_subquery()
 
 
-def insert_new(session: Session) -> None:
+def insert_new(session: Session, rows: Mapping[type[Any], Sequence[Mapping[str, Any]]]) -> None:
     """Write every object pending in the session (a new request and the rows that hang on
     it) with one INSERT per table, an executemany of its rows, instead of the unit of work:
     the ORM's flush of these half-dozen objects cost more than the whole bare transaction.
+    Then `rows`, column values by model (each row with every foreign key it needs), one
+    INSERT per model, in the order given.
 
     The foreign keys the flush would copy from related objects (`TimelineEntry.request`,
     `Request.tasks`, `Deadline.task`) are copied here, tables are written parents first,
@@ -120,8 +122,15 @@ def insert_new(session: Session) -> None:
     the caller may read it, and the commit does not write it again. A unique constraint
     broken here raises IntegrityError, as the flush would."""
     pending = list(session.new)
-    if not pending:
-        return
+    if pending:
+        _insert_objects(session, pending)
+    connection = session.connection()
+    for model, values in rows.items():
+        if values:
+            connection.execute(_plan(inspect(model)).insert, values)
+
+
+def _insert_objects(session: Session, pending: list[Any]) -> None:
     states = {id(obj): inspect(obj) for obj in pending}
     owners: dict[int, tuple[Any, Any]] = {}
     for obj in pending:

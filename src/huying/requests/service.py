@@ -428,7 +428,7 @@ class Intake:
     request: Request
     created: bool
     deadlines: Sequence[Deadline] = ()
-    timeline: Sequence[TimelineEntry] = ()
+    timeline: Sequence[Mapping[str, Any]] = ()  # as `Rows.timeline` holds them
     names: repo.Names | None = None
 
 
@@ -475,7 +475,8 @@ def take_in(
     """Take in a request and route it at once (`submit`), keeping what it wrote.
 
     The enterprise, the category and the routing come from the directory's cache. The rows
-    are built by the engine's outcomes as for any action (`_apply`) and written with one
+    are built by the engine's outcomes as for any action (`_apply`; the timeline rows and the
+    events as column values, `Rows`, as the worker's batches hold them) and written with one
     INSERT per table (`repo.insert_new`), not the unit of work; a concurrent submit with the
     same Idempotency-Key or external_id fails there (see `replay`). The rows written leave
     the session as they were written: the request returned is one to read, not to change."""
@@ -527,15 +528,15 @@ def take_in(
         },
     )
     deadlines: list[Deadline] = []  # every deadline of the request, ended ones too
-    timeline: list[TimelineEntry] = []
-    _apply(session, rt, req, started, overrides=overrides, deadlines=deadlines, written=timeline)
+    rows = Rows()  # the timeline rows and the events, as column values
+    _apply(session, rt, req, started, overrides=overrides, deadlines=deadlines, rows=rows)
     submitted_seq = req.timeline_seq
     payload = _route_payload(session, category, grid_code, enterprise.chain_code)
     routed = rt.workflows.fire(
         spec.name, spec.version, snapshot(req), "route", actor=SYSTEM, payload=payload, now=now
     )
-    _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines, written=timeline)
-    repo.insert_new(session)
+    _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines, rows=rows)
+    repo.insert_new(session, rows={TimelineEntry: rows.timeline, Event: rows.events})
     attachments.bind(
         session=session,
         settings=rt.settings,
@@ -558,7 +559,7 @@ def take_in(
         categories={category.code: category.name},
         enterprises={enterprise.uscc: enterprise.name},
     )
-    return Intake(req, True, deadlines, timeline, names)
+    return Intake(req, True, deadlines, rows.timeline, names)
 
 
 def _earlier_submit(session: Session, principal: Principal, key: str) -> Request | None:
