@@ -114,7 +114,7 @@ def insert_new(session: Session, rows: Mapping[type[Any], Sequence[Mapping[str, 
     Then `rows`, column values by model (each row with every foreign key it needs), one
     INSERT per model, in the order given.
 
-    The foreign keys the flush would copy from related objects (`TimelineEntry.request`,
+    The foreign keys the flush would copy from related objects (`Deadline.request`,
     `Request.tasks`, `Deadline.task`) are copied here, tables are written parents first,
     column defaults are applied as the flush would, and ids the database assigns are read
     back (RETURNING) only for the rows another row refers to (a task's deadline names its
