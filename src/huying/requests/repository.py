@@ -160,6 +160,11 @@ def _insert_objects(session: Session, pending: list[Any]) -> None:
         )
         order.remove(table)
         _insert_rows(connection, table, by_table[table], states, links, referred)
+    if not session.identity_map and len(session.new) == len(pending):
+        # nothing but these in the session (a submit's usual case): all out at once, without
+        # the cascade each `expunge` walks
+        session.expunge_all()
+        return
     for obj in pending:
         if obj in session:  # (expunging a request takes its tasks and co-departments along)
             session.expunge(obj)
