@@ -35,6 +35,7 @@ pytestmark = pytest.mark.skipif(
     not PG_URL, reason="needs PostgreSQL: set HUYING_TEST_DATABASE_URL (.ci/run does)"
 )
 API = "/api/v1/requests"
+REPORT = "/api/v1/reports/rates"
 T = TypeVar("T")
 
 
@@ -98,6 +99,10 @@ def test_503_while_the_database_is_away_then_recovery_without_a_restart(
         assert r.headers["retry-after"] == "5"
         assert "database" in r.json()["detail"]
         assert client.get(API, headers=h).status_code == 503
+        # a report's snapshot (REPEATABLE READ, READ ONLY) asks for its connection first
+        report = client.get(REPORT, headers=world.h("supervisor"))
+        assert report.status_code == 503, report.text
+        assert report.headers["content-type"].startswith("application/problem+json")
         assert client.get("/healthz").status_code == 503
         page = client.get("/", headers={"Accept": "text/html"}, follow_redirects=False)
         assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
@@ -108,6 +113,7 @@ def test_503_while_the_database_is_away_then_recovery_without_a_restart(
 
         proxy.restore()
         assert client.get(API, headers=h).status_code == 200
+        assert client.get(REPORT, headers=world.h("supervisor")).status_code == 200
         assert client.post(API, json=submit_body(), headers=h).status_code == 201
         assert client.get("/healthz").status_code == 200
         assert client.get("/").status_code == 200
