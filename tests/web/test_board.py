@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from huying.auth.service import Principal
 from huying.calendar import HolidayTable
 from huying.clock import FrozenClock
 from huying.runtime import Runtime, build_calendar
+from huying.web import rates
+from tests.conftest import PG_URL
 from tests.web.conftest import GRID, act, console_app, csrf_in, login, state_of, submit
 
 NOTICE = (
@@ -157,6 +162,24 @@ def test_the_rates_table_states_the_formulas_and_where_resolution_comes_from(
     ) in board
     # 部门, 诉求数, then each rate with its division; resolution with its two sources
     assert "区工信局 3 100.0% 2/2 100.0% 2/2（企业确认 1，部门自报 1） 100.0% 2/2" in board
+
+
+@pytest.mark.skipif(not PG_URL, reason="isolation levels: PostgreSQL (SQLite: one snapshot)")
+def test_the_board_reads_its_rates_in_one_snapshot_as_the_reports_do(
+    rt: Runtime, web: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str | None] = []
+    real = rates.department_rates
+
+    def watched(s: Session, **kwargs: Any) -> list[rates.DepartmentRates]:
+        seen.append(s.scalar(text("SHOW transaction_isolation")))
+        return real(s, **kwargs)
+
+    monkeypatch.setattr(rates, "department_rates", watched)
+    submit(rt)
+    signed_in(web, "supervisor")
+    assert web.get("/board").status_code == 200
+    assert seen == ["repeatable read"]
 
 
 # --- next year's holidays ------------------------------------------------------------------

@@ -112,8 +112,12 @@ def serve(
     *,
     roles: Sequence[str] = web.CONSOLE_ROLES,
     fragment: bool = False,
+    snapshot: bool = False,
 ) -> Response:
-    with rt.transaction() as s:
+    """A page built in one unit of work; with `snapshot`, one that only reads and sees one
+    state throughout (`Runtime.snapshot`), for a page of figures that must agree, as the
+    reports' route reads them."""
+    with rt.snapshot() if snapshot else rt.transaction() as s:
         try:
             who = web.visitor(request, s, rt)
         except NotAuthenticated:

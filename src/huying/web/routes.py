@@ -551,7 +551,10 @@ def _with_suspension(
 
 @router.get("/board", response_class=HTMLResponse)
 def board(request: Request, rt: Rt) -> Response:
-    return serve(request, rt, _board(request, rt, fragment=False), roles=NON_DEPARTMENT)
+    # the month's rates read in one snapshot, as `GET /api/v1/reports/rates` reads them
+    return serve(
+        request, rt, _board(request, rt, fragment=False), roles=NON_DEPARTMENT, snapshot=True
+    )
 
 
 @router.get("/fragments/board", response_class=HTMLResponse)
