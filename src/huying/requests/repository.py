@@ -160,9 +160,9 @@ def _insert_objects(session: Session, pending: list[Any]) -> None:
         )
         order.remove(table)
         _insert_rows(connection, table, by_table[table], states, links, referred)
-    if not session.identity_map and len(session.new) == len(pending):
-        # nothing but these in the session (a submit's usual case): all out at once, without
-        # the cascade each `expunge` walks
+    if not session.identity_map:
+        # nothing but these in the session (`pending` is all it holds new; nothing read): all
+        # out at once, without the cascade each `expunge` walks
         session.expunge_all()
         return
     for obj in pending:
