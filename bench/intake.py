@@ -86,8 +86,15 @@ TARGET_SERVER_CPU_MS = 2.5
 
 def _cpu_of(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc)."""
+    user, system = _cpu_split(pid)
+    return user + system
+
+
+def _cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -106,6 +113,7 @@ class Phase:
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
     server_cpu: float = 0.0
+    server_system: float = 0.0  # the part of server_cpu spent in the kernel (sockets, I/O)
     bench_cpu: float = 0.0
     busy: float = 0.0  # machine busy jiffies
     total: float = 0.0
@@ -120,6 +128,7 @@ class Phase:
         self.errors += other.errors
         self.latencies.extend(other.latencies)
         self.server_cpu += other.server_cpu
+        self.server_system += other.server_system
         self.bench_cpu += other.bench_cpu
         self.busy += other.busy
         self.total += other.total
@@ -132,12 +141,13 @@ class Phase:
 
 
 def measured(name: str, server_pid: int, body: Callable[[], tuple[int, int, list[float]]]) -> Phase:
-    s0, b0, (m0, t0) = _cpu_of(server_pid), time.process_time(), _machine_busy()
+    (u0, k0), b0, (m0, t0) = _cpu_split(server_pid), time.process_time(), _machine_busy()
     start = time.perf_counter()
     n, errors, lat = body()
     seconds = time.perf_counter() - start
-    s1, b1, (m1, t1) = _cpu_of(server_pid), time.process_time(), _machine_busy()
-    return Phase(name, n, seconds, errors, lat, s1 - s0, b1 - b0, m1 - m0, t1 - t0)
+    (u1, k1), b1, (m1, t1) = _cpu_split(server_pid), time.process_time(), _machine_busy()
+    server = u1 - u0 + k1 - k0
+    return Phase(name, n, seconds, errors, lat, server, k1 - k0, b1 - b0, m1 - m0, t1 - t0)
 
 
 # --- the HTTP side ----------------------------------------------------------------
@@ -520,7 +530,8 @@ def main() -> int:
         print(
             f"{p.name}: {p.n} ok, {p.errors} errors in {p.seconds:.2f} s = {p.rate:,.0f}/s; "
             f"latency p50 {p.pct(0.5):.1f} ms, p99 {p.pct(0.99):.1f} ms; "
-            f"CPU per op: server {p.server_cpu / max(p.n, 1) * 1000:.2f} ms, "
+            f"CPU per op: server {p.server_cpu / max(p.n, 1) * 1000:.2f} ms "
+            f"({p.server_system / max(p.n, 1) * 1000:.2f} ms of it in the kernel), "
             f"bench process {p.bench_cpu / max(p.n, 1) * 1000:.2f} ms; machine busy {busy:.0%} of {os.cpu_count()} cores"
         )
     print()
