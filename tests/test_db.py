@@ -9,16 +9,31 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Table, delete, func, insert, literal_column, select, text
-from sqlalchemy.exc import InternalError, OperationalError
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError, OperationalError
 
 from huying.app import create_app
 from huying.clock import FrozenClock
-from huying.db import UTCDateTime, make_engine, unbounded, update_versioned
+from huying.db import JSONType, UTCDateTime, insert_rows, make_engine, unbounded, update_versioned
 from huying.deadlines.models import Deadline
 from huying.errors import Unavailable
 from huying.reports.models import report_months
@@ -243,3 +258,188 @@ def test_update_versioned_writes_the_rows_whose_version_matches(
         )
     with rt.db.connect() as connection:
         assert update_versioned(connection, deadlines, columns, []) == 0
+
+
+# --- insert_rows: the driver's cursor, SQLAlchemy's statement and processors -----------------
+
+
+class Watched:
+    """The statements SQLAlchemy's execution sends on `engine` while this is open: its
+    listener makes `insert_rows` go through that execution."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine, self.sent = engine, cast(list[str], [])
+
+    def _seen(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
+        self.sent.append(statement)
+
+    def __enter__(self) -> Watched:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def copies_of_a_request(rt: Runtime, client: TestClient, world: World) -> list[dict[str, Any]]:
+    """Two rows for `requests` unlike any written: a submitted request's row, without its id,
+    with its unique columns changed, and a value in the columns a submit leaves empty (JSON,
+    booleans, floats, instants)."""
+    r = client.post("/api/v1/requests", json=submit_body(), headers=world.h("integration"))
+    assert r.status_code == 201, r.text
+    requests = cast(Table, Request.__table__)
+    with rt.db.connect() as conn:
+        row = dict(
+            conn.execute(select(requests).where(requests.c.id == r.json()["id"])).one()._mapping
+        )
+    del row["id"]
+    closed = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
+    return [
+        row
+        | {
+            "number": f"HY-20261120-9{k:05d}",
+            "receipt_token": f"copy{k}",
+            "pending_extension": {"by": "3 working days", "reason": "等待检测报告"},
+            "media_urls": ["https://example.com/现场.jpg"],
+            "resolved": k == 0,
+            "lat": 22.5431 + k,
+            "closed_at": closed,
+            "rating": "satisfied",
+        }
+        for k in range(2)
+    ]
+
+
+def read_back(rt: Runtime, ids: list[int]) -> list[dict[str, Any]]:
+    requests = cast(Table, Request.__table__)
+    with rt.db.connect() as conn:
+        found = conn.execute(select(requests).where(requests.c.id.in_(ids)).order_by(requests.c.id))
+        return [
+            {k: v for k, v in r._mapping.items() if k not in ("id", "number", "receipt_token")}
+            for r in found
+        ]
+
+
+def test_insert_rows_writes_what_sqlalchemy_writes(
+    rt: Runtime, world: World, client: TestClient
+) -> None:
+    """The same rows through the driver's cursor and through SQLAlchemy's execution read back
+    the same, column for column (JSON, booleans, floats, aware instants), and RETURNING
+    gives the new ids in the order of the rows."""
+    requests = cast(Table, Request.__table__)
+    rows = copies_of_a_request(rt, client, world)
+    with rt.db.begin() as conn, Watched(rt.db) as watched:
+        through_sqlalchemy = insert_rows(conn, requests, rows, returning="id")
+    assert len(watched.sent) >= 1  # its listener saw them: SQLAlchemy's execution ran
+    again = [
+        r | {"number": f"{r['number']}b", "receipt_token": f"{r['receipt_token']}b"} for r in rows
+    ]
+    with rt.db.begin() as conn:
+        through_driver = insert_rows(conn, requests, again, returning="id")
+        numbers = dict(
+            conn.execute(
+                select(requests.c.id, requests.c.number).where(requests.c.id.in_(through_driver))
+            ).all()
+        )
+    assert [numbers[i] for i in through_driver] == [r["number"] for r in again]
+    assert read_back(rt, through_driver) == read_back(rt, through_sqlalchemy)
+    assert read_back(rt, through_driver)[0]["closed_at"] == rows[0]["closed_at"]
+
+
+def test_insert_rows_sends_one_statement_for_many_rows_on_the_drivers_cursor(rt: Runtime) -> None:
+    """Several rows without RETURNING: one executemany on the driver's cursor, which no
+    listener of SQLAlchemy's sees (on SQLite the driver's own trace does)."""
+    table = Table(
+        "bench_rows",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("at", UTCDateTime),
+        Column("data", JSONType),
+    )
+    at = datetime(2026, 11, 20, 1, 2, 3, tzinfo=UTC)
+    with rt.db.begin() as conn:
+        table.create(conn)
+    try:
+        traced: list[str] = []
+        with rt.db.begin() as conn:
+            raw: Any = conn.connection.dbapi_connection
+            if rt.db.dialect.name == "sqlite":
+                raw.set_trace_callback(traced.append)
+            insert_rows(conn, table, [{"at": at, "data": {"n": k}} for k in range(3)])
+            if rt.db.dialect.name == "sqlite":
+                raw.set_trace_callback(None)
+        if rt.db.dialect.name == "sqlite":
+            assert [s for s in traced if s.startswith("INSERT")] == [
+                f"INSERT INTO bench_rows (at, data) VALUES ('{at:%Y-%m-%d %H:%M:%S.%f}', '{{\"n\": {k}}}')"
+                for k in range(3)
+            ]
+        with rt.db.connect() as conn:
+            assert conn.execute(select(table.c.at, table.c.data).order_by(table.c.id)).all() == [
+                (at, {"n": k}) for k in range(3)
+            ]
+    finally:
+        with rt.db.begin() as conn:
+            table.drop(conn)
+
+
+def test_insert_rows_fills_defaults_through_sqlalchemy(rt: Runtime) -> None:
+    """A row without a column that has a default on the Python side: SQLAlchemy's execution
+    evaluates the default, as it would for any INSERT."""
+    table = Table(
+        "bench_defaults",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("n", Integer, default=7),
+        Column("label", String(10)),
+    )
+    with rt.db.begin() as conn:
+        table.create(conn)
+    try:
+        with rt.db.begin() as conn:
+            [new] = insert_rows(conn, table, [{"label": "x"}], returning="id")
+        with rt.db.connect() as conn:
+            assert conn.execute(
+                select(table.c.n, table.c.label).where(table.c.id == new)
+            ).one() == (7, "x")
+    finally:
+        with rt.db.begin() as conn:
+            table.drop(conn)
+
+
+def test_insert_rows_raises_sqlalchemys_integrity_error(
+    rt: Runtime, world: World, client: TestClient
+) -> None:
+    """A unique key broken on the driver's cursor is SQLAlchemy's IntegrityError, as the route
+    that answers a concurrent retry expects; the transaction rolls back and nothing of it
+    stays."""
+    requests = cast(Table, Request.__table__)
+    rows = copies_of_a_request(rt, client, world)
+    with pytest.raises(IntegrityError) as caught, rt.db.begin() as conn:
+        insert_rows(conn, requests, [rows[0], rows[0] | {"receipt_token": "other"}])
+    assert not caught.value.connection_invalidated
+    with rt.db.connect() as conn:
+        assert conn.scalar(select(func.count()).where(requests.c.number == rows[0]["number"])) == 0
+
+
+def test_insert_rows_on_a_lost_connection_invalidates_it(rt: Runtime) -> None:
+    """The driver's connection gone under a statement: the error says the connection was
+    invalidated (the API answers 503), and the pool does not hand that connection out again."""
+    table = Table(
+        "bench_lost", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer)
+    )
+    with rt.db.begin() as conn:
+        table.create(conn)
+    try:
+        with rt.db.connect() as conn:
+            conn.begin()
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.close()
+            with pytest.raises(DBAPIError) as caught:
+                insert_rows(conn, table, [{"n": 1}])
+            assert caught.value.connection_invalidated and conn.invalidated
+        with rt.db.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(table)) == 0
+    finally:
+        with rt.db.begin() as conn:
+            table.drop(conn)

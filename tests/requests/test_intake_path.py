@@ -6,12 +6,14 @@ replica holds on the very next submit on another, and rows written straight thro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, update
+from sqlalchemy import Connection, Insert, event, update
 
 from huying.app import create_app
 from huying.directory.models import Category, Enterprise, RoutingRule
@@ -72,6 +74,53 @@ def test_a_submit_sends_at_most_eight_statements(
     # timeline, deadlines and event, each one INSERT; nothing is read back
     inserts = [s for s in statements.sent if s.lstrip().upper().startswith("INSERT")]
     assert len(inserts) == 6, "\n".join(statements.sent)
+
+
+def test_a_submit_writes_on_the_drivers_cursor_when_nothing_watches(
+    rt: Runtime, client: TestClient, world: World
+) -> None:
+    """With no listener on the engine (as in production), a submit's rows go to the driver's
+    cursor (`huying.db.insert_rows`), none through SQLAlchemy's `Connection.execute`; on
+    SQLite its own trace of what the driver runs shows the same six INSERTs, between the
+    BEGIN, the one SELECT and the COMMIT."""
+    sqlite = rt.db.dialect.name == "sqlite"
+    assert submit(client, world).status_code == 201  # fills this replica's caches
+    traced: list[str] = []
+
+    def trace(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+        if sqlite:
+            dbapi_connection.set_trace_callback(traced.append)
+
+    executed: list[Any] = []
+    execute = Connection.execute
+
+    def spy(self: Connection, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        executed.append(statement)
+        return execute(self, statement, *args, **kwargs)
+
+    event.listen(rt.db, "checkout", trace)  # a pool event: SQLAlchemy's execution unwatched
+    try:
+        with patch.object(Connection, "execute", spy):
+            assert submit(client, world, title="第二次").status_code == 201
+    finally:
+        event.remove(rt.db, "checkout", trace)
+        if sqlite:
+            with rt.db.connect() as conn:
+                conn.connection.dbapi_connection.set_trace_callback(None)  # type: ignore[union-attr]
+    assert executed and not [s for s in executed if isinstance(s, Insert)]
+    if not sqlite:
+        return  # psycopg has no trace of its own
+    tables = [m.group(1) for s in traced if (m := re.match(r"INSERT INTO (\w+)", s))]
+    assert sorted(set(tables)) == [
+        "deadlines",
+        "events",
+        "request_co_departments",
+        "request_tasks",
+        "requests",
+        "timeline_entries",
+    ], "\n".join(traced)
+    others = [s.split()[0] for s in traced if not s.startswith("INSERT")]
+    assert others == ["BEGIN", "SELECT", "COMMIT"], "\n".join(traced)
 
 
 def test_a_cold_replica_reads_the_directory_once(

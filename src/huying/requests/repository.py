@@ -19,7 +19,6 @@ from sqlalchemy import (
     Table,
     exists,
     func,
-    insert,
     inspect,
     or_,
     select,
@@ -30,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.auth.models import ApiKey, User
-from huying.db import Base, among, update_versioned
+from huying.db import Base, among, insert_rows, update_versioned
 from huying.deadlines.models import Deadline
 from huying.directory.models import Category, Department, Enterprise
 from huying.requests.models import Request, RequestCoDepartment, RequestTask, TimelineEntry
@@ -126,8 +125,7 @@ def insert_new(session: Session, rows: Mapping[type[Any], Sequence[Mapping[str, 
         _insert_objects(session, pending)
     connection = session.connection()
     for model, values in rows.items():
-        if values:
-            connection.execute(_plan(inspect(model)).insert, values)
+        insert_rows(connection, _plan(inspect(model)).table, values)
 
 
 def _insert_objects(session: Session, pending: list[Any]) -> None:
@@ -185,8 +183,7 @@ class _Plan:
     columns: tuple[tuple[str, str, tuple[Any, ...]], ...]
     references: tuple[Any, ...]  # many-to-one relationships
     collections: tuple[Any, ...]  # one-to-many relationships
-    insert: Any
-    returning: Any
+    returning: str | None  # the primary key's column when it is one: read back where referred to
 
 
 @cache
@@ -213,10 +210,7 @@ def _plan(mapper: Any) -> _Plan:
         columns=tuple(columns),
         references=tuple(r for r in mapper.relationships if r.direction is MANYTOONE),
         collections=tuple(r for r in mapper.relationships if r.direction is ONETOMANY),
-        insert=insert(table),
-        returning=insert(table).returning(keys[0], sort_by_parameter_order=True)
-        if len(keys) == 1
-        else None,
+        returning=keys[0].key if len(keys) == 1 else None,
     )
 
 
@@ -251,12 +245,11 @@ def _insert_rows(
     for members in groups.values():
         rows = [row for _, row in members]
         if plan.returning is not None and any(id(obj) in referred for obj, _ in members):
-            [pk] = table.primary_key.columns
-            result = connection.execute(plan.returning, rows)
-            for (obj, _), new_id in zip(members, result.scalars(), strict=True):
-                states[id(obj)].dict[pk.key] = new_id
+            new_ids = insert_rows(connection, table, rows, returning=plan.returning)
+            for (obj, _), new_id in zip(members, new_ids, strict=True):
+                states[id(obj)].dict[plan.returning] = new_id
         else:
-            connection.execute(plan.insert, rows)
+            insert_rows(connection, table, rows)
 
 
 def _row(plan: _Plan, values: dict[str, Any], links: list[tuple[Any, str, str]]) -> dict[str, Any]:
