@@ -4,6 +4,7 @@ except in migrations; the SQLite file holding the secrets is its owner's only.""
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -89,6 +90,34 @@ def test_no_free_connection_is_unavailable_not_a_pool_timeout(
     assert "database pool:" in caplog.text
     with tight.transaction() as s:  # and once one is free again, it is used
         assert s.scalar(select(1)) == 1
+
+
+def test_a_sqlite_file_another_writer_holds_is_a_503_and_changes_nothing(
+    tight: Runtime, world: World
+) -> None:
+    """Another process writing past the busy timeout (`statement_timeout`): the BEGIN
+    IMMEDIATE of a submit fails as SQLAlchemy's OperationalError, answered 503, whether it
+    runs on the driver's connection (nothing watching) or through SQLAlchemy's execution."""
+    if tight.db.dialect.name != "sqlite":
+        pytest.skip("SQLite's writers queue on the file; PostgreSQL's lock rows")
+    path = tight.db.url.database
+    assert path is not None
+    with TestClient(create_app(tight), raise_server_exceptions=False) as client:
+        h = world.h("integration")
+        assert client.post("/api/v1/requests", json=submit_body(), headers=h).status_code == 201
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            for watched in (False, True):
+                with Watched(tight.db) if watched else ExitStack():
+                    r = client.post("/api/v1/requests", json=submit_body(), headers=h)
+                assert r.status_code == 503, r.text
+                assert r.headers["content-type"] == "application/problem+json"
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        found = client.get("/api/v1/requests", headers=h).json()
+        assert len(found["items"]) == 1
 
 
 def test_no_free_connection_is_a_503_problem_with_retry_after(tight: Runtime, world: World) -> None:

@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -207,23 +207,36 @@ def insert_rows(
             cursor.executemany(prepared.sql, params)
         return []
     except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, pooled.dbapi_connection, cursor)
-        if lost:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            prepared.sql,
-            params if len(params) > 1 else params[0],
-            exc,
-            dialect.loaded_dbapi.Error,
-            hide_parameters=connection.engine.hide_parameters,
-            connection_invalidated=lost,
-            dialect=dialect,
-            ismulti=len(params) > 1,
+        many = len(params) > 1
+        raise _as_raised(
+            connection, exc, prepared.sql, params if many else params[0], cursor
         ) from exc
     finally:
         if cursor is not None:
             with contextlib.suppress(Exception):  # a connection just lost may refuse even this
                 cursor.close()
+
+
+def _as_raised(
+    connection: Connection, exc: Any, sql: str, params: Any, cursor: Any = None
+) -> StatementError:
+    """The driver's `exc` as SQLAlchemy's execution raises it: wrapped in its exception class
+    (IntegrityError, OperationalError, ...), the connection invalidated if it is lost."""
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
+    if lost:
+        connection.invalidate(exc)
+    raised: StatementError = DBAPIError.instance(
+        sql,
+        params,
+        exc,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=connection.engine.hide_parameters,
+        connection_invalidated=lost,
+        dialect=dialect,
+        ismulti=isinstance(params, list),
+    )
+    return raised
 
 
 def _observed(connection: Connection) -> bool:
@@ -381,8 +394,15 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(conn: Connection) -> None:
+        if _observed(conn):  # the listeners see it (the tests count it as a statement)
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        # on the driver's connection: SQLAlchemy's execution around it cost more than it
+        try:
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        except conn.dialect.loaded_dbapi.Error as exc:  # locked past the busy timeout
+            raise _as_raised(conn, exc, "BEGIN IMMEDIATE", ()) from exc
 
 
 def snapshot_options(engine: Engine) -> dict[str, Any] | None:
