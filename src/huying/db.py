@@ -170,7 +170,8 @@ def insert_rows(
     the values' bind processors; the driver's cursor runs it (an executemany for several
     rows). SQLAlchemy's execution around a statement (its context, the parameters, the
     result) costs more than the driver's own work for the submit's few short rows: its six
-    INSERTs written here take 14% fewer instructions per submit (BENCHMARKS.md, "Intake").
+    INSERTs written here take 14% fewer instructions per submit (BENCHMARKS.md, the
+    eleventh session's part two targets).
     Errors arrive as `Connection.execute` raises them: SQLAlchemy's (IntegrityError for a
     unique key), a lost connection invalidated. When anything watches the engine's
     statements (echo, a `before_cursor_execute`, `after_cursor_execute` or `handle_error`
