@@ -8,6 +8,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from huying import migrate
@@ -125,6 +126,26 @@ def rt(migrated: str, clock: FrozenClock, workflows: Specs) -> Iterator[Runtime]
     yield runtime
     empty_tables(runtime)
     runtime.close()
+
+
+@contextmanager
+def sent_statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements SQLAlchemy's execution sends on `engine` while this is open, each
+    cursor execution once (SQLite's BEGIN IMMEDIATE too; COMMIT is not one).
+
+    Listening changes the path: while anything listens, `huying.db` sends what it would run
+    on the driver's cursor (`insert_rows`, SQLite's BEGIN) through that execution instead,
+    the same statements, so that they are all seen here."""
+    sent: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
 
 @functools.cache

@@ -17,13 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import (
     Column,
     Connection,
-    Engine,
     Integer,
     MetaData,
     String,
     Table,
     delete,
-    event,
     func,
     insert,
     literal_column,
@@ -40,7 +38,7 @@ from huying.errors import Unavailable
 from huying.reports.models import report_months
 from huying.requests.models import Request
 from huying.runtime import Runtime, build_runtime
-from tests.conftest import PG_URL, World, make_settings, submit_body
+from tests.conftest import PG_URL, World, make_settings, sent_statements, submit_body
 
 needs_postgresql = pytest.mark.skipif(not PG_URL, reason="PostgreSQL's statement_timeout")
 
@@ -109,7 +107,7 @@ def test_a_sqlite_file_another_writer_holds_is_a_503_and_changes_nothing(
         try:
             other.execute("BEGIN IMMEDIATE")
             for watched in (False, True):
-                with Watched(tight.db) if watched else ExitStack():
+                with sent_statements(tight.db) if watched else ExitStack():
                     r = client.post("/api/v1/requests", json=submit_body(), headers=h)
                 assert r.status_code == 503, r.text
                 assert r.headers["content-type"] == "application/problem+json"
@@ -292,24 +290,6 @@ def test_update_versioned_writes_the_rows_whose_version_matches(
 # --- insert_rows: the driver's cursor, SQLAlchemy's statement and processors -----------------
 
 
-class Watched:
-    """The statements SQLAlchemy's execution sends on `engine` while this is open: its
-    listener makes `insert_rows` go through that execution."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine, self.sent = engine, cast(list[str], [])
-
-    def _seen(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
-        self.sent.append(statement)
-
-    def __enter__(self) -> Watched:
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
-
-
 def copies_of_a_request(rt: Runtime, client: TestClient, world: World) -> list[dict[str, Any]]:
     """Two rows for `requests` unlike any written: a submitted request's row, without its id,
     with its unique columns changed, and a value in the columns a submit leaves empty (JSON,
@@ -357,9 +337,9 @@ def test_insert_rows_writes_what_sqlalchemy_writes(
     gives the new ids in the order of the rows."""
     requests = cast(Table, Request.__table__)
     rows = copies_of_a_request(rt, client, world)
-    with rt.db.begin() as conn, Watched(rt.db) as watched:
+    with rt.db.begin() as conn, sent_statements(rt.db) as sent:
         through_sqlalchemy = insert_rows(conn, requests, rows, returning="id")
-    assert len(watched.sent) >= 1  # its listener saw them: SQLAlchemy's execution ran
+    assert len(sent) >= 1  # its listener saw them: SQLAlchemy's execution ran
     again = [
         r | {"number": f"{r['number']}b", "receipt_token": f"{r['receipt_token']}b"} for r in rows
     ]
@@ -375,11 +355,12 @@ def test_insert_rows_writes_what_sqlalchemy_writes(
     assert read_back(rt, through_driver)[0]["closed_at"] == rows[0]["closed_at"]
 
 
-def test_insert_rows_sends_one_statement_for_many_rows_on_the_drivers_cursor(rt: Runtime) -> None:
-    """Several rows without RETURNING: one executemany on the driver's cursor, which no
-    listener of SQLAlchemy's sees (on SQLite the driver's own trace does)."""
+def test_insert_rows_writes_many_rows_with_their_bind_processors(rt: Runtime) -> None:
+    """Several rows without RETURNING, in one executemany on the driver's cursor: each value
+    as SQLAlchemy's bind processors give it (SQLite's own trace shows the instant as text,
+    in UTC, and the JSON dumped), and read back as written."""
     table = Table(
-        "bench_rows",
+        "scratch_rows",
         MetaData(),
         Column("id", Integer, primary_key=True),
         Column("at", UTCDateTime),
@@ -399,7 +380,7 @@ def test_insert_rows_sends_one_statement_for_many_rows_on_the_drivers_cursor(rt:
                 raw.set_trace_callback(None)
         if rt.db.dialect.name == "sqlite":
             assert [s for s in traced if s.startswith("INSERT")] == [
-                f"INSERT INTO bench_rows (at, data) VALUES ('{at:%Y-%m-%d %H:%M:%S.%f}', '{{\"n\": {k}}}')"
+                f"INSERT INTO scratch_rows (at, data) VALUES ('{at:%Y-%m-%d %H:%M:%S.%f}', '{{\"n\": {k}}}')"
                 for k in range(3)
             ]
         with rt.db.connect() as conn:
@@ -415,7 +396,7 @@ def test_insert_rows_fills_defaults_through_sqlalchemy(rt: Runtime) -> None:
     """A row without a column that has a default on the Python side: SQLAlchemy's execution
     evaluates the default, as it would for any INSERT."""
     table = Table(
-        "bench_defaults",
+        "scratch_defaults",
         MetaData(),
         Column("id", Integer, primary_key=True),
         Column("n", Integer, default=7),
@@ -454,7 +435,7 @@ def test_insert_rows_on_a_lost_connection_invalidates_it(rt: Runtime) -> None:
     """The driver's connection gone under a statement: the error says the connection was
     invalidated (the API answers 503), and the pool does not hand that connection out again."""
     table = Table(
-        "bench_lost", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer)
+        "scratch_lost", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer)
     )
     with rt.db.begin() as conn:
         table.create(conn)

@@ -9,14 +9,13 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from huying.app import create_app
 from huying.auth.service import authenticate, create_user
 from huying.clock import FrozenClock
 from huying.runtime import Runtime, build_runtime
 from tests.api.support import assert_problem
-from tests.conftest import World, make_settings
+from tests.conftest import World, make_settings, sent_statements
 
 ME = "/api/v1/auth/me"
 SECRET = "Zhang-San-2026!"
@@ -38,9 +37,7 @@ def test_a_known_key_is_answered_without_reading_it(rt: Runtime, world: World) -
     token = world.tokens["gxj"]
     with rt.transaction() as s:
         authenticate(session=s, token=token, now=rt.now())
-    sent: list[str] = []
-    event.listen(rt.db, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    with rt.transaction() as s:
+    with sent_statements(rt.db) as sent, rt.transaction() as s:
         who = authenticate(session=s, token=token, now=rt.now())
     assert who.department == "GXJ"
     assert not any("api_keys" in statement for statement in sent), sent

@@ -19,7 +19,7 @@ from huying.app import create_app
 from huying.directory.models import Category, Enterprise, RoutingRule
 from huying.runtime import Runtime, build_runtime
 from tests.api.support import assert_problem, nothing_written
-from tests.conftest import USCC_A, USCC_B, World, make_settings, submit_body
+from tests.conftest import USCC_A, USCC_B, World, make_settings, sent_statements, submit_body
 
 REQUESTS = "/api/v1/requests"
 MOST_STATEMENTS = 8
@@ -42,20 +42,6 @@ class Undone(Exception):
     """Rolls a test's transaction back."""
 
 
-class Statements:
-    """The SQL statements an engine sends (each cursor execution: BEGIN IMMEDIATE on SQLite
-    too), while `counting`."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.sent: list[str] = []
-        self.counting = False
-        event.listen(rt.db, "before_cursor_execute", self._seen)
-
-    def _seen(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if self.counting:
-            self.sent.append(statement)
-
-
 # --- statements ------------------------------------------------------------------------
 
 
@@ -63,17 +49,15 @@ class Statements:
 def test_a_submit_sends_at_most_eight_statements(
     rt: Runtime, client: TestClient, world: World, who: str
 ) -> None:
-    statements = Statements(rt)
     assert submit(client, world, who).status_code == 201  # fills this replica's caches
-    statements.counting = True
-    r = submit(client, world, who, title="第二次")
-    statements.counting = False
+    with sent_statements(rt.db) as sent:
+        r = submit(client, world, who, title="第二次")
     assert r.status_code == 201, r.text
-    assert len(statements.sent) <= MOST_STATEMENTS, "\n".join(statements.sent)
+    assert len(sent) <= MOST_STATEMENTS, "\n".join(sent)
     # POWER routes to GXJ with STREET: the request, its co-department, its task, its
     # timeline, deadlines and event, each one INSERT; nothing is read back
-    inserts = [s for s in statements.sent if s.lstrip().upper().startswith("INSERT")]
-    assert len(inserts) == 6, "\n".join(statements.sent)
+    inserts = [s for s in sent if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 6, "\n".join(sent)
 
 
 def test_a_submit_writes_on_the_drivers_cursor_when_nothing_watches(
@@ -126,13 +110,12 @@ def test_a_submit_writes_on_the_drivers_cursor_when_nothing_watches(
 def test_a_cold_replica_reads_the_directory_once(
     rt: Runtime, client: TestClient, world: World
 ) -> None:
-    statements = Statements(rt)
-    statements.counting = True
-    assert submit(client, world).status_code == 201
-    cold = len(statements.sent)
-    statements.sent.clear()
-    assert submit(client, world, title="第二次").status_code == 201
-    assert len(statements.sent) < cold
+    with sent_statements(rt.db) as sent:
+        assert submit(client, world).status_code == 201
+    cold = len(sent)
+    with sent_statements(rt.db) as sent:
+        assert submit(client, world, title="第二次").status_code == 201
+    assert len(sent) < cold
 
 
 # --- the answer ----------------------------------------------------------------------

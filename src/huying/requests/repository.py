@@ -108,8 +108,9 @@ def _max_id_plus_one() -> ColumnElement[Any]:
 
 def insert_new(session: Session, rows: Mapping[type[Any], Sequence[Mapping[str, Any]]]) -> None:
     """Write every object pending in the session (a new request and the rows that hang on
-    it) with one INSERT per table, an executemany of its rows, instead of the unit of work:
-    the ORM's flush of these half-dozen objects cost more than the whole bare transaction.
+    it) with one INSERT per table, an executemany of its rows on the driver's cursor
+    (`huying.db.insert_rows`), instead of the unit of work: the ORM's flush of these
+    half-dozen objects cost more than the whole bare transaction.
     Then `rows`, column values by model (each row with every foreign key it needs), one
     INSERT per model, in the order given.
 
