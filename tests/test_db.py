@@ -17,22 +17,42 @@ from fastapi.testclient import TestClient
 from sqlalchemy import (
     Column,
     Connection,
+    ForeignKey,
     Integer,
     MetaData,
     String,
     Table,
+    create_engine,
     delete,
     func,
     insert,
+    inspect,
     literal_column,
     select,
     text,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError, OperationalError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    registry,
+    relationship,
+    validates,
+)
 
 from huying.app import create_app
 from huying.clock import FrozenClock
-from huying.db import JSONType, UTCDateTime, insert_rows, make_engine, unbounded, update_versioned
+from huying.db import (
+    JSONType,
+    UTCDateTime,
+    constructor,
+    insert_rows,
+    make_engine,
+    unbounded,
+    update_versioned,
+)
 from huying.deadlines.models import Deadline
 from huying.errors import Unavailable
 from huying.reports.models import report_months
@@ -453,3 +473,75 @@ def test_insert_rows_on_a_lost_connection_invalidates_it(rt: Runtime) -> None:
     finally:
         with rt.db.begin() as conn:
             table.drop(conn)
+
+
+# --- the models' constructor ------------------------------------------------------------
+
+
+class _Scratch(DeclarativeBase):
+    """Models of these tests alone, built with Huying's constructor (not on `Base`, whose
+    metadata is the schema)."""
+
+    registry = registry(constructor=constructor)
+
+
+class ScratchParent(_Scratch):
+    __tablename__ = "scratch_parents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    children: Mapped[list[ScratchChild]] = relationship(back_populates="parent")
+
+
+class ScratchChild(_Scratch):
+    __tablename__ = "scratch_children"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("scratch_parents.id"))
+    note: Mapped[str]
+    parent: Mapped[ScratchParent] = relationship(back_populates="children")
+
+    @validates("note")
+    def _stripped(self, _key: str, value: str) -> str:
+        return value.strip()
+
+
+@pytest.fixture
+def scratch() -> Iterator[Session]:
+    engine = create_engine("sqlite://")
+    _Scratch.metadata.create_all(engine)
+    with Session(engine) as session:
+        yield session
+    engine.dispose()
+
+
+def test_the_constructor_puts_a_columns_value_in_the_dict_and_the_flush_writes_it(
+    scratch: Session,
+) -> None:
+    """A column's value goes straight into the new object's dict, as a loaded row's does
+    (no history: unchanged, not added), and the flush of the new object writes it."""
+    parent = ScratchParent(name="高新区经发局")
+    assert parent.__dict__["name"] == "高新区经发局"
+    assert inspect(parent).attrs.name.history.unchanged == ["高新区经发局"]
+    scratch.add(parent)
+    scratch.commit()
+    scratch.expunge_all()
+    assert scratch.scalars(select(ScratchParent.name)).all() == ["高新区经发局"]
+
+
+def test_the_constructor_refuses_what_is_not_an_attribute(scratch: Session) -> None:
+    with pytest.raises(TypeError, match="'nmae' is an invalid keyword argument for ScratchParent"):
+        ScratchParent(nmae="x")
+
+
+def test_the_constructor_sets_validated_columns_and_relationships_through_the_orm(
+    scratch: Session,
+) -> None:
+    """A column with a validator gets its value through the validator; a relationship
+    through its instrumentation: the backref fills the other side, the cascade takes the
+    child along and the flush copies the foreign key."""
+    parent = ScratchParent(name="园区社区")
+    child = ScratchChild(note="  回访  ", parent=parent)
+    assert child.note == "回访"
+    assert parent.children == [child]
+    scratch.add(parent)
+    scratch.commit()
+    assert child.parent_id == parent.id is not None

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -29,6 +29,7 @@ import psycopg
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     ColumnElement,
     Connection,
     DateTime,
@@ -47,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, StatementError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import ColumnProperty, DeclarativeBase, Session, registry, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger("huying.db")
@@ -290,8 +291,52 @@ def _prepared(
     return _Prepared(compiled.string, tuple(binds), bool(compiled.positional))
 
 
+def constructor(self: Any, **kwargs: Any) -> None:
+    """Every model's constructor: SQLAlchemy's declarative one (each keyword sets the
+    attribute of its name; an unknown one is a TypeError), except that a plain column's value
+    goes straight into the new object's dict, as a row loaded from the database does,
+    instead of through the attribute's instrumentation, which records each value as a
+    change: a new `Request` cost 30 µs that way and 3.5 µs this way, and a submit makes
+    half a dozen objects (BENCHMARKS.md, "Part two targets (issue 16), 2026-12-04, twelfth
+    session").
+
+    What that leaves out, for a column given here: its history (it reads as unchanged rather
+    than added; the flush of a new object writes what the dict holds either way) and its
+    `set` listeners. A column with a `set` listener or a validator when the class is first
+    constructed (`@validates`, `event.listen(Model.column, "set", ...)`) and every
+    relationship still go through the instrumentation: a relationship's backref, cascade and
+    foreign key need it."""
+    cls: type = type(self)
+    plain = _plain_columns(cls)
+    values = self.__dict__
+    for key, value in kwargs.items():
+        if key in plain:
+            values[key] = value
+        elif hasattr(cls, key):
+            setattr(self, key, value)
+        else:
+            raise TypeError(f"{key!r} is an invalid keyword argument for {cls.__name__}")
+
+
+@cache
+def _plain_columns(cls: type) -> frozenset[str]:
+    """The attributes `constructor` may write into the dict: the class's column attributes
+    without a validator or a `set` listener."""
+    mapper = cls.__mapper__  # type: ignore[attr-defined]
+    return frozenset(
+        prop.key
+        for prop in mapper.column_attrs
+        if type(prop) is ColumnProperty
+        and isinstance(prop.columns[0], Column)
+        and prop.key not in mapper.validators
+        and not getattr(cls, prop.key).dispatch.set
+    )
+
+
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION), constructor=constructor
+    )
 
 
 def make_engine(
