@@ -16,7 +16,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Insert, event, update
 
 from huying.app import create_app
+from huying.auth.service import Principal
+from huying.deadlines import repository as deadlines_repo
 from huying.directory.models import Category, Enterprise, RoutingRule
+from huying.requests import service
+from huying.requests.models import Request
+from huying.requests.schemas import SubmitIn
 from huying.runtime import Runtime, build_runtime
 from tests.api.support import assert_problem, nothing_written
 from tests.conftest import USCC_A, USCC_B, World, make_settings, sent_statements, submit_body
@@ -105,6 +110,39 @@ def test_a_submit_writes_on_the_drivers_cursor_when_nothing_watches(
     ], "\n".join(traced)
     others = [s.split()[0] for s in traced if not s.startswith("INSERT")]
     assert others == ["BEGIN", "SELECT", "COMMIT"], "\n".join(traced)
+
+
+def test_a_submit_writes_its_rows_without_adding_them_to_the_session(
+    rt: Runtime, world: World
+) -> None:
+    """The new request, its tasks, co-departments and deadlines are written by
+    `repo.insert_new` and never enter the session: nothing is left for the commit to flush,
+    and a read afterwards finds each row as the submit holds it."""
+    with rt.transaction() as s:
+        done = service.take_in(
+            rt=rt,
+            session=s,
+            principal=Principal("key:grid", "integration", None, "网格系统"),
+            body=SubmitIn.model_validate(submit_body()),
+            idempotency_key=None,
+        )
+        req = done.request
+        assert not s.new and not s.dirty and not s.identity_map
+        assert req not in s and not any(d in s for d in done.deadlines)
+        tasks = [(t.id, t.department_code, t.status) for t in req.tasks]
+        # (a deadline's id is not read back: no other row names it)
+        deadlines = sorted((d.kind, d.task_id, d.due_at, d.status) for d in done.deadlines)
+    assert req.tasks and len(done.deadlines) >= 2
+    with rt.transaction() as s:
+        read = s.get_one(Request, req.id)
+        assert (read.number, read.state, read.co_department_codes) == (
+            req.number,
+            req.state,
+            req.co_department_codes,
+        )
+        assert [(t.id, t.department_code, t.status) for t in read.tasks] == tasks
+        written = deadlines_repo.all_by_request(s, [req.id])[req.id]
+        assert sorted((d.kind, d.task_id, d.due_at, d.status) for d in written) == deadlines
 
 
 def test_a_cold_replica_reads_the_directory_once(

@@ -172,7 +172,8 @@ class DeadlinePlanner:
             version=1,
         )
         self._schedule(d)
-        session.add(d)
+        if request in session:  # (a submit's are written by `requests.repository.insert_new`)
+            session.add(d)
         return d
 
     def apply(

@@ -106,27 +106,45 @@ def _max_id_plus_one() -> ColumnElement[Any]:
     return select(func.coalesce(func.max(Request.id), 0) + 1).scalar_subquery()
 
 
-def insert_new(session: Session, rows: Mapping[type[Any], Sequence[Mapping[str, Any]]]) -> None:
-    """Write every object pending in the session (a new request and the rows that hang on
-    it) with one INSERT per table, an executemany of its rows on the driver's cursor
-    (`huying.db.insert_rows`), instead of the unit of work: the ORM's flush of these
-    half-dozen objects cost more than the whole bare transaction.
-    Then `rows`, column values by model (each row with every foreign key it needs), one
-    INSERT per model, in the order given.
+def insert_new(
+    session: Session,
+    objects: Sequence[Any],
+    rows: Mapping[type[Any], Sequence[Mapping[str, Any]]],
+) -> None:
+    """Write new objects (a request and its deadlines) and every object in their one-to-many
+    collections (its tasks, co-departments) with one INSERT per table, an executemany of its
+    rows on the driver's cursor (`huying.db.insert_rows`), instead of the unit of work: the
+    ORM's flush of these half-dozen objects cost more than the whole bare transaction. The
+    objects are not in the session (never added: `Session.add` and its cascades were a
+    tenth of a submit) and stay out of it. Then `rows`, column values by model (each row
+    with every foreign key it needs), one INSERT per model, in the order given.
 
     The foreign keys the flush would copy from related objects (`Deadline.request`,
     `Request.tasks`, `Deadline.task`) are copied here, tables are written parents first,
     column defaults are applied as the flush would, and ids the database assigns are read
     back (RETURNING) only for the rows another row refers to (a task's deadline names its
-    task). Each object then leaves the session with every column set as written (transient):
-    the caller may read it, and the commit does not write it again. A unique constraint
-    broken here raises IntegrityError, as the flush would."""
-    pending = list(session.new)
+    task). Each object is left with every column set as written: the caller may read it,
+    and no commit writes it again. A unique constraint broken here raises IntegrityError,
+    as the flush would."""
+    pending = _and_children(objects)
     if pending:
         _insert_objects(session, pending)
     connection = session.connection()
     for model, values in rows.items():
         insert_rows(connection, _plan(inspect(model)).table, values)
+
+
+def _and_children(objects: Sequence[Any]) -> list[Any]:
+    """The objects, and those in their one-to-many collections, each once."""
+    found: dict[int, Any] = {}
+    queue = list(objects)
+    for obj in queue:  # (grows as it goes: parents, then their children, in order)
+        if id(obj) not in found:
+            found[id(obj)] = obj
+            state = inspect(obj)
+            for rel in _plan(state.mapper).collections:
+                queue += state.dict.get(rel.key) or ()
+    return list(found.values())
 
 
 def _insert_objects(session: Session, pending: list[Any]) -> None:
@@ -159,14 +177,6 @@ def _insert_objects(session: Session, pending: list[Any]) -> None:
         )
         order.remove(table)
         _insert_rows(connection, table, by_table[table], states, links, referred)
-    if not session.identity_map:
-        # nothing but these in the session (`pending` is all it holds new; nothing read): all
-        # out at once, without the cascade each `expunge` walks
-        session.expunge_all()
-        return
-    for obj in pending:
-        if obj in session:  # (expunging a request takes its tasks and co-departments along)
-            session.expunge(obj)
 
 
 @cache

@@ -477,9 +477,10 @@ def take_in(
     The enterprise, the category and the routing come from the directory's cache. The rows
     are built by the engine's outcomes as for any action (`_apply`; the timeline rows and the
     events as column values, `Rows`, as the worker's batches hold them) and written with one
-    INSERT per table (`repo.insert_new`), not the unit of work; a concurrent submit with the
-    same Idempotency-Key or external_id fails there (see `replay`). The rows written leave
-    the session as they were written: the request returned is one to read, not to change."""
+    INSERT per table (`repo.insert_new`), not the unit of work: the new request and its
+    deadlines are never added to the session. A concurrent submit with the same
+    Idempotency-Key or external_id fails there (see `replay`). The request returned holds
+    what was written, to read, not to change: it is in no session."""
     if principal.role not in SUBMIT_ROLES:
         raise Forbidden(f"role {principal.role!r} may not submit requests")
     # kept to tell a replay from a reuse, so only for a submit that can be replayed
@@ -514,7 +515,6 @@ def take_in(
     # The id comes first, so that the number and every event of the submit can name it.
     req.id = session.info.pop(_RESERVED_ID, None) or repo.next_id(session)
     req.number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
-    session.add(req)
     overrides = dict(category.time_limits)
     started = rt.workflows.start(
         spec.name,
@@ -536,7 +536,9 @@ def take_in(
         spec.name, spec.version, snapshot(req), "route", actor=SYSTEM, payload=payload, now=now
     )
     _apply(session, rt, req, routed, overrides=overrides, deadlines=deadlines, rows=rows)
-    repo.insert_new(session, rows={TimelineEntry: rows.timeline, Event: rows.events})
+    repo.insert_new(
+        session, [req, *deadlines], rows={TimelineEntry: rows.timeline, Event: rows.events}
+    )
     attachments.bind(
         session=session,
         settings=rt.settings,
