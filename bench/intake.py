@@ -11,7 +11,8 @@ What it does, all on 127.0.0.1:
    runs the migrations (`huying.migrate.upgrade`), loads the directory tests/conftest.py's
    `World` loads and makes an `integration` API key;
 2. starts `uvicorn` serving `huying.app.create_app(runtime)` in a subprocess on a free port
-   (bench/_server.py; one process, asyncio + h11, access log off);
+   (bench/_server.py; one process with uvicorn's defaults, uvloop and httptools, as
+   `huying serve` runs; access log off);
 3. makes one real submit and reads back every row it wrote (the request and every row that
    points at it, found through the foreign keys; the per-table row counts before and after are
    compared so nothing is missed). Those rows are the template of the bare transaction:
