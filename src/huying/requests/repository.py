@@ -126,35 +126,28 @@ def insert_new(
     task). Each object is left with every column set as written: the caller may read it,
     and no commit writes it again. A unique constraint broken here raises IntegrityError,
     as the flush would."""
-    pending = _and_children(objects)
-    if pending:
-        _insert_objects(session, pending)
+    if objects:
+        _insert_objects(session, objects)
     connection = session.connection()
     for model, values in rows.items():
         insert_rows(connection, _plan(inspect(model)).table, values)
 
 
-def _and_children(objects: Sequence[Any]) -> list[Any]:
-    """The objects, and those in their one-to-many collections, each once."""
-    found: dict[int, Any] = {}
-    queue = list(objects)
-    for obj in queue:  # (grows as it goes: parents, then their children, in order)
-        if id(obj) not in found:
-            found[id(obj)] = obj
-            state = inspect(obj)
-            for rel in _plan(state.mapper).collections:
-                queue += state.dict.get(rel.key) or ()
-    return list(found.values())
-
-
-def _insert_objects(session: Session, pending: list[Any]) -> None:
-    states = {id(obj): inspect(obj) for obj in pending}
+def _insert_objects(session: Session, objects: Sequence[Any]) -> None:
+    # the objects and those in their one-to-many collections, each once, parents first, and
+    # for each child the parent and relationship that hold it
+    pending = list({id(obj): obj for obj in objects}.values())
+    seen = {id(obj) for obj in pending}
+    states: dict[int, Any] = {}
     owners: dict[int, tuple[Any, Any]] = {}
-    for obj in pending:
-        state = states[id(obj)]
+    for obj in pending:  # (grows as it goes)
+        state = states[id(obj)] = inspect(obj)
         for rel in _plan(state.mapper).collections:
             for child in state.dict.get(rel.key) or ():
                 owners[id(child)] = (obj, rel)
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    pending.append(child)
     links = {id(obj): _related(states[id(obj)], owners.get(id(obj))) for obj in pending}
     referred = {id(parent) for found in links.values() for parent, _, _ in found}
     by_table: dict[Table, list[Any]] = {}
