@@ -7,10 +7,11 @@ FastAPI (0.165) tries the routes in the order they were included, and each level
 routers matches again, so a route behind many others costs more to reach. Each call here is
 answered before its handler: without credentials, the gate's 401 (the intake, a request, an
 action, `auth/me`, the rates); `/healthz` runs its handler (one `SELECT`, SQLite). The app
-as `create_app` builds it alternates `--rounds` times with the same app with the routers of
-the API in the order they had until 2026-12-03 (auth, the directory and its import first, the
-requests and attachments after them; `/healthz` after the whole API), so the two see the same
-load. Prints the process's CPU per call (the event loop and any thread), median over rounds.
+as `create_app` builds it, each router of the API included in the app itself, alternates
+`--rounds` times with the same app with those routers nested as they were until 2026-12-04
+(in one router of the API, included in the app under /api/v1), so the two see the same load.
+Prints the process's CPU per call (the event loop and any thread), median over rounds. (Until
+2026-12-04 it compared the order of the routers instead: BENCHMARKS.md, "Routing".)
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import asgi_call, load_average, machine_line, make_settings, now_utc
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from huying import migrate
+from huying.api.deps import known_query
 from huying.app import create_app
 from huying.runtime import build_runtime
 
@@ -40,43 +41,26 @@ CALLS = [
     ("GET", "/api/v1/reports/rates"),
     ("GET", "/healthz"),
 ]
-BEFORE = ["/requests", "/attachments"]  # the API's routers that came after auth and directory
+API = "/api/v1"
 
 
-def old_order(app: FastAPI) -> FastAPI:
-    """The app with the order before: the requests' and attachments' routers of the API back
-    behind auth, the directory and its import, `/healthz` behind the API and Open311
-    (FastAPI's included routers keep the router they include as `original_router`; changing
-    `routes` in place is what `include_router` itself does)."""
+def nested(app: FastAPI) -> FastAPI:
+    """The app as it was until 2026-12-04: the API's routers in one router of the API (which
+    carries `known_query`), included in the app under /api/v1, instead of each included in
+    the app itself. The same routers in the same order (FastAPI's included routers keep the
+    router they include as `original_router`)."""
     top = app.router.routes
-    api = next(r for r in top if _prefix(r) == "/api/v1")
-    inner = api.original_router.routes  # type: ignore[attr-defined]
-    moved = [r for r in inner if _prefix(r) in BEFORE]
-    rest = [r for r in inner if r not in moved]
-    # they came just after the enterprises' import, before the alerts and the reports
-    at = next(i for i, r in enumerate(rest) if _has(r, "/enterprises/import")) + 1
-    inner[:] = rest[:at] + moved + rest[at:]
-    health = next(r for r in top if _has(r, "/healthz"))
-    top.remove(health)
-    open311 = next(r for r in top if _prefix(r) == "/open311/v2")
-    top.insert(top.index(open311) + 1, health)
-    for router in (app.router, api.original_router):  # type: ignore[attr-defined]
-        router._mark_routes_changed()  # the version FastAPI caches its matching by
+    flat = [r for r in top if getattr(getattr(r, "include_context", None), "prefix", None) == API]
+    api = APIRouter(dependencies=[Depends(known_query)])
+    for route in flat:
+        api.include_router(route.original_router)  # type: ignore[attr-defined]
+    at = top.index(flat[0])
+    app.include_router(api, prefix=API)
+    one = top.pop()  # appended at the end; back where the API's routers were
+    top[:] = [r for r in top if r not in flat]
+    top.insert(at, one)
+    app.router._mark_routes_changed()  # the version FastAPI caches its matching by
     return app
-
-
-def _prefix(route: Any) -> str | None:
-    """An included router's prefix: its own, or the one it was included with."""
-    router = getattr(route, "original_router", None)
-    if router is None:
-        return None
-    return str(router.prefix or route.include_context.prefix)
-
-
-def _has(route: Any, path: str) -> bool:
-    """Whether an included router holds a route of this path (its own, without prefixes)."""
-    router = getattr(route, "original_router", None)
-    return router is not None and any(getattr(r, "path", "") == path for r in router.routes)
 
 
 async def call(app: FastAPI, method: str, path: str) -> int:
@@ -119,7 +103,7 @@ def main() -> int:
         rt = build_runtime(make_settings(f"sqlite:///{Path(tmp) / 'bench.db'}"))
         try:
             migrate.upgrade(rt.db, calendar=rt.calendar)
-            apps = {"now": create_app(rt), "before": old_order(create_app(rt))}
+            apps = {"now": create_app(rt), "nested": nested(create_app(rt))}
             times = asyncio.run(run(apps, args.n, args.rounds))
         finally:
             rt.close()
@@ -127,11 +111,11 @@ def main() -> int:
         f"\nn={args.n} calls per path and round, {args.rounds} rounds alternating; "
         f"load after {load_average()}\n"
     )
-    print("| call | CPU µs, routers as now | as before | now / before |\n|---|---|---|---|")
+    print("| call | CPU µs, routers as now | nested as before | now / nested |\n|---|---|---|---|")
     for method, path in CALLS:
         now = statistics.median(times[("now", path)])
-        before = statistics.median(times[("before", path)])
-        print(f"| `{method} {path}` | {now:,.0f} | {before:,.0f} | {now / before:.2f} |")
+        then = statistics.median(times[("nested", path)])
+        print(f"| `{method} {path}` | {now:,.0f} | {then:,.0f} | {now / then:.2f} |")
     return 0
 
 
