@@ -31,7 +31,14 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InternalError,
+    MultipleResultsFound,
+    NoResultFound,
+    OperationalError,
+)
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -42,6 +49,7 @@ from sqlalchemy.orm import (
     validates,
 )
 
+from huying import cache
 from huying.app import create_app
 from huying.clock import FrozenClock
 from huying.db import (
@@ -50,12 +58,14 @@ from huying.db import (
     constructor,
     insert_rows,
     make_engine,
+    select_one,
     unbounded,
     update_versioned,
 )
 from huying.deadlines.models import Deadline
 from huying.errors import Unavailable
 from huying.reports.models import report_months
+from huying.requests import repository as requests_repo
 from huying.requests.models import Request
 from huying.runtime import Runtime, build_runtime
 from tests.conftest import PG_URL, World, make_settings, sent_statements, submit_body
@@ -473,6 +483,90 @@ def test_insert_rows_on_a_lost_connection_invalidates_it(rt: Runtime) -> None:
     finally:
         with rt.db.begin() as conn:
             table.drop(conn)
+
+
+# --- select_one: one row on the driver's cursor ---------------------------------------------
+
+
+@pytest.fixture
+def numbers(rt: Runtime) -> Iterator[Table]:
+    """A scratch table of two rows: n = 1 and 2, each with an instant."""
+    table = Table(
+        "scratch_numbers",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("n", Integer),
+        Column("at", UTCDateTime),
+    )
+    at = datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=UTC)
+    with rt.db.begin() as conn:
+        table.create(conn)
+        conn.execute(insert(table), [{"n": 1, "at": at}, {"n": 2, "at": at}])
+    try:
+        yield table
+    finally:
+        with rt.db.begin() as conn:
+            table.drop(conn)
+
+
+def test_select_one_reads_on_the_cursor_what_sqlalchemy_reads(
+    rt: Runtime, world: World, numbers: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The submit's first statement (the generations, and on SQLite the next request's id)
+    and a statement with literal parameters: the row SQLAlchemy's execution gives, read
+    without it."""
+    statements = [
+        cache._statement(None),
+        select(numbers.c.n, func.count()).where(numbers.c.n == 2).group_by(numbers.c.n),
+    ]
+    if rt.db.dialect.name == "sqlite":
+        statements.append(cache._statement(requests_repo._max_id_plus_one()))
+    with rt.db.connect() as conn:
+        expected = [tuple(conn.execute(s).one()) for s in statements]
+        monkeypatch.setattr(Connection, "execute", None)  # any use of it fails
+        assert [select_one(conn, s) for s in statements] == expected
+    assert expected[1] == (2, 1)
+
+
+def test_select_one_refuses_no_row_and_several_as_one_does(rt: Runtime, numbers: Table) -> None:
+    with rt.db.connect() as conn:
+        with pytest.raises(NoResultFound):
+            select_one(conn, select(numbers.c.n).where(numbers.c.n == 3))
+        with pytest.raises(MultipleResultsFound):
+            select_one(conn, select(numbers.c.n))
+
+
+def test_select_one_leaves_a_value_to_convert_to_sqlalchemy(
+    rt: Runtime, numbers: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A column whose value SQLAlchemy converts on its way back (an aware instant, which
+    SQLite keeps as text) goes through SQLAlchemy's execution, and arrives converted."""
+    executed: list[object] = []
+    execute = Connection.execute
+
+    def counted(self: Connection, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        executed.append(statement)
+        return execute(self, statement, *args, **kwargs)
+
+    statement = select(numbers.c.at).where(numbers.c.n == 1)
+    with rt.db.connect() as conn:
+        monkeypatch.setattr(Connection, "execute", counted)
+        assert select_one(conn, statement) == (datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=UTC),)
+    assert executed == [statement]
+
+
+def test_select_one_lets_a_listener_see_its_statement(rt: Runtime, numbers: Table) -> None:
+    statement = select(numbers.c.n).where(numbers.c.n == 1)
+    with rt.db.connect() as conn, sent_statements(rt.db) as sent:
+        assert select_one(conn, statement) == (1,)
+    assert [s for s in sent if "scratch_numbers" in s] == [str(statement.compile(rt.db))]
+
+
+def test_select_one_raises_the_drivers_error_as_sqlalchemy_does(rt: Runtime) -> None:
+    missing = Table("scratch_missing", MetaData(), Column("n", Integer))
+    with rt.db.connect() as conn, pytest.raises(DBAPIError) as caught:
+        select_one(conn, select(missing.c.n))
+    assert "scratch_missing" in str(caught.value) and not caught.value.connection_invalidated
 
 
 # --- the models' constructor ------------------------------------------------------------

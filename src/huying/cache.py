@@ -39,7 +39,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
-from huying.db import Base
+from huying.db import Base, select_one
 
 DIRECTORY = "directory"
 AUTH = "auth"
@@ -116,7 +116,7 @@ def current(session: Session, *, also: ColumnElement[Any] | None = None) -> tupl
     read: Generations | None = session.info.get(_READ)
     if read is not None and also is None:
         return read, None
-    row = session.connection().execute(_statement(also)).one()
+    row = select_one(session.connection(), _statement(also))
     read = {name: row[i] for i, name in enumerate(NAMES)}
     session.info[_READ] = read
     return read, row[len(NAMES)] if also is not None else None

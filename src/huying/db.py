@@ -37,6 +37,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     QueuePool,
+    Select,
     Table,
     any_,
     bindparam,
@@ -47,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.orm import ColumnProperty, DeclarativeBase, Session, registry, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -217,6 +218,64 @@ def insert_rows(
         if cursor is not None:
             with contextlib.suppress(Exception):  # a connection just lost may refuse even this
                 cursor.close()
+
+
+def select_one(connection: Connection, statement: Select[Any]) -> Sequence[Any]:
+    """The one row of `statement`, as `connection.execute(statement).one()` gives it, run on
+    the driver's cursor like `insert_rows`' INSERTs: the submit's first statement (the
+    generations of the caches and the new request's id, `huying.cache.current`) spent more
+    in SQLAlchemy's execution around it than in the driver. The statement is compiled once
+    per dialect, its literal parameters with it; errors are raised as SQLAlchemy raises
+    them, NoResultFound and MultipleResultsFound included. When anything watches the
+    engine's statements, or a column's value needs converting on its way back (a result
+    processor), it goes through `Connection.execute`."""
+    prepared = None if _observed(connection) else _prepared_select(statement, connection.dialect)
+    if prepared is None:
+        return connection.execute(statement).one()
+    sql, params = prepared
+    cursor = None
+    try:
+        cursor = connection.connection.cursor()
+        cursor.execute(sql, params)
+        rows = cursor.fetchmany(2)
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise _as_raised(connection, exc, sql, params, cursor) from exc
+    finally:
+        if cursor is not None:
+            with contextlib.suppress(Exception):  # a connection just lost may refuse even this
+                cursor.close()
+    if not rows:
+        raise NoResultFound("No row was found when one was required")
+    if len(rows) > 1:
+        raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+    return tuple(rows[0])
+
+
+@lru_cache(maxsize=64)
+def _prepared_select(statement: Select[Any], dialect: Dialect) -> tuple[str, Any] | None:
+    """`statement`'s text for `dialect` and its parameters, as the driver takes them; None
+    when it needs more than that (a parameter given at execution, expanded or rendered
+    then, or a result column to convert)."""
+    compiled: Any = statement.compile(dialect=dialect)
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        return None
+    if any(
+        c.type._cached_result_processor(dialect, None) is not None for c in compiled._result_columns
+    ):
+        return None
+    if any(b.required for b in compiled.binds.values()):
+        return None
+    values = compiled.construct_params()
+    processors = compiled._bind_processors
+    escaped = compiled.escaped_bind_names or {}
+
+    def value(name: str) -> Any:
+        process = processors.get(name)
+        return process(values[name]) if process else values[name]
+
+    if compiled.positional:
+        return compiled.string, tuple(value(n) for n in compiled.positiontup)
+    return compiled.string, {escaped.get(n, n): value(n) for n in compiled.bind_names.values()}
 
 
 def _as_raised(
