@@ -9,7 +9,8 @@ answered before its handler: without credentials, the gate's 401 (the intake, a 
 action, `auth/me`, the rates); `/healthz` runs its handler (one `SELECT`, SQLite). The app
 as `create_app` builds it, each router of the API included in the app itself, alternates
 `--rounds` times with the same app with those routers nested as they were until 2026-12-04
-(in one router of the API, included in the app under /api/v1), so the two see the same load.
+(in one router of the API, included in the app under /api/v1; the auth's four parts, one
+level deeper still then, stay apart here), so the two see the same load.
 Prints the process's CPU per call (the event loop and any thread), median over rounds. (Until
 2026-12-04 it compared the order of the routers instead: BENCHMARKS.md, "Routing".)
 """

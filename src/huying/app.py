@@ -19,7 +19,7 @@ from huying.api.body import BodyGuard, LimitFor
 from huying.api.deps import known_query
 from huying.attachments.router import ENVELOPE_BYTES, UPLOAD_PATH
 from huying.attachments.router import build_router as attachments_router
-from huying.auth.router import router as auth_router
+from huying.auth.router import routers as auth_routers
 from huying.directory import import_router as directory_import
 from huying.directory.router import router as directory_router
 from huying.health import log_escalation_gaps
@@ -31,7 +31,7 @@ from huying.requests.router import router as requests_router
 from huying.runtime import Runtime
 from huying.settings import Settings
 from huying.web.admin import enterprises as admin_enterprises
-from huying.web.admin import router as admin_router
+from huying.web.admin import routers as admin_routers
 from huying.web.receipt import router as receipt_router
 from huying.web.routes import STATIC_DIR, unavailable_page
 from huying.web.routes import router as web_router
@@ -118,10 +118,11 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     # of CPU behind the twenty-odd routes of auth and the directory, 225–230 µs in front of
     # them (bench/routing.py). No two routers here answer the same path and method, so the
     # order changes nothing else.
-    # Each router of the API is included in the app itself, not in one router of the API
-    # included in turn: FastAPI (0.165) keeps an included router as a router and matches
-    # each level again, twice per call, walking its routers for their version each time; a
-    # level less took 0.21 M instructions off a submit, 3% (bench/intake_instructions.py).
+    # Every router is included in the app itself, none in another router (the API's each
+    # with its prefix and `known_query`): FastAPI (0.165) keeps an included router as a
+    # router and matches each level again, twice per call, walking its routers for their
+    # version each time; a level less took 0.21 M instructions off a submit, 3%
+    # (bench/intake_instructions.py), and 17–38% off the dispatch (bench/routing.py).
     # The prefix is given where a router is included: FastAPI walks every route of a router
     # included without one (to refuse an empty path), building each route's dependencies,
     # which took 60–70 ms of the app's 70–80 ms build (5 ms now; a test builds an app each).
@@ -129,7 +130,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     for router in (
         requests_router,  # the intake and the actions
         attachments_router(sees_request=requests.visible),
-        auth_router,
+        *auth_routers,
         directory_router,
         directory_import.router,  # POST /enterprises/import
         alerts_router,
@@ -138,7 +139,8 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(known_query)])
     app.include_router(open311_router)  # /open311/v2: GeoReport v2, its own errors
     app.include_router(web_router)
-    app.include_router(admin_router)  # /admin/…: the console's admin pages
+    for router in admin_routers:  # /admin/…: the console's admin pages
+        app.include_router(router)
     app.include_router(receipt_router)  # /r/{token}: the enterprise's receipt, no login
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     metrics.install(app, rt)  # GET /metrics and the latency middleware

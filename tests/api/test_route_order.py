@@ -5,6 +5,7 @@ others costs more to reach (bench/routing.py)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -50,3 +51,18 @@ def test_no_two_api_routes_answer_the_same_call(client: TestClient) -> None:
         for method in set(ops) & set(other)
     ]
     assert clashes == []
+
+
+def test_each_router_of_the_api_is_included_in_the_app_itself(client: TestClient) -> None:
+    """FastAPI (0.165) keeps an included router as a router and matches each level again,
+    twice per call: no router included in the app includes another (BENCHMARKS.md, "one
+    level of routers less"). Not the API's, nor the auth's parts, nor the admin pages'."""
+    app: Any = client.app
+    nested = [
+        (route.include_context.prefix, inner.prefix)
+        for route in app.router.routes
+        if (router := getattr(route, "original_router", None)) is not None
+        for inner in (getattr(r, "original_router", None) for r in router.routes)
+        if inner is not None
+    ]
+    assert nested == []

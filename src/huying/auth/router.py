@@ -31,7 +31,6 @@ from huying.auth.schemas import (
     UserPatch,
 )
 
-router = APIRouter()
 _auth = APIRouter(prefix="/auth", tags=["auth"], route_class=GatedRoute)
 # Users, keys and the audit log are the admin's alone.
 _users = APIRouter(tags=["users"], route_class=GatedRoute, dependencies=[allow(*roles.ADMINS)])
@@ -206,5 +205,6 @@ def audit_log(
         return AuditPage(items=[audit.entry_out(e) for e in rows], next_cursor=next_cursor)
 
 
-for part in (_auth, _users, _keys, _log):
-    router.include_router(part)
+# Each included in the app on its own (`huying.app`): FastAPI matches every level of
+# included routers again, so none includes another.
+routers = (_auth, _users, _keys, _log)

@@ -27,5 +27,12 @@ def admin_home() -> RedirectResponse:
     return RedirectResponse(SECTIONS[0][2], status_code=303)
 
 
-for module in (categories, departments, enterprises, rules, users, webhooks, audit, calendar):
-    router.include_router(module.router)
+# Each included in the app on its own (`huying.app`): FastAPI matches every level of
+# included routers again, so none includes another.
+routers = (
+    router,
+    *(
+        m.router
+        for m in (categories, departments, enterprises, rules, users, webhooks, audit, calendar)
+    ),
+)
