@@ -194,30 +194,19 @@ def insert_rows(
         ordered = statement.returning(table.c[returning], sort_by_parameter_order=True)
         return list(connection.execute(ordered, list(rows)).scalars())
     params: list[Any] = [prepared.params(row) for row in rows]
-    pooled = connection.connection
-    cursor = None
-    try:
-        cursor = pooled.cursor()
+    many = len(params) > 1
+    with _DriverCursor(connection, prepared.sql, params if many else params[0]) as cursor:
         if returning is not None:  # one at a time: sqlite3's executemany returns no rows
             found = []
             for one in params:
                 cursor.execute(prepared.sql, one)
                 found.append(cast(Sequence[Any], cursor.fetchone())[0])
             return found
-        if len(params) == 1:
-            cursor.execute(prepared.sql, params[0])
-        else:
+        if many:
             cursor.executemany(prepared.sql, params)
+        else:
+            cursor.execute(prepared.sql, params[0])
         return []
-    except dialect.loaded_dbapi.Error as exc:
-        many = len(params) > 1
-        raise _as_raised(
-            connection, exc, prepared.sql, params if many else params[0], cursor
-        ) from exc
-    finally:
-        if cursor is not None:
-            with contextlib.suppress(Exception):  # a connection just lost may refuse even this
-                cursor.close()
 
 
 def select_one(connection: Connection, statement: Select[Any]) -> Sequence[Any]:
@@ -233,17 +222,9 @@ def select_one(connection: Connection, statement: Select[Any]) -> Sequence[Any]:
     if prepared is None:
         return connection.execute(statement).one()
     sql, params = prepared
-    cursor = None
-    try:
-        cursor = connection.connection.cursor()
+    with _DriverCursor(connection, sql, params) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchmany(2)
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise _as_raised(connection, exc, sql, params, cursor) from exc
-    finally:
-        if cursor is not None:
-            with contextlib.suppress(Exception):  # a connection just lost may refuse even this
-                cursor.close()
     if not rows:
         raise NoResultFound("No row was found when one was required")
     if len(rows) > 1:
@@ -276,6 +257,34 @@ def _prepared_select(statement: Select[Any], dialect: Dialect) -> tuple[str, Any
     if compiled.positional:
         return compiled.string, tuple(value(n) for n in compiled.positiontup)
     return compiled.string, {escaped.get(n, n): value(n) for n in compiled.bind_names.values()}
+
+
+class _DriverCursor:
+    """A cursor of `connection`'s driver, for `insert_rows` and `select_one`: closed at the
+    end, and a driver's error raised as SQLAlchemy's execution raises it (`_as_raised`), the
+    statement and its parameters named, a lost connection invalidated."""
+
+    __slots__ = ("connection", "cursor", "params", "sql")
+
+    def __init__(self, connection: Connection, sql: str, params: Any) -> None:
+        self.connection, self.sql, self.params = connection, sql, params
+        self.cursor: Any = None
+
+    def __enter__(self) -> Any:
+        try:
+            self.cursor = self.connection.connection.cursor()
+        except self.connection.dialect.loaded_dbapi.Error as exc:
+            raise _as_raised(self.connection, exc, self.sql, self.params) from exc
+        return self.cursor
+
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
+        raised = None
+        if isinstance(exc, self.connection.dialect.loaded_dbapi.Error):
+            raised = _as_raised(self.connection, exc, self.sql, self.params, self.cursor)
+        with contextlib.suppress(Exception):  # a connection just lost may refuse even this
+            self.cursor.close()
+        if raised is not None:
+            raise raised from exc
 
 
 def _as_raised(
