@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.auth.models import ApiKey, User
-from huying.db import Base, among, insert_rows, update_versioned
+from huying.db import Base, among, insert_rows, select_one, update_versioned
 from huying.deadlines.models import Deadline
 from huying.directory.models import Category, Department, Enterprise
 from huying.requests.models import Request, RequestCoDepartment, RequestTask, TimelineEntry
@@ -83,12 +83,11 @@ def by_idempotency(session: Session, scope: str, key: str) -> Request | None:
 
 
 def next_id(session: Session) -> int:
-    """The id of the next request, taken before it is inserted."""
+    """The id of the next request, taken before it is inserted. On PostgreSQL its sequence's
+    `nextval`, read on the driver's cursor (`huying.db.select_one`): SQLAlchemy's execution
+    around it (`Session.scalar`) was 4% of a submit's instructions there."""
     if session.get_bind().dialect.name == "postgresql":
-        return int(
-            session.scalar(sql_text("SELECT nextval(pg_get_serial_sequence('requests', 'id'))"))
-            or 0
-        )
+        return int(select_one(session.connection(), _nextval())[0])
     # SQLite: every write transaction begins IMMEDIATE, so writers are serialised here.
     return int(session.scalar(select(func.max(Request.id))) or 0) + 1
 
@@ -99,6 +98,11 @@ def next_id_column(session: Session) -> ColumnElement[Any]:
     if session.get_bind().dialect.name == "postgresql":
         raise ValueError("next_id_column is for SQLite; take the id with next_id")
     return _max_id_plus_one()
+
+
+@cache
+def _nextval() -> Select[Any]:
+    return select(func.nextval(func.pg_get_serial_sequence("requests", "id")))
 
 
 @cache
