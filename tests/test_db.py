@@ -7,11 +7,13 @@ from __future__ import annotations
 import sqlite3
 import stat
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
+from unittest.mock import patch
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import (
@@ -57,6 +59,7 @@ from huying.db import (
     UTCDateTime,
     constructor,
     insert_rows,
+    insert_together,
     make_engine,
     select_one,
     unbounded,
@@ -483,6 +486,174 @@ def test_insert_rows_on_a_lost_connection_invalidates_it(rt: Runtime) -> None:
     finally:
         with rt.db.begin() as conn:
             table.drop(conn)
+
+
+# --- insert_together: several tables' rows, one statement on PostgreSQL -------------------
+
+
+@pytest.fixture
+def family(rt: Runtime) -> Iterator[tuple[Table, Table]]:
+    """Two scratch tables, a parent and a child that names it, with values to convert on
+    their way in (an instant, JSON)."""
+    metadata = MetaData()
+    parents = Table(
+        "scratch_parents",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("name", String(20)),
+        Column("at", UTCDateTime),
+        Column("data", JSONType),
+    )
+    children = Table(
+        "scratch_children",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("parent_id", ForeignKey("scratch_parents.id"), nullable=False),
+        Column("n", Integer),
+    )
+    with rt.db.begin() as conn:
+        metadata.create_all(conn)
+    try:
+        yield parents, children
+    finally:
+        with rt.db.begin() as conn:
+            metadata.drop_all(conn)
+
+
+@contextmanager
+def driver_statements() -> Iterator[list[str]]:
+    """The statements psycopg's cursors run while this is open (PostgreSQL; its raw cursor
+    is one of them)."""
+    ran: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def spy(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        ran.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    with patch.object(psycopg.Cursor, "execute", spy):
+        yield ran
+
+
+AT = datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=UTC)
+
+
+def test_insert_together_writes_every_part_with_its_processors(
+    rt: Runtime, family: tuple[Table, Table]
+) -> None:
+    """A child's row names a parent written by the same call; the last part's new ids come
+    back in the order of its rows; instants and JSON go in as SQLAlchemy writes them."""
+    parents, children = family
+    with rt.db.begin() as conn:
+        [child] = insert_together(
+            conn,
+            [
+                (parents, [{"id": 7, "name": "甲", "at": AT, "data": {"k": [1, "二"]}}]),
+                (parents, [{"id": 8, "name": "乙", "at": None, "data": None}]),
+                (children, [{"parent_id": 8, "n": 3}]),
+            ],
+            returning="id",
+        )
+        ids = insert_together(
+            conn, [(children, [{"parent_id": 7, "n": k} for k in (5, 6)])], returning="id"
+        )
+    with rt.db.connect() as conn:
+        assert [tuple(r) for r in conn.execute(select(parents).order_by(parents.c.id))] == [
+            (7, "甲", AT, {"k": [1, "二"]}),
+            (8, "乙", None, None),
+        ]
+        found = conn.execute(select(children.c.id, children.c.n).order_by(children.c.id)).all()
+    assert [tuple(r) for r in found] == [(child, 3), (ids[0], 5), (ids[1], 6)]
+
+
+def test_insert_together_is_one_statement_on_postgresql(
+    rt: Runtime, family: tuple[Table, Table]
+) -> None:
+    """On PostgreSQL the parts are one statement, one round trip; on SQLite one INSERT each
+    part."""
+    parents, children = family
+    parts: list[tuple[Table, list[dict[str, Any]]]] = [
+        (parents, [{"id": k, "name": f"p{k}", "at": AT, "data": [k]} for k in (1, 2)]),
+        (children, [{"parent_id": 1, "n": 1}, {"parent_id": 2, "n": 2}]),
+        (children, [{"parent_id": 2}]),  # another set of columns
+    ]
+    if rt.db.dialect.name == "sqlite":
+        traced: list[str] = []
+        with rt.db.begin() as conn:
+            raw: Any = conn.connection.dbapi_connection
+            raw.set_trace_callback(traced.append)
+            try:
+                insert_together(conn, parts)
+            finally:
+                raw.set_trace_callback(None)
+        # a line per row: the driver's executemany of each part, in the order of the parts
+        assert [s.split(" (")[0] for s in traced] == ["INSERT INTO scratch_parents"] * 2 + [
+            "INSERT INTO scratch_children"
+        ] * 3
+    else:
+        with driver_statements() as ran, rt.db.begin() as conn:
+            insert_together(conn, parts)
+        ran = [s for s in ran if "INSERT" in s]  # (not the pool's ping)
+        assert len(ran) == 1 and ran[0].startswith("WITH "), ran
+        assert "$1" in ran[0] and "%(" not in ran[0]  # psycopg's raw cursor
+    with rt.db.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(children)) == 3
+
+
+def test_insert_together_lets_a_listener_see_each_insert(
+    rt: Runtime, family: tuple[Table, Table]
+) -> None:
+    parents, children = family
+    with sent_statements(rt.db) as sent, rt.db.begin() as conn:
+        insert_together(
+            conn,
+            [
+                (parents, [{"id": 1, "name": "p", "at": AT, "data": None}]),
+                (children, [{"parent_id": 1, "n": 1}]),
+            ],
+        )
+    assert [s.split(" (")[0] for s in sent if s.startswith("INSERT")] == [
+        "INSERT INTO scratch_parents",
+        "INSERT INTO scratch_children",
+    ]
+
+
+def test_insert_together_breaks_a_foreign_key_as_sqlalchemy_raises_it_and_writes_nothing(
+    rt: Runtime, family: tuple[Table, Table]
+) -> None:
+    parents, children = family
+    with pytest.raises(IntegrityError), rt.db.begin() as conn:
+        insert_together(
+            conn,
+            [
+                (parents, [{"id": 1, "name": "p", "at": AT, "data": None}]),
+                (children, [{"parent_id": 2, "n": 1}]),  # no such parent
+            ],
+        )
+    with rt.db.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(parents)) == 0
+
+
+def test_insert_together_on_a_lost_connection_invalidates_it(
+    rt: Runtime, family: tuple[Table, Table]
+) -> None:
+    parents, children = family
+    with rt.db.connect() as conn:
+        conn.begin()
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.close()
+        with pytest.raises(DBAPIError) as caught:
+            insert_together(
+                conn,
+                [
+                    (parents, [{"id": 1, "name": "p", "at": AT, "data": None}]),
+                    (children, [{"parent_id": 1, "n": 1}]),
+                ],
+            )
+        assert caught.value.connection_invalidated and conn.invalidated
+    with rt.db.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(parents)) == 0
 
 
 # --- select_one: one row on the driver's cursor ---------------------------------------------

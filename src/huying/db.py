@@ -13,6 +13,7 @@ pool's pre-ping. Every such failure reaches the caller as a disconnect: a 503, n
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import socket
@@ -209,6 +210,102 @@ def insert_rows(
         return []
 
 
+def insert_together(
+    connection: Connection,
+    parts: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]],
+    *,
+    returning: str | None = None,
+) -> list[Any]:
+    """INSERT each part's rows into its table (each row its values by column key, every row
+    of a part with the same keys), the parts in the order given, a parent's before its
+    children's; with `returning`, that column of each new row of the last part, in the
+    order of its rows.
+
+    On PostgreSQL, one statement: each part but the last an INSERT in its WITH clause, the
+    last the statement's own. A round trip to the server cost the client more CPU than the
+    INSERT it carried (its kernel time most: BENCHMARKS.md, the fourteenth session's part
+    two targets), and a foreign key is checked at the end of the statement, so a row may
+    name a parent written in the same statement. The text has `$n` placeholders, run on
+    psycopg's raw cursor: psycopg turns named placeholders into those anew, in Python, for
+    every call of a statement this long, which cost as much as the round trips saved.
+    Elsewhere (SQLite has no round trip to save), when anything watches the engine's
+    statements, or when the last part returns more than one row (PostgreSQL does not
+    promise RETURNING's order across rows), one `insert_rows` per part."""
+    parts = [(table, rows) for table, rows in parts if rows]
+    if not parts:
+        return []
+    dialect = connection.dialect
+    together = (
+        None
+        if dialect.name != "postgresql"
+        or len(parts) == 1
+        or (returning is not None and len(parts[-1][1]) > 1)
+        or _observed(connection)
+        else _prepared_together(
+            tuple((table, tuple(rows[0]), len(rows)) for table, rows in parts), dialect, returning
+        )
+    )
+    if together is None:
+        for table, rows in parts[:-1]:
+            insert_rows(connection, table, rows)
+        table, rows = parts[-1]
+        return insert_rows(connection, table, rows, returning=returning)
+    params = tuple(
+        p(parts[i][1][r][k]) if p else parts[i][1][r][k] for i, r, k, p in together.binds
+    )
+    with _DriverCursor(connection, together.sql, params, raw=True) as cursor:
+        cursor.execute(together.sql, params)
+        return [row[0] for row in cursor.fetchall()] if returning is not None else []
+
+
+@dataclass(frozen=True)
+class _Together:
+    """The one statement of `insert_together` for a shape of parts: its text, and for each
+    `$n` in turn the part, row and column key of its value and the bind processor."""
+
+    sql: str
+    binds: tuple[tuple[int, int, str, Callable[[Any], Any] | None], ...]
+
+
+@lru_cache(maxsize=256)
+def _prepared_together(
+    shape: tuple[tuple[Table, tuple[str, ...], int], ...], dialect: Dialect, returning: str | None
+) -> _Together | None:
+    """`shape`: each part's table, keys and number of rows. None when a column left out has
+    a default on the Python side (SQLAlchemy's execution evaluates it)."""
+    named: dict[str, tuple[int, int, str]] = {}
+    inserts = []
+    for i, (table, keys, count) in enumerate(shape):
+        rows = []
+        for r in range(count):
+            row = {}
+            for k in keys:
+                named[name := f"p{i}_{r}_{k}"] = (i, r, k)
+                row[k] = bindparam(name, type_=table.c[k].type)
+            rows.append(row)
+        inserts.append(insert(table).values(rows))
+    last = shape[-1][0]
+    statement = inserts[-1].returning(last.c[returning]) if returning else inserts[-1]
+    statement = statement.add_cte(*(s.cte(f"w{i}") for i, s in enumerate(inserts[:-1])))
+    compiled: Any = statement.compile(dialect=_dollar(dialect))
+    if compiled.insert_prefetch or set(compiled.binds) != set(named):
+        return None
+    processors = compiled._bind_processors
+    return _Together(
+        compiled.string, tuple((*named[n], processors.get(n)) for n in compiled.positiontup)
+    )
+
+
+@cache
+def _dollar(dialect: Dialect) -> Dialect:
+    """`dialect` writing PostgreSQL's own `$n` placeholders, for psycopg's raw cursor."""
+    dollar = copy.copy(dialect)
+    dollar.paramstyle, dollar.positional = "numeric_dollar", True
+    # its own quoting of names, which doubles no % (psycopg's raw cursor reads none)
+    dollar.identifier_preparer = dollar.preparer(dollar)
+    return dollar
+
+
 def select_one(connection: Connection, statement: Select[Any]) -> Sequence[Any]:
     """The one row of `statement`, as `connection.execute(statement).one()` gives it, run on
     the driver's cursor like `insert_rows`' INSERTs: the submit's first statement (the
@@ -260,19 +357,25 @@ def _prepared_select(statement: Select[Any], dialect: Dialect) -> tuple[str, Any
 
 
 class _DriverCursor:
-    """A cursor of `connection`'s driver, for `insert_rows` and `select_one`: closed at the
-    end, and a driver's error raised as SQLAlchemy's execution raises it (`_as_raised`), the
-    statement and its parameters named, a lost connection invalidated."""
+    """A cursor of `connection`'s driver, for `insert_rows`, `insert_together` and
+    `select_one` (with `raw`, psycopg's raw cursor, whose statements have `$n` placeholders):
+    closed at the end, and a driver's error raised as SQLAlchemy's execution raises it
+    (`_as_raised`), the statement and its parameters named, a lost connection invalidated."""
 
-    __slots__ = ("connection", "cursor", "params", "sql")
+    __slots__ = ("connection", "cursor", "params", "raw", "sql")
 
-    def __init__(self, connection: Connection, sql: str, params: Any) -> None:
-        self.connection, self.sql, self.params = connection, sql, params
+    def __init__(self, connection: Connection, sql: str, params: Any, *, raw: bool = False) -> None:
+        self.connection, self.sql, self.params, self.raw = connection, sql, params, raw
         self.cursor: Any = None
 
     def __enter__(self) -> Any:
         try:
-            self.cursor = self.connection.connection.cursor()
+            if self.raw:  # psycopg's, for `$n` placeholders
+                dbapi: Any = self.connection.connection.dbapi_connection
+                watched = isinstance(dbapi, _WatchedConnection)
+                self.cursor = (_WatchedRawCursor if watched else psycopg.RawCursor)(dbapi)
+            else:
+                self.cursor = self.connection.connection.cursor()
         except self.connection.dialect.loaded_dbapi.Error as exc:
             raise _as_raised(self.connection, exc, self.sql, self.params) from exc
         return self.cursor
@@ -580,12 +683,24 @@ class _WatchedConnection(psycopg.Connection[Any]):
                 sock.close()
 
 
-class _WatchedCursor(psycopg.Cursor[Any]):
+class _Watched:
+    """A psycopg cursor's round trips, watched by `_WATCH` (mixed into a cursor class)."""
+
+    connection: Any
+
     def execute(self, *args: Any, **kwargs: Any) -> Any:
-        return _WATCH.call(self.connection, super().execute, *args, **kwargs)
+        return _WATCH.call(self.connection, super().execute, *args, **kwargs)  # type: ignore[misc]
 
     def executemany(self, *args: Any, **kwargs: Any) -> None:
-        _WATCH.call(self.connection, super().executemany, *args, **kwargs)
+        _WATCH.call(self.connection, super().executemany, *args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedCursor(_Watched, psycopg.Cursor[Any]):
+    pass
+
+
+class _WatchedRawCursor(_Watched, psycopg.RawCursor[Any]):
+    pass
 
 
 class _Watch:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 from unittest.mock import patch
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, select, update
@@ -69,41 +71,58 @@ def test_a_submit_writes_on_the_drivers_cursor_when_nothing_watches(
     rt: Runtime, client: TestClient, world: World
 ) -> None:
     """With no listener on the engine (as in production), a submit's statements go to the
-    driver's cursor (its SELECT through `huying.db.select_one`, its rows through
-    `huying.db.insert_rows`), none through SQLAlchemy's `Connection.execute`; on SQLite its
-    own trace of what the driver runs shows the same six INSERTs, between the BEGIN, the one
-    SELECT and the COMMIT."""
+    driver's cursor (its SELECTs through `huying.db.select_one`, its rows through
+    `huying.db.insert_together`), none through SQLAlchemy's execution. What the driver runs:
+    on SQLite (its own trace) the six INSERTs between the BEGIN, the one SELECT and the
+    COMMIT; on PostgreSQL the SELECT, the new id's `nextval`, and the six INSERTs in two
+    statements, the first ending with the task, whose id its deadline names."""
     sqlite = rt.db.dialect.name == "sqlite"
     assert submit(client, world).status_code == 201  # fills this replica's caches
-    traced: list[str] = []
+    ran: list[str] = []
 
     def trace(dbapi_connection: Any, _record: object, _proxy: object) -> None:
         if sqlite:
-            dbapi_connection.set_trace_callback(traced.append)
+            dbapi_connection.set_trace_callback(ran.append)
 
     executed: list[Any] = []
-    execute = Connection.execute
 
-    def spy(self: Connection, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        executed.append(statement)
-        return execute(self, statement, *args, **kwargs)
+    def spied(name: str) -> Any:
+        real = getattr(Connection, name)
+
+        def spy(self: Connection, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            executed.append(statement)
+            return real(self, statement, *args, **kwargs)
+
+        return patch.object(Connection, name, spy)
+
+    execute = psycopg.Cursor.execute
+
+    def driver(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        ran.append(str(query))
+        return execute(cursor, query, *args, **kwargs)
 
     event.listen(rt.db, "checkout", trace)  # a pool event: SQLAlchemy's execution unwatched
     try:
-        with patch.object(Connection, "execute", spy):
+        with ExitStack() as spies:
+            for name in ("execute", "scalar", "scalars", "exec_driver_sql"):
+                spies.enter_context(spied(name))
+            if not sqlite:  # psycopg has no trace of its own
+                spies.enter_context(patch.object(psycopg.Cursor, "execute", driver))
             assert submit(client, world, title="第二次").status_code == 201
+            assert executed == []
+            submitted = len(ran)
+            with rt.db.connect() as conn:
+                conn.execute(select(1))
+                conn.scalar(select(1))
+            assert len(executed) == 2  # the spies see what does go through them
     finally:
         event.remove(rt.db, "checkout", trace)
         if sqlite:
             with rt.db.connect() as conn:
                 conn.connection.dbapi_connection.set_trace_callback(None)  # type: ignore[union-attr]
-    assert executed == []
-    with patch.object(Connection, "execute", spy), rt.db.connect() as conn:
-        conn.execute(select(1))  # the spy sees what does go through it
-    assert len(executed) == 1
-    if not sqlite:
-        return  # psycopg has no trace of its own
-    tables = [m.group(1) for s in traced if (m := re.match(r"INSERT INTO (\w+)", s))]
+    ran = ran[:submitted]  # (not the spies' own)
+    inserts = [s for s in ran if "INSERT INTO" in s]
+    tables = [t for s in inserts for t in re.findall(r"INSERT INTO (\w+)", s)]
     assert sorted(set(tables)) == [
         "deadlines",
         "events",
@@ -111,9 +130,15 @@ def test_a_submit_writes_on_the_drivers_cursor_when_nothing_watches(
         "request_tasks",
         "requests",
         "timeline_entries",
-    ], "\n".join(traced)
-    others = [s.split()[0] for s in traced if not s.startswith("INSERT")]
-    assert others == ["BEGIN", "SELECT", "COMMIT"], "\n".join(traced)
+    ], "\n".join(ran)
+    others = [s.split()[0] for s in ran if "INSERT INTO" not in s]
+    if sqlite:
+        assert others == ["BEGIN", "SELECT", "COMMIT"], "\n".join(ran)
+        return
+    assert [s for s in others if s != ";"] == ["SELECT", "SELECT"], "\n".join(ran)  # ; pings
+    assert "nextval" in [s for s in ran if s.startswith("SELECT")][1]
+    assert len(inserts) == 2, "\n".join(ran)
+    assert inserts[0].startswith("WITH") and inserts[0].endswith("RETURNING request_tasks.id")
 
 
 def test_a_submit_writes_its_rows_without_adding_them_to_the_session(

@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.auth.models import ApiKey, User
-from huying.db import Base, among, insert_rows, select_one, update_versioned
+from huying.db import Base, among, insert_together, select_one, update_versioned
 from huying.deadlines.models import Deadline
 from huying.directory.models import Category, Department, Enterprise
 from huying.requests.models import Request, RequestCoDepartment, RequestTask, TimelineEntry
@@ -110,34 +110,42 @@ def _max_id_plus_one() -> ColumnElement[Any]:
     return select(func.coalesce(func.max(Request.id), 0) + 1).scalar_subquery()
 
 
+# A table and rows for it, each its values by column key (`huying.db.insert_together`).
+Part = tuple[Table, Sequence[Mapping[str, Any]]]
+
+
 def insert_new(
     session: Session,
     objects: Sequence[Any],
     rows: Mapping[type[Any], Sequence[Mapping[str, Any]]],
 ) -> None:
     """Write new objects (a request and its deadlines) and every object in their one-to-many
-    collections (its tasks, co-departments) with one INSERT per table, an executemany of its
-    rows on the driver's cursor (`huying.db.insert_rows`), instead of the unit of work: the
-    ORM's flush of these half-dozen objects cost more than the whole bare transaction. The
-    objects are not in the session (never added: `Session.add` and its cascades were a
-    tenth of a submit) and stay out of it. Then `rows`, column values by model (each row
-    with every foreign key it needs), one INSERT per model, in the order given.
+    collections (its tasks, co-departments), then `rows`, column values by model (each row
+    with every foreign key it needs), instead of the unit of work: the ORM's flush of these
+    half-dozen objects cost more than the whole bare transaction. The objects are not in
+    the session (never added: `Session.add` and its cascades were a tenth of a submit) and
+    stay out of it.
+
+    One INSERT per table and set of columns, parents first, written together
+    (`huying.db.insert_together`: on PostgreSQL one statement, one round trip), except that
+    the rows another new row refers to by an id the database assigns (a task's deadline
+    names its task) end a statement, which reads those ids back (RETURNING): a submit is
+    two statements on PostgreSQL, and one INSERT each on SQLite.
 
     The foreign keys the flush would copy from related objects (`Deadline.request`,
-    `Request.tasks`, `Deadline.task`) are copied here, tables are written parents first,
-    column defaults are applied as the flush would, and ids the database assigns are read
-    back (RETURNING) only for the rows another row refers to (a task's deadline names its
-    task). Each object is left with every column set as written: the caller may read it,
-    and no commit writes it again. A unique constraint broken here raises IntegrityError,
-    as the flush would."""
-    if objects:
-        _insert_objects(session, objects)
+    `Request.tasks`, `Deadline.task`) are copied here, and column defaults are applied as
+    the flush would. Each object is left with every column set as written: the caller may
+    read it, and no commit writes it again. A unique constraint broken here raises
+    IntegrityError, as the flush would."""
     connection = session.connection()
-    for model, values in rows.items():
-        insert_rows(connection, _plan(inspect(model)).table, values)
+    parts = _insert_objects(connection, objects) if objects else []
+    parts += [(_plan(inspect(model)).table, values) for model, values in rows.items()]
+    insert_together(connection, parts)
 
 
-def _insert_objects(session: Session, objects: Sequence[Any]) -> None:
+def _insert_objects(connection: Connection, objects: Sequence[Any]) -> list[Part]:
+    """Write `objects` as far as the last rows whose new ids others refer to; returns the
+    parts not written yet, for the caller to write with its own."""
     # the objects and those in their one-to-many collections, each once, parents first, and
     # for each child the parent and relationship that hold it
     pending = list({id(obj): obj for obj in objects}.values())
@@ -157,7 +165,7 @@ def _insert_objects(session: Session, objects: Sequence[Any]) -> None:
     by_table: dict[Table, list[Any]] = {}
     for obj in pending:
         by_table.setdefault(_plan(states[id(obj)].mapper).table, []).append(obj)
-    connection = session.connection()
+    parts: list[Part] = []
     order = [t for t in _sorted_tables() if t in by_table]
     while order:  # parents first, a task before the deadline that names it
         table = next(
@@ -173,7 +181,8 @@ def _insert_objects(session: Session, objects: Sequence[Any]) -> None:
             order[0],
         )
         order.remove(table)
-        _insert_rows(connection, table, by_table[table], states, links, referred)
+        parts = _insert_rows(connection, table, by_table[table], states, links, referred, parts)
+    return parts
 
 
 @cache
@@ -242,9 +251,11 @@ def _insert_rows(
     states: dict[int, Any],
     links: dict[int, list[tuple[Any, str, str]]],
     referred: set[int],
-) -> None:
-    """One INSERT (an executemany) per set of columns given; RETURNING the new ids where
-    another new row refers to one of these objects."""
+    parts: list[Part],
+) -> list[Part]:
+    """Add one part per set of columns given to `parts`, and return what is left to write:
+    a part whose rows another new row refers to is written at once, with the parts before
+    it, RETURNING its new ids."""
     plan = _plan(states[id(objs[0])].mapper)
     groups: dict[tuple[str, ...], list[tuple[Any, dict[str, Any]]]] = {}
     for obj in objs:
@@ -252,12 +263,18 @@ def _insert_rows(
         groups.setdefault(tuple(row), []).append((obj, row))
     for members in groups.values():
         rows = [row for _, row in members]
-        if plan.returning is not None and any(id(obj) in referred for obj, _ in members):
-            new_ids = insert_rows(connection, table, rows, returning=plan.returning)
+        if (
+            plan.returning is not None
+            and plan.returning not in rows[0]  # (an id given, as a request's is, is known)
+            and any(id(obj) in referred for obj, _ in members)
+        ):
+            new_ids = insert_together(connection, [*parts, (table, rows)], returning=plan.returning)
             for (obj, _), new_id in zip(members, new_ids, strict=True):
                 states[id(obj)].dict[plan.returning] = new_id
+            parts = []
         else:
-            insert_rows(connection, table, rows)
+            parts = [*parts, (table, rows)]
+    return parts
 
 
 def _row(plan: _Plan, values: dict[str, Any], links: list[tuple[Any, str, str]]) -> dict[str, Any]:
