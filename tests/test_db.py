@@ -464,30 +464,6 @@ def test_insert_rows_raises_sqlalchemys_integrity_error(
         assert conn.scalar(select(func.count()).where(requests.c.number == rows[0]["number"])) == 0
 
 
-def test_insert_rows_on_a_lost_connection_invalidates_it(rt: Runtime) -> None:
-    """The driver's connection gone under a statement: the error says the connection was
-    invalidated (the API answers 503), and the pool does not hand that connection out again."""
-    table = Table(
-        "scratch_lost", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer)
-    )
-    with rt.db.begin() as conn:
-        table.create(conn)
-    try:
-        with rt.db.connect() as conn:
-            conn.begin()
-            raw = conn.connection.dbapi_connection
-            assert raw is not None
-            raw.close()
-            with pytest.raises(DBAPIError) as caught:
-                insert_rows(conn, table, [{"n": 1}])
-            assert caught.value.connection_invalidated and conn.invalidated
-        with rt.db.connect() as conn:
-            assert conn.scalar(select(func.count()).select_from(table)) == 0
-    finally:
-        with rt.db.begin() as conn:
-            table.drop(conn)
-
-
 # --- insert_together: several tables' rows, one statement on PostgreSQL -------------------
 
 
@@ -536,6 +512,17 @@ def driver_statements() -> Iterator[list[str]]:
 
 
 AT = datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=UTC)
+
+
+def a_parent_and_a_child(
+    family: tuple[Table, Table], *, naming: int = 1
+) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """Parts for `insert_together`: parent 1, and a child naming parent `naming`."""
+    parents, children = family
+    return [
+        (parents, [{"id": 1, "name": "p", "at": AT, "data": None}]),
+        (children, [{"parent_id": naming, "n": 1}]),
+    ]
 
 
 def test_insert_together_writes_every_part_with_its_processors(
@@ -603,15 +590,8 @@ def test_insert_together_is_one_statement_on_postgresql(
 def test_insert_together_lets_a_listener_see_each_insert(
     rt: Runtime, family: tuple[Table, Table]
 ) -> None:
-    parents, children = family
     with sent_statements(rt.db) as sent, rt.db.begin() as conn:
-        insert_together(
-            conn,
-            [
-                (parents, [{"id": 1, "name": "p", "at": AT, "data": None}]),
-                (children, [{"parent_id": 1, "n": 1}]),
-            ],
-        )
+        insert_together(conn, a_parent_and_a_child(family))
     assert [s.split(" (")[0] for s in sent if s.startswith("INSERT")] == [
         "INSERT INTO scratch_parents",
         "INSERT INTO scratch_children",
@@ -621,39 +601,32 @@ def test_insert_together_lets_a_listener_see_each_insert(
 def test_insert_together_breaks_a_foreign_key_as_sqlalchemy_raises_it_and_writes_nothing(
     rt: Runtime, family: tuple[Table, Table]
 ) -> None:
-    parents, children = family
     with pytest.raises(IntegrityError), rt.db.begin() as conn:
-        insert_together(
-            conn,
-            [
-                (parents, [{"id": 1, "name": "p", "at": AT, "data": None}]),
-                (children, [{"parent_id": 2, "n": 1}]),  # no such parent
-            ],
-        )
+        insert_together(conn, a_parent_and_a_child(family, naming=2))  # no such parent
     with rt.db.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(parents)) == 0
+        assert conn.scalar(select(func.count()).select_from(family[0])) == 0
 
 
-def test_insert_together_on_a_lost_connection_invalidates_it(
-    rt: Runtime, family: tuple[Table, Table]
+@pytest.mark.parametrize("write", ["insert_rows", "insert_together"])
+def test_a_write_on_a_lost_connection_invalidates_it(
+    rt: Runtime, family: tuple[Table, Table], write: str
 ) -> None:
-    parents, children = family
+    """The driver's connection gone under a statement: the error says the connection was
+    invalidated (the API answers 503), and the pool does not hand that connection out again."""
+    parts = a_parent_and_a_child(family)
     with rt.db.connect() as conn:
         conn.begin()
         raw = conn.connection.dbapi_connection
         assert raw is not None
         raw.close()
         with pytest.raises(DBAPIError) as caught:
-            insert_together(
-                conn,
-                [
-                    (parents, [{"id": 1, "name": "p", "at": AT, "data": None}]),
-                    (children, [{"parent_id": 1, "n": 1}]),
-                ],
-            )
+            if write == "insert_rows":
+                insert_rows(conn, *parts[0])
+            else:
+                insert_together(conn, parts)
         assert caught.value.connection_invalidated and conn.invalidated
     with rt.db.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(parents)) == 0
+        assert conn.scalar(select(func.count()).select_from(family[0])) == 0
 
 
 # --- select_one: one row on the driver's cursor ---------------------------------------------
