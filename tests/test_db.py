@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 from unittest.mock import patch
 
 import psycopg
@@ -50,11 +50,13 @@ from sqlalchemy.orm import (
     relationship,
     validates,
 )
+from sqlalchemy.types import TypeDecorator
 
 from huying import cache
 from huying.app import create_app
 from huying.clock import FrozenClock
 from huying.db import (
+    TOGETHER_MOST_PARAMS,
     JSONType,
     UTCDateTime,
     constructor,
@@ -498,16 +500,19 @@ def family(rt: Runtime) -> Iterator[tuple[Table, Table]]:
 
 @contextmanager
 def driver_statements() -> Iterator[list[str]]:
-    """The statements psycopg's cursors run while this is open (PostgreSQL; its raw cursor
-    is one of them)."""
+    """The statements psycopg's cursors run while this is open, an executemany once
+    (PostgreSQL; its raw cursor is one of them)."""
     ran: list[str] = []
-    execute = psycopg.Cursor.execute
+    patches = ExitStack()
+    for name in ("execute", "executemany"):
+        real = getattr(psycopg.Cursor, name)
 
-    def spy(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        ran.append(str(query))
-        return execute(self, query, *args, **kwargs)
+        def spy(self: Any, query: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            ran.append(str(query))
+            return _real(self, query, *args, **kwargs)
 
-    with patch.object(psycopg.Cursor, "execute", spy):
+        patches.enter_context(patch.object(psycopg.Cursor, name, spy))
+    with patches:
         yield ran
 
 
@@ -585,6 +590,83 @@ def test_insert_together_is_one_statement_on_postgresql(
         assert "$1" in ran[0] and "%(" not in ran[0]  # psycopg's raw cursor
     with rt.db.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(children)) == 3
+
+
+def test_insert_together_returns_several_rows_ids_from_a_statement_of_their_own(
+    rt: Runtime, family: tuple[Table, Table]
+) -> None:
+    """PostgreSQL does not promise RETURNING's order across rows: the last part, returning
+    several, is its own, the parts before it one statement still."""
+    children = family[1]
+    parts = [
+        *a_parent_and_a_child(family),
+        (children, [{"parent_id": 1, "n": k} for k in (7, 8)]),
+    ]
+    with driver_statements() as ran, rt.db.begin() as conn:
+        ids = insert_together(conn, parts, returning="id")
+    with rt.db.connect() as conn:
+        found = conn.execute(select(children.c.id, children.c.n).order_by(children.c.id)).all()
+    assert [tuple(r) for r in found][1:] == [(ids[0], 7), (ids[1], 8)]
+    if rt.db.dialect.name == "postgresql":
+        inserts = [s for s in ran if "INSERT" in s]
+        assert inserts[0].startswith("WITH ") and len(inserts) == 3  # the last's rows one by one
+
+
+def test_insert_together_writes_many_rows_one_statement_per_part(
+    rt: Runtime, family: tuple[Table, Table]
+) -> None:
+    """Past `TOGETHER_MOST_PARAMS` parameters, each part is an executemany of its own."""
+    children = family[1]
+    many = TOGETHER_MOST_PARAMS // 2 + 1  # two parameters a row
+    parts = [
+        a_parent_and_a_child(family)[0],
+        (children, [{"parent_id": 1, "n": k} for k in range(many)]),
+    ]
+    with driver_statements() as ran, rt.db.begin() as conn:
+        insert_together(conn, parts)
+    with rt.db.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(children)) == many
+    if rt.db.dialect.name == "postgresql":
+        inserts = [s for s in ran if "INSERT" in s]
+        assert [s.split(" (")[0] for s in inserts] == [
+            "INSERT INTO scratch_parents",
+            "INSERT INTO scratch_children",
+        ]
+
+
+class Noted(TypeDecorator[int]):
+    """An integer that notes the placeholder style of the dialect it is bound for."""
+
+    impl = Integer
+    cache_ok = True
+    styles: ClassVar[list[str]] = []
+
+    def process_bind_param(self, value: int | None, dialect: Any) -> int | None:
+        Noted.styles.append(dialect.paramstyle)
+        return value
+
+
+def test_insert_together_leaves_sqlalchemys_own_processors_to_its_dialect(
+    rt: Runtime, family: tuple[Table, Table]
+) -> None:
+    """The `$n` dialect of PostgreSQL's one statement keeps its types' processors apart: a
+    processor made for it is not the one SQLAlchemy's own execution uses afterwards."""
+    table = Table(
+        "scratch_noted", MetaData(), Column("id", Integer, primary_key=True), Column("v", Noted)
+    )
+    with rt.db.begin() as conn:
+        table.create(conn)
+    try:
+        Noted.styles.clear()
+        with rt.db.begin() as conn:
+            insert_together(conn, [a_parent_and_a_child(family)[0], (table, [{"v": 1}])])
+            conn.execute(insert(table), [{"v": 2}])
+        own = rt.db.dialect.paramstyle
+        expected = ["numeric_dollar", own] if rt.db.dialect.name == "postgresql" else [own, own]
+        assert Noted.styles == expected
+    finally:
+        with rt.db.begin() as conn:
+            table.drop(conn)
 
 
 def test_insert_together_lets_a_listener_see_each_insert(

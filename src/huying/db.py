@@ -19,6 +19,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +63,12 @@ _R = TypeVar("_R")
 # 40,000 timeline and event rows took 2.1 s of parsing in pages of 1,000 rows and 1.0 s in
 # pages of 100, for 300 more statements (BENCHMARKS.md, "Deadlines").
 INSERT_PAGE_ROWS = 100
+
+# Most parameters of one `insert_together` statement: a submit's has about 150. Past it, one
+# statement per part, as an executemany pays no more per row; this bounds too the statements
+# compiled and kept (one per count of rows in each part) and stays far under PostgreSQL's
+# 65,535 parameters per statement.
+TOGETHER_MOST_PARAMS = 1000
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -228,18 +235,24 @@ def insert_together(
     name a parent written in the same statement. The text has `$n` placeholders, run on
     psycopg's raw cursor: psycopg turns named placeholders into those anew, in Python, for
     every call of a statement this long, which cost as much as the round trips saved.
-    Elsewhere (SQLite has no round trip to save), when anything watches the engine's
-    statements, or when the last part returns more than one row (PostgreSQL does not
-    promise RETURNING's order across rows), one `insert_rows` per part."""
+    When the last part returns more than one row (PostgreSQL does not promise RETURNING's
+    order across rows), the parts before it are one statement and it is its own. Elsewhere
+    (SQLite has no round trip to save; a driver other than psycopg), when anything watches
+    the engine's statements, or past `TOGETHER_MOST_PARAMS` parameters, one `insert_rows`
+    per part."""
     parts = [(table, rows) for table, rows in parts if rows]
     if not parts:
         return []
+    if returning is not None and len(parts[-1][1]) > 1:
+        insert_together(connection, parts[:-1])
+        table, rows = parts[-1]
+        return insert_rows(connection, table, rows, returning=returning)
     dialect = connection.dialect
     together = (
         None
-        if dialect.name != "postgresql"
+        if dialect.driver != "psycopg"
         or len(parts) == 1
-        or (returning is not None and len(parts[-1][1]) > 1)
+        or sum(len(rows) * len(rows[0]) for _, rows in parts) > TOGETHER_MOST_PARAMS
         or _observed(connection)
         else _prepared_together(
             tuple((table, tuple(rows[0]), len(rows)) for table, rows in parts), dialect, returning
@@ -296,13 +309,15 @@ def _prepared_together(
     )
 
 
-@cache
+@lru_cache(maxsize=16)
 def _dollar(dialect: Dialect) -> Dialect:
     """`dialect` writing PostgreSQL's own `$n` placeholders, for psycopg's raw cursor."""
     dollar = copy.copy(dialect)
     dollar.paramstyle, dollar.positional = "numeric_dollar", True
-    # its own quoting of names, which doubles no % (psycopg's raw cursor reads none)
+    # its own quoting of names, which doubles no % (psycopg's raw cursor reads none), and
+    # its own types' processors, which are given the dialect they serve
     dollar.identifier_preparer = dollar.preparer(dollar)
+    dollar._type_memos = weakref.WeakKeyDictionary()
     return dollar
 
 

@@ -129,8 +129,9 @@ def insert_new(
     One INSERT per table and set of columns, parents first, written together
     (`huying.db.insert_together`: on PostgreSQL one statement, one round trip), except that
     the rows another new row refers to by an id the database assigns (a task's deadline
-    names its task) end a statement, which reads those ids back (RETURNING): a submit is
-    two statements on PostgreSQL, and one INSERT each on SQLite.
+    names its task) end a statement, which reads those ids back (RETURNING): a submit with
+    one task is two statements on PostgreSQL (several tasks, each its own), and one INSERT
+    per table on SQLite.
 
     The foreign keys the flush would copy from related objects (`Deadline.request`,
     `Request.tasks`, `Deadline.task`) are copied here, and column defaults are applied as
