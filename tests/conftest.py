@@ -8,12 +8,14 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, text
@@ -146,6 +148,24 @@ def sent_statements(engine: Engine) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+@contextmanager
+def driver_statements(ran: list[str] | None = None) -> Iterator[list[str]]:
+    """The statements psycopg's cursors run while this is open (PostgreSQL; its raw cursor is
+    one of them), an executemany once, appended to `ran` if given. What SQLAlchemy's
+    listeners do not see: `huying.db` runs a submit's statements on the driver's cursor."""
+    found: list[str] = [] if ran is None else ran
+    with ExitStack() as patches:
+        for name in ("execute", "executemany"):
+            real = getattr(psycopg.Cursor, name)
+
+            def spy(self: Any, query: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+                found.append(str(query))
+                return _real(self, query, *args, **kwargs)
+
+            patches.enter_context(patch.object(psycopg.Cursor, name, spy))
+        yield found
 
 
 @functools.cache

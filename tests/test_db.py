@@ -7,13 +7,11 @@ from __future__ import annotations
 import sqlite3
 import stat
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
-from unittest.mock import patch
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import (
@@ -73,7 +71,14 @@ from huying.reports.models import report_months
 from huying.requests import repository as requests_repo
 from huying.requests.models import Request
 from huying.runtime import Runtime, build_runtime
-from tests.conftest import PG_URL, World, make_settings, sent_statements, submit_body
+from tests.conftest import (
+    PG_URL,
+    World,
+    driver_statements,
+    make_settings,
+    sent_statements,
+    submit_body,
+)
 
 needs_postgresql = pytest.mark.skipif(not PG_URL, reason="PostgreSQL's statement_timeout")
 
@@ -496,24 +501,6 @@ def family(rt: Runtime) -> Iterator[tuple[Table, Table]]:
     finally:
         with rt.db.begin() as conn:
             metadata.drop_all(conn)
-
-
-@contextmanager
-def driver_statements() -> Iterator[list[str]]:
-    """The statements psycopg's cursors run while this is open, an executemany once
-    (PostgreSQL; its raw cursor is one of them)."""
-    ran: list[str] = []
-    patches = ExitStack()
-    for name in ("execute", "executemany"):
-        real = getattr(psycopg.Cursor, name)
-
-        def spy(self: Any, query: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
-            ran.append(str(query))
-            return _real(self, query, *args, **kwargs)
-
-        patches.enter_context(patch.object(psycopg.Cursor, name, spy))
-    with patches:
-        yield ran
 
 
 AT = datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=UTC)

@@ -70,6 +70,9 @@ INSERT_PAGE_ROWS = 100
 # 65,535 parameters per statement.
 TOGETHER_MOST_PARAMS = 1000
 
+# A table and rows for it, each its values by column key (`insert_together`).
+Part = tuple[Table, Sequence[Mapping[str, Any]]]
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -219,7 +222,7 @@ def insert_rows(
 
 def insert_together(
     connection: Connection,
-    parts: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]],
+    parts: Sequence[Part],
     *,
     returning: str | None = None,
 ) -> list[Any]:

@@ -12,7 +12,6 @@ from contextlib import ExitStack
 from typing import Any
 from unittest.mock import patch
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, select, update
@@ -26,7 +25,15 @@ from huying.requests.models import Request
 from huying.requests.schemas import SubmitIn
 from huying.runtime import Runtime, build_runtime
 from tests.api.support import assert_problem, nothing_written
-from tests.conftest import USCC_A, USCC_B, World, make_settings, sent_statements, submit_body
+from tests.conftest import (
+    USCC_A,
+    USCC_B,
+    World,
+    driver_statements,
+    make_settings,
+    sent_statements,
+    submit_body,
+)
 
 REQUESTS = "/api/v1/requests"
 MOST_STATEMENTS = 8
@@ -95,19 +102,13 @@ def test_a_submit_writes_on_the_drivers_cursor_when_nothing_watches(
 
         return patch.object(Connection, name, spy)
 
-    execute = psycopg.Cursor.execute
-
-    def driver(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        ran.append(str(query))
-        return execute(cursor, query, *args, **kwargs)
-
     event.listen(rt.db, "checkout", trace)  # a pool event: SQLAlchemy's execution unwatched
     try:
         with ExitStack() as spies:
             for name in ("execute", "scalar", "scalars", "exec_driver_sql"):
                 spies.enter_context(spied(name))
             if not sqlite:  # psycopg has no trace of its own
-                spies.enter_context(patch.object(psycopg.Cursor, "execute", driver))
+                spies.enter_context(driver_statements(ran))
             assert submit(client, world, title="第二次").status_code == 201
             assert executed == []
             submitted = len(ran)

@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.auth.models import ApiKey, User
-from huying.db import Base, among, insert_together, select_one, update_versioned
+from huying.db import Base, Part, among, insert_together, select_one, update_versioned
 from huying.deadlines.models import Deadline
 from huying.directory.models import Category, Department, Enterprise
 from huying.requests.models import Request, RequestCoDepartment, RequestTask, TimelineEntry
@@ -108,10 +108,6 @@ def _nextval() -> Select[Any]:
 @cache
 def _max_id_plus_one() -> ColumnElement[Any]:
     return select(func.coalesce(func.max(Request.id), 0) + 1).scalar_subquery()
-
-
-# A table and rows for it, each its values by column key (`huying.db.insert_together`).
-Part = tuple[Table, Sequence[Mapping[str, Any]]]
 
 
 def insert_new(
