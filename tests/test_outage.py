@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, literal_column, select
@@ -223,6 +224,56 @@ def test_a_statement_whose_answer_never_comes_fails_as_a_lost_connection(
 
     with pytest.raises(DBAPIError, match="did not answer within 3 s") as caught:
         answered_within(30, proxy, stalled_transaction)
+    assert caught.value.connection_invalidated
+    with tight.transaction() as s:
+        assert s.scalar(select(1)) == 1
+
+
+def _socket_fails_at_the_first_wait(gen: Any, *_args: Any, **_kwargs: Any) -> Any:
+    """psycopg's `Connection.wait` when the socket fails under it: the generator has sent
+    its query (libpq is mid-query, ACTIVE), and the poll sees the socket's error before
+    libpq reads anything, so psycopg raises without marking the connection broken. A
+    command that needs no round trip (setting autocommit on an idle connection) passes."""
+    try:
+        next(gen)
+    except StopIteration as done:
+        return done.value
+    raise psycopg.OperationalError("connection socket closed")
+
+
+def test_a_pooled_connection_whose_socket_fails_under_the_pre_ping_is_replaced(
+    rt: Runtime, world: World, tight: Runtime
+) -> None:
+    """The race the concurrent test above met once in CI: the proxy's reset reached the
+    pre-ping's poll before libpq. The connection is dropped and a new one made, where the
+    pre-ping used to fail as "can't change 'autocommit' now" and the call as a 500."""
+    with TestClient(create_app(tight), raise_server_exceptions=False) as client:
+        h = world.h("integration")
+        with tight.db.connect() as conn:
+            pooled = conn.connection.dbapi_connection
+        assert isinstance(pooled, psycopg.Connection)
+        pooled.wait = _socket_fails_at_the_first_wait
+        answer = client.get(API, headers=h)
+        assert answer.status_code == 200, answer.text
+        assert pooled.closed
+        assert client.get(API, headers=h).status_code == 200
+
+
+def test_a_statement_whose_socket_fails_mid_transaction_is_a_lost_connection(
+    tight: Runtime,
+) -> None:
+    """The same failure under a statement: SQLAlchemy takes it for a disconnect and
+    invalidates the connection (what the API answers 503), and the next transaction gets
+    a new one."""
+    with (
+        pytest.raises(DBAPIError, match="connection socket closed") as caught,
+        tight.transaction() as s,
+    ):
+        s.execute(select(literal_column("1")))
+        raw = s.connection().connection.dbapi_connection
+        assert isinstance(raw, psycopg.Connection)
+        raw.wait = _socket_fails_at_the_first_wait
+        s.execute(select(literal_column("2")))
     assert caught.value.connection_invalidated
     with tight.transaction() as s:
         assert s.scalar(select(1)) == 1

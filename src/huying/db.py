@@ -689,6 +689,17 @@ class _WatchedConnection(psycopg.Connection[Any]):
     def rollback(self) -> None:
         _WATCH.call(self, super().rollback)
 
+    def drop_if_stranded(self) -> None:
+        """After a failed round trip: close the connection if libpq still waits for the answer
+        to a query it sent. That happens when the socket fails under the wait (psycopg's
+        "connection socket closed", e.g. a reset that the poll sees before libpq reads it):
+        psycopg then marks the connection neither closed nor broken, nothing more can be sent
+        on it, and the next command fails as a ProgrammingError ("connection in transaction
+        status ACTIVE"), which SQLAlchemy does not take for a disconnect (a 500). Closed, it
+        is one: the pool's pre-ping replaces it, a statement invalidates it (a 503)."""
+        if self.pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+            self.close()
+
     def hang_up(self) -> None:
         """Shut the socket down under libpq's feet: its wait ends at once with "server closed
         the connection unexpectedly", and SQLAlchemy invalidates the connection."""
@@ -725,7 +736,8 @@ class _Watch:
     """One thread per process, started with the first watched call, that hangs up the
     connections whose answer is overdue. A call registers its deadline and removes it when
     it returns, both under one lock, so a call that returned is never hung up. About 2 µs
-    of Python per round trip."""
+    of Python per round trip. A round trip that fails leaving libpq mid-query closes its
+    connection (`drop_if_stranded`)."""
 
     PERIOD = 0.25  # seconds between looks; the bounds are seconds long
 
@@ -736,8 +748,14 @@ class _Watch:
 
     def call(self, conn: object, fn: Callable[..., _R], *args: Any, **kwargs: Any) -> _R:
         """`fn(*args, **kwargs)`, a round trip on `conn`, hung up if overdue."""
-        if not isinstance(conn, _WatchedConnection) or (limit := conn.limit()) is None:
+        if not isinstance(conn, _WatchedConnection):
             return fn(*args, **kwargs)
+        if (limit := conn.limit()) is None:
+            try:
+                return fn(*args, **kwargs)
+            except psycopg.OperationalError:
+                conn.drop_if_stranded()
+                raise
         with self._lock:
             self._waiting[conn] = (time.monotonic() + limit, limit)
             if self._thread is None:
@@ -747,6 +765,7 @@ class _Watch:
         try:
             return fn(*args, **kwargs)
         except psycopg.OperationalError as exc:
+            conn.drop_if_stranded()
             if conn.hung_up:
                 raise psycopg.OperationalError(
                     f"the database did not answer within {limit:g} s"
