@@ -750,30 +750,26 @@ class _Watch:
         """`fn(*args, **kwargs)`, a round trip on `conn`, hung up if overdue."""
         if not isinstance(conn, _WatchedConnection):
             return fn(*args, **kwargs)
-        if (limit := conn.limit()) is None:
-            try:
-                return fn(*args, **kwargs)
-            except psycopg.OperationalError:
-                conn.drop_if_stranded()
-                raise
-        with self._lock:
-            self._waiting[conn] = (time.monotonic() + limit, limit)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="huying-db-watch")
-                self._thread.daemon = True
-                self._thread.start()
+        if (limit := conn.limit()) is not None:  # None: a migration's, unbounded
+            with self._lock:
+                self._waiting[conn] = (time.monotonic() + limit, limit)
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="huying-db-watch")
+                    self._thread.daemon = True
+                    self._thread.start()
         try:
             return fn(*args, **kwargs)
         except psycopg.OperationalError as exc:
             conn.drop_if_stranded()
-            if conn.hung_up:
+            if conn.hung_up and limit is not None:
                 raise psycopg.OperationalError(
                     f"the database did not answer within {limit:g} s"
                 ) from exc
             raise
         finally:
-            with self._lock:
-                self._waiting.pop(conn, None)
+            if limit is not None:
+                with self._lock:
+                    self._waiting.pop(conn, None)
 
     def _run(self) -> None:
         while True:
