@@ -134,7 +134,9 @@ def asgi_submits(db: str, n: int, *, bare: bool = False) -> None:
 
 def counted(db: str, n: int, src: str | None, through: str) -> int:
     """Total instructions of one run of `submits` under callgrind."""
-    env = dict(os.environ)
+    # one hash seed for every run: with a random one, dicts and sets of strings collide
+    # differently each run, and the same tree's count moved by 1% between runs
+    env = dict(os.environ, PYTHONHASHSEED="0")
     if src:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -19,8 +19,8 @@ from huying import errors
 from huying.alerts.router import router as alerts_router
 from huying.api.problems import answer
 from huying.app import create_app
-from huying.auth.deps import token_of
-from huying.auth.gate import GatedRoute, rule_of
+from huying.auth.deps import bearer, token_of
+from huying.auth.gate import GatedRoute, Roles, rule_of
 from huying.auth.service import create_user
 from huying.directory.router import router as directory_router
 from huying.reports.router import router as reports_router
@@ -256,6 +256,32 @@ def test_the_handler_reuses_the_principal_the_gate_resolved(
         r = client.post(f"{API}/{dispatched['id']}/actions/sign", headers=world.h("gxj"))
     assert r.status_code == 200, r.text
     assert len(seen) == 1
+
+
+def test_dependencies_that_only_declare_are_not_called_per_request(
+    rt: Runtime, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`allow`'s roles, the bearer scheme and `known_query` are read when the route is built
+    (the gate, the OpenAPI document, the route's wrapper), not solved by FastAPI per call."""
+    called: list[str] = []
+
+    async def roles(self: Roles) -> None:
+        called.append("roles")
+
+    async def scheme(self: Any, request: Request) -> None:
+        called.append("bearer")
+
+    monkeypatch.setattr(Roles, "__call__", roles)
+    monkeypatch.setattr(type(bearer), "__call__", scheme)
+    with TestClient(create_app(rt), raise_server_exceptions=False) as client:
+        r = client.post(API, json=submit_body(), headers=world.h("integration"))
+        assert r.status_code == 201, r.text
+        unknown = client.post(f"{API}?bogus=1", json=submit_body(), headers=world.h("integration"))
+        assert_problem(unknown, 422, "bogus")
+        assert client.get(API, headers=world.h("gxj")).status_code == 200
+        schemes = client.get("/openapi.json").json()["paths"]["/api/v1/requests"]["post"]
+    assert called == []
+    assert schemes["security"] == [{"HTTPBearer": []}]
 
 
 def test_login_stays_public(client: TestClient) -> None:

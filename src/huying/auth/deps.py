@@ -14,7 +14,7 @@ from huying.auth.service import Principal, authenticate, confirmed
 from huying.errors import Forbidden, NotAuthenticated
 from huying.runtime import Runtime
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False, description="an API key (hyk_…) or a staff session token (hys_…)"
 )
 # The console's cookie holding a staff session token (`huying.web.session` sets it).
@@ -88,9 +88,10 @@ class Credentials:
 
 async def credentials(
     request: Request,
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
 ) -> Credentials:
-    # `_bearer` is here for the OpenAPI document's security scheme; token_of reads the header.
+    # `bearer` is here for the OpenAPI document's security scheme: token_of reads the header,
+    # and the API's routes do not even call it (`huying.auth.gate.solved`).
     admitted = request.scope.get(ADMITTED)
     if isinstance(admitted, Principal):
         return Credentials(token_of(request), admitted, request.scope.get(UNCONFIRMED))

@@ -26,17 +26,18 @@ the service's business, not the gate's.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import fastapi.routing
 from fastapi import Depends, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from huying.api.deps import runtime
-from huying.auth.deps import ADMITTED, UNCONFIRMED, check_role, credentials, token_of
+from huying.api.deps import known_query, runtime
+from huying.auth.deps import ADMITTED, UNCONFIRMED, bearer, check_role, credentials, token_of
 from huying.auth.service import Principal, authenticate, cached_principal
 from huying.runtime import Runtime
 
@@ -114,19 +115,60 @@ async def admit(request: Request, rule: Rule) -> Principal:
     return who
 
 
+def _declares_only(call: Any) -> bool:
+    """A dependency that does nothing when FastAPI calls it: it declares, for the gate
+    (`allow`'s roles), for the OpenAPI document (the bearer scheme), or for the route's
+    wrapper, which runs it itself (`known_query`)."""
+    return isinstance(call, Roles) or call is bearer or call is known_query
+
+
+def solved(dependant: Dependant) -> Dependant:
+    """What FastAPI solves on each call of a route: its dependencies, without those that only
+    declare. FastAPI calls every dependency of a route on every call, each with its own
+    bookkeeping (its cache key, its security scopes, its parameters); for the submit those
+    three were three of its six. The route's own dependant keeps them, for the OpenAPI
+    document and for `rule_of`."""
+    kept = [solved(sub) for sub in dependant.dependencies if not _declares_only(sub.call)]
+    return replace(dependant, dependencies=kept)
+
+
+def _being_built(route: APIRoute) -> Any:
+    """The route whose handler FastAPI is building: for a route of a router included in the
+    app, the context of that inclusion (its dependant has the inclusion's dependencies
+    too), as `APIRoute.get_route_handler` finds it; else the route itself. FastAPI names
+    that context privately: if it is gone, this is the route, which only costs the
+    pruning of the inclusion's dependencies."""
+    var = getattr(fastapi.routing, "_effective_route_context_var", None)
+    context = var.get() if var is not None else None
+    if context is not None and getattr(context, "original_route", None) is route:
+        return context
+    return route
+
+
 class GatedRoute(APIRoute):
-    """An API route whose caller is admitted (authenticated, role checked) before FastAPI
-    reads and validates the body. Errors raised here are answered by the app's exception
-    handlers, as if the handler had raised them."""
+    """The JSON API's routes. Their caller is admitted (authenticated, role checked) before
+    FastAPI reads and validates the body, and a query parameter the route does not take is
+    refused (`known_query`) after that, also before the body is read. Errors raised here are
+    answered by the app's exception handlers, as if the handler had raised them."""
 
     def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
-        rule = rule_of(self.dependant)
-        if rule is None:
+        built = _being_built(self)
+        declared: Dependant = built.dependant
+        built.dependant = solved(declared)
+        try:
+            handler = super().get_route_handler()
+        finally:
+            built.dependant = declared
+        rule = rule_of(declared)
+        checks_query = known_query in _calls(declared)
+        if rule is None and not checks_query:
             return handler
 
         async def gated(request: Request) -> Response:
-            await admit(request, rule)
+            if rule is not None:
+                await admit(request, rule)
+            if checks_query:
+                await known_query(request)
             return await handler(request)
 
         return gated
