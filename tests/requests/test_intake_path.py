@@ -81,8 +81,9 @@ def test_a_submit_writes_on_the_drivers_cursor_when_nothing_watches(
     driver's cursor (its SELECTs through `huying.db.select_one`, its rows through
     `huying.db.insert_together`), none through SQLAlchemy's execution. What the driver runs:
     on SQLite (its own trace) the six INSERTs between the BEGIN, the one SELECT and the
-    COMMIT; on PostgreSQL the SELECT, the new id's `nextval`, and the six INSERTs in two
-    statements, the first ending with the task, whose id its deadline names."""
+    COMMIT; on PostgreSQL the SELECT (which takes the task's id too), the new request's
+    `nextval`, and the six INSERTs in one statement, the task with its id known: nothing
+    is read back."""
     sqlite = rt.db.dialect.name == "sqlite"
     assert submit(client, world).status_code == 201  # fills this replica's caches
     ran: list[str] = []
@@ -137,9 +138,10 @@ def test_a_submit_writes_on_the_drivers_cursor_when_nothing_watches(
         assert others == ["BEGIN", "SELECT", "COMMIT"], "\n".join(ran)
         return
     assert [s for s in others if s != ";"] == ["SELECT", "SELECT"], "\n".join(ran)  # ; pings
-    assert "nextval" in [s for s in ran if s.startswith("SELECT")][1]
-    assert len(inserts) == 2, "\n".join(ran)
-    assert inserts[0].startswith("WITH") and inserts[0].endswith("RETURNING request_tasks.id")
+    first, second = [s for s in ran if s.startswith("SELECT")]
+    assert "nextval" in first and "cache_generations" in first  # the task's id
+    assert "nextval" in second  # the request's, once the body is checked
+    assert len(inserts) == 1 and "RETURNING" not in inserts[0], "\n".join(ran)
 
 
 def test_a_submit_writes_its_rows_without_adding_them_to_the_session(
@@ -228,6 +230,32 @@ def test_a_request_nothing_routes_is_answered_as_read(
     answer = made.json() | {"receipt_url": None}
     assert answer["lead_department"] is None
     assert answer == client.get(f"{REQUESTS}/{answer['id']}", headers=world.h("dispatcher")).json()
+
+
+def test_a_submit_with_several_tasks_gives_each_deadline_its_own_task(
+    rt: Runtime, client: TestClient, world: World
+) -> None:
+    """Only the submit's first task has an id taken before it is written (on PostgreSQL,
+    `start_submit`): the others' are read back, and every task deadline names its own."""
+    with rt.transaction() as s:
+        s.execute(
+            update(Category)
+            .where(Category.code == "POWER")
+            .values(co_department_codes=["STREET", "RSJ"])
+        )
+    made = submit(client, world, "dispatcher")  # (staff see the tasks)
+    assert made.status_code == 201, made.text
+    answer = made.json()
+    assert sorted(t["department"]["code"] for t in answer["tasks"]) == ["RSJ", "STREET"]
+    with rt.transaction() as s:
+        read = s.get_one(Request, answer["id"])
+        ids = {t.id: t.department_code for t in read.tasks}
+        written = deadlines_repo.all_by_request(s, [read.id])[read.id]
+        named = sorted(ids[d.task_id] for d in written if d.task_id is not None)
+    assert len(ids) == 2 and named == ["RSJ", "STREET"]
+    assert sorted(t["id"] for t in answer["tasks"]) == sorted(ids)
+    read_back = client.get(f"{REQUESTS}/{answer['id']}", headers=world.h("dispatcher")).json()
+    assert answer | {"receipt_url": None} == read_back
 
 
 def test_a_replay_answers_with_the_first_request(client: TestClient, world: World) -> None:

@@ -62,6 +62,8 @@ def _query_names(route: Any) -> frozenset[str]:
 async def known_query(request: Request) -> None:
     """Every API route: a query parameter the route does not take is 422, never ignored
     (a misspelt filter must not silently return everything)."""
+    if not request.scope.get("query_string"):  # most calls: nothing to parse
+        return
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant"):
         return

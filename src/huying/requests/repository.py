@@ -105,6 +105,16 @@ def _nextval() -> Select[Any]:
     return select(func.nextval(func.pg_get_serial_sequence("requests", "id")))
 
 
+def next_task_id_column() -> ColumnElement[Any]:
+    """A new task's id from its sequence, as a column of another statement (PostgreSQL)."""
+    return _next_task_id()
+
+
+@cache
+def _next_task_id() -> ColumnElement[Any]:
+    return func.nextval(func.pg_get_serial_sequence(RequestTask.__tablename__, "id"))
+
+
 @cache
 def _max_id_plus_one() -> ColumnElement[Any]:
     return select(func.coalesce(func.max(Request.id), 0) + 1).scalar_subquery()

@@ -202,7 +202,9 @@ def _apply(
     req.state = outcome.state
     for name, value in outcome.changes.items():
         if name == "co_departments":
-            req.co_departments = [RequestCoDepartment(department_code=c) for c in value]
+            # in the order a read loads them (`Request.co_departments`), so that an answer
+            # built from what was written shows them as a read does
+            req.co_departments = [RequestCoDepartment(department_code=c) for c in sorted(value)]
         else:
             setattr(req, _FIELD.get(name, name), value)
     req.timeline_seq += 1
@@ -343,6 +345,8 @@ def _create_task(
         created_by=outcome.timeline.actor,
         received_at=req.created_at,
     )
+    if (reserved := session.info.pop(_RESERVED_TASK_ID, None)) is not None:
+        task.id = reserved  # the submit's first task (`start_submit`)
     req.tasks.append(task)
     duration = (
         parse_duration(effect.limit)
@@ -432,17 +436,24 @@ class Intake:
     names: repo.Names | None = None
 
 
-# session.info: the id `start_submit` read for the request `take_in` makes (SQLite).
+# session.info: the id `start_submit` read for the request `take_in` makes (SQLite), and
+# the id it took for the first task of the submit (PostgreSQL).
 _RESERVED_ID = "huying.requests.next_id"
+_RESERVED_TASK_ID = "huying.requests.next_task_id"
 
 
 def start_submit(*, session: Session) -> None:
     """Read, in one statement, what a submit needs first: the generations of the caches (the
-    directory's, and the credentials' that confirm a caller admitted from the cache) and, on
-    SQLite, the new request's id (no id is taken on PostgreSQL before the body is checked:
-    a refused submit leaves no gap in the numbers). Optional: `take_in` reads what it lacks."""
+    directory's, and the credentials' that confirm a caller admitted from the cache) and,
+    on SQLite, the new request's id. No request id is taken on PostgreSQL before the body
+    is checked: a refused submit leaves no gap in the numbers. There, the statement takes
+    an id for the submit's first task instead (a task's id is nobody's number, a gap in
+    them is nothing): the task is then written with its id known, in the one INSERT
+    statement with the rows that name it, not in one of its own that reads it back.
+    Optional: `take_in` reads what it lacks."""
     if session.get_bind().dialect.name == "postgresql":
-        cache.current(session)
+        _, task_id = cache.current(session, also=repo.next_task_id_column())
+        session.info[_RESERVED_TASK_ID] = int(task_id)
         return
     _, next_id = cache.current(session, also=repo.next_id_column(session))
     session.info[_RESERVED_ID] = int(next_id)
