@@ -135,9 +135,11 @@ def insert_new(
     One INSERT per table and set of columns, parents first, written together
     (`huying.db.insert_together`: on PostgreSQL one statement, one round trip), except that
     the rows another new row refers to by an id the database assigns (a task's deadline
-    names its task) end a statement, which reads those ids back (RETURNING): a submit with
-    one task is two statements on PostgreSQL (several tasks, each its own), and one INSERT
-    per table on SQLite.
+    names its task) end a statement, which reads those ids back (RETURNING); an object
+    whose id is already set is written with it and ends nothing. On PostgreSQL a submit
+    takes its first task's id beforehand (`service.start_submit`), so a submit with one
+    task is one statement (each further task ends one of its own); on SQLite, one INSERT
+    per table.
 
     The foreign keys the flush would copy from related objects (`Deadline.request`,
     `Request.tasks`, `Deadline.task`) are copied here, and column defaults are applied as
