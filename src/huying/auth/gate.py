@@ -147,8 +147,9 @@ def _being_built(route: APIRoute) -> Any:
 
 class GatedRoute(APIRoute):
     """The JSON API's routes. Their caller is admitted (authenticated, role checked) before
-    FastAPI reads and validates the body, and a query parameter the route does not take is
-    refused (`known_query`) after that, also before the body is read. Errors raised here are
+    FastAPI reads and validates the body; then, also before the body is read, a query
+    parameter the route does not take is refused (`known_query`, which the app includes
+    every API router with). Errors raised here are
     answered by the app's exception handlers, as if the handler had raised them."""
 
     def get_route_handler(self) -> Handler:

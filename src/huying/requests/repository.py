@@ -105,13 +105,10 @@ def _nextval() -> Select[Any]:
     return select(func.nextval(func.pg_get_serial_sequence("requests", "id")))
 
 
-def next_task_id_column() -> ColumnElement[Any]:
-    """A new task's id from its sequence, as a column of another statement (PostgreSQL)."""
-    return _next_task_id()
-
-
 @cache
-def _next_task_id() -> ColumnElement[Any]:
+def next_task_id_column() -> ColumnElement[Any]:
+    """A new task's id from its sequence, as a column of another statement (PostgreSQL);
+    the same object each time, as `huying.cache.current` keeps its statement by it."""
     return func.nextval(func.pg_get_serial_sequence(RequestTask.__tablename__, "id"))
 
 
