@@ -82,14 +82,19 @@ def by_idempotency(session: Session, scope: str, key: str) -> Request | None:
     )
 
 
-def next_id(session: Session) -> int:
-    """The id of the next request, taken before it is inserted. On PostgreSQL its sequence's
-    `nextval`, read on the driver's cursor (`huying.db.select_one`): SQLAlchemy's execution
-    around it (`Session.scalar`) was 4% of a submit's instructions there."""
+def next_ids(session: Session) -> tuple[int, int | None]:
+    """The id of the next request, taken before it is inserted, and on PostgreSQL an id for
+    its first task too. On PostgreSQL both sequences' `nextval` in one statement, read on
+    the driver's cursor (`huying.db.select_one`: SQLAlchemy's execution around it,
+    `Session.scalar`, was 4% of a submit's instructions there); with the task's id known,
+    the submit's INSERTs are one statement, none of them ending to read an id back
+    (`insert_new`). A task's id is nobody's number: one taken for a request that makes no
+    task is a gap nobody sees. On SQLite, no task id: RETURNING costs no round trip there."""
     if session.get_bind().dialect.name == "postgresql":
-        return int(select_one(session.connection(), _nextval())[0])
+        request_id, task_id = select_one(session.connection(), _nextvals())
+        return int(request_id), int(task_id)
     # SQLite: every write transaction begins IMMEDIATE, so writers are serialised here.
-    return int(session.scalar(select(func.max(Request.id))) or 0) + 1
+    return int(session.scalar(select(func.max(Request.id))) or 0) + 1, None
 
 
 def next_id_column(session: Session) -> ColumnElement[Any]:
@@ -101,15 +106,11 @@ def next_id_column(session: Session) -> ColumnElement[Any]:
 
 
 @cache
-def _nextval() -> Select[Any]:
-    return select(func.nextval(func.pg_get_serial_sequence("requests", "id")))
-
-
-@cache
-def next_task_id_column() -> ColumnElement[Any]:
-    """A new task's id from its sequence, as a column of another statement (PostgreSQL);
-    the same object each time, as `huying.cache.current` keeps its statement by it."""
-    return func.nextval(func.pg_get_serial_sequence(RequestTask.__tablename__, "id"))
+def _nextvals() -> Select[Any]:
+    return select(
+        func.nextval(func.pg_get_serial_sequence(Request.__tablename__, "id")),
+        func.nextval(func.pg_get_serial_sequence(RequestTask.__tablename__, "id")),
+    )
 
 
 @cache
@@ -134,9 +135,8 @@ def insert_new(
     the rows another new row refers to by an id the database assigns (a task's deadline
     names its task) end a statement, which reads those ids back (RETURNING); an object
     whose id is already set is written with it and ends nothing. On PostgreSQL a submit
-    takes its first task's id beforehand (`service.start_submit`), so a submit with one
-    task is one statement (each further task ends one of its own); on SQLite, one INSERT
-    per table.
+    takes its first task's id with its own (`next_ids`), so a submit with one task is one
+    statement (each further task ends one of its own); on SQLite, one INSERT per table.
 
     The foreign keys the flush would copy from related objects (`Deadline.request`,
     `Request.tasks`, `Deadline.task`) are copied here, and column defaults are applied as

@@ -437,23 +437,18 @@ class Intake:
 
 
 # session.info: the id `start_submit` read for the request `take_in` makes (SQLite), and
-# the id it took for the first task of the submit (PostgreSQL).
+# the id `take_in` took for the submit's first task (PostgreSQL, `repo.next_ids`).
 _RESERVED_ID = "huying.requests.next_id"
 _RESERVED_TASK_ID = "huying.requests.next_task_id"
 
 
 def start_submit(*, session: Session) -> None:
     """Read, in one statement, what a submit needs first: the generations of the caches (the
-    directory's, and the credentials' that confirm a caller admitted from the cache) and,
-    on SQLite, the new request's id. No request id is taken on PostgreSQL before the body
-    is checked: a refused submit leaves no gap in the numbers. There, the statement takes
-    an id for the submit's first task instead (a task's id is nobody's number, a gap in
-    them is nothing): the task is then written with its id known, in the one INSERT
-    statement with the rows that name it, not in one of its own that reads it back.
-    Optional: `take_in` reads what it lacks."""
+    directory's, and the credentials' that confirm a caller admitted from the cache) and, on
+    SQLite, the new request's id (no id is taken on PostgreSQL before the body is checked:
+    a refused submit leaves no gap in the numbers). Optional: `take_in` reads what it lacks."""
     if session.get_bind().dialect.name == "postgresql":
-        _, task_id = cache.current(session, also=repo.next_task_id_column())
-        session.info[_RESERVED_TASK_ID] = int(task_id)
+        cache.current(session)
         return
     _, next_id = cache.current(session, also=repo.next_id_column(session))
     session.info[_RESERVED_ID] = int(next_id)
@@ -524,7 +519,9 @@ def take_in(
     )
     req.receipt_token = uids.token_urlsafe16()  # 128 bits: the enterprise's receipt page
     # The id comes first, so that the number and every event of the submit can name it.
-    req.id = session.info.pop(_RESERVED_ID, None) or repo.next_id(session)
+    req.id = session.info.pop(_RESERVED_ID, None)
+    if req.id is None:
+        req.id, session.info[_RESERVED_TASK_ID] = repo.next_ids(session)
     req.number = f"HY-{rt.local_date(now):%Y%m%d}-{req.id:06d}"
     overrides = dict(category.time_limits)
     started = rt.workflows.start(
@@ -550,6 +547,7 @@ def take_in(
     repo.insert_new(
         session, [req, *deadlines], rows={TimelineEntry: rows.timeline, Event: rows.events}
     )
+    session.info.pop(_RESERVED_TASK_ID, None)  # (left when the submit made no task)
     attachments.bind(
         session=session,
         settings=rt.settings,
