@@ -4,23 +4,27 @@ name every method of a path, and a pool that hands out no connection is a 503.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import anyio
+import fastapi.dependencies.utils
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from huying import errors
 from huying.alerts.router import router as alerts_router
+from huying.api.deps import IfMatch, Rt, if_match, provide_runtime
 from huying.api.problems import answer
 from huying.app import create_app
-from huying.auth.deps import bearer, token_of
-from huying.auth.gate import GatedRoute, Roles, rule_of
+from huying.auth.deps import Auth, bearer, credentials, token_of
+from huying.auth.gate import GatedRoute, Roles, allow, rule_of
 from huying.auth.service import create_user
 from huying.directory.router import router as directory_router
 from huying.reports.router import router as reports_router
@@ -282,6 +286,68 @@ def test_dependencies_that_only_declare_are_not_called_per_request(
         schemes = client.get("/openapi.json").json()["paths"]["/api/v1/requests"]["post"]
     assert called == []
     assert schemes["security"] == [{"HTTPBearer": []}]
+
+
+def test_the_gate_hands_the_handler_its_runtime_and_credentials(
+    rt: Runtime, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Rt` and `Auth` reach a route's handler from the request, not through FastAPI's
+    solving of dependencies; an endpoint that takes the `Request` too still gets it."""
+    solved: list[Any] = []
+    real = fastapi.dependencies.utils.solve_dependencies
+
+    async def spy(*, dependant: Any, **kwargs: Any) -> Any:
+        solved.extend(sub.call for sub in dependant.dependencies)
+        return await real(dependant=dependant, **kwargs)
+
+    monkeypatch.setattr("fastapi.routing.solve_dependencies", spy)  # as the handler calls it
+    router = APIRouter(route_class=GatedRoute)
+    seen: dict[str, Any] = {}
+
+    @router.get("/probe", dependencies=[allow("admin")])
+    def probe(request: Request, rt_: Rt, auth: Auth, version: IfMatch) -> dict[str, str]:
+        with rt_.transaction() as s:
+            who = auth.principal(s, rt_)
+        seen.update(request=request, rt=rt_, who=who.role, version=version)
+        return {"ok": "yes"}
+
+    app = create_app(rt)
+    app.include_router(router, prefix="/api/v1")
+    with TestClient(app) as client:
+        probed = client.get("/api/v1/probe", headers={**world.h("admin"), "If-Match": '"7"'})
+        assert probed.json() == {"ok": "yes"}
+        assert client.post(API, json=submit_body(), headers=world.h("integration")).is_success
+        assert_problem(client.get("/api/v1/probe", headers=world.h("gxj")), 403, "admin")
+    assert seen["rt"] is rt and isinstance(seen["request"], Request)
+    assert seen["who"] == "admin" and seen["version"] == 7
+    assert if_match in solved  # (FastAPI solves what the gate does not hand over)
+    assert provide_runtime not in solved and credentials not in solved
+
+
+def test_a_blocking_handler_runs_on_the_apis_own_pool_in_the_callers_context(
+    rt: Runtime, world: World
+) -> None:
+    """A plain `def` endpoint runs on `huying.api.threads`' pool, not anyio's, with the
+    context variables of the call (as anyio would copy them)."""
+    marker: ContextVar[str] = ContextVar("marker", default="unset")
+    router = APIRouter(route_class=GatedRoute)
+
+    @router.get("/where", dependencies=[allow("admin")])
+    def where() -> dict[str, str]:
+        return {"thread": threading.current_thread().name, "marker": marker.get()}
+
+    app = create_app(rt)
+    app.include_router(router, prefix="/api/v1")
+
+    @app.middleware("http")
+    async def mark(request: Request, call_next: Any) -> Any:
+        marker.set("from the loop")
+        return await call_next(request)
+
+    with TestClient(app) as client:
+        got = client.get("/api/v1/where", headers=world.h("admin")).json()
+    assert got["thread"].startswith("huying-api")
+    assert got["marker"] == "from the loop"
 
 
 def test_login_stays_public(client: TestClient) -> None:

@@ -20,7 +20,9 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-async def _runtime(request: Request) -> Runtime:
+async def provide_runtime(request: Request) -> Runtime:
+    """`Rt`: what FastAPI solves outside the API; the gate hands an API route `runtime(request)`
+    itself (`huying.auth.gate`)."""
     return runtime(request)
 
 
@@ -38,7 +40,7 @@ async def if_match(
     return int(text)
 
 
-Rt = Annotated[Runtime, Depends(_runtime)]
+Rt = Annotated[Runtime, Depends(provide_runtime)]
 IfMatch = Annotated[int | None, Depends(if_match)]
 
 

@@ -86,16 +86,22 @@ class Credentials:
         return who
 
 
-async def credentials(
-    request: Request,
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
-) -> Credentials:
-    # `bearer` is here for the OpenAPI document's security scheme: token_of reads the header,
-    # and the API's routes do not even call it (`huying.auth.gate.solved`).
+def credentials_of(request: Request) -> Credentials:
+    """The call's credentials, with the principal the gate admitted if it did."""
     admitted = request.scope.get(ADMITTED)
     if isinstance(admitted, Principal):
         return Credentials(token_of(request), admitted, request.scope.get(UNCONFIRMED))
     return Credentials(token_of(request))
+
+
+async def credentials(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+) -> Credentials:
+    # `bearer` is here for the OpenAPI document's security scheme: token_of reads the header.
+    # The API's routes call neither: the gate hands their handler `credentials_of(request)`
+    # (`huying.auth.gate`).
+    return credentials_of(request)
 
 
 Auth = Annotated[Credentials, Depends(credentials)]
