@@ -411,3 +411,40 @@ def test_measure_then_add_reaches_the_earliest_equal_instant(
     reached = CN.add_working_seconds(start, worked)
     assert reached <= end
     assert CN.working_seconds_between(reached, end) == 0
+
+
+def _worked_span_by_span(calendar: BusinessCalendar, a: datetime, b: datetime) -> float:
+    """Working time in [a, b), every span of every day clipped: what the calendar's whole
+    days (their kept totals) must agree with."""
+    total = timedelta()
+    day = a.astimezone(calendar.tz).date() - timedelta(days=1)
+    while day <= b.astimezone(calendar.tz).date() + timedelta(days=1):
+        for start, end in calendar._spans(day):
+            total += max(timedelta(), min(end, b) - max(start, a))
+        day += timedelta(days=1)
+    return total.total_seconds()
+
+
+BERLIN_CAL = BusinessCalendar(timezone="Europe/Berlin", holidays="none")
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=400)
+@given(
+    start=starts,
+    length=st.timedeltas(timedelta(0), timedelta(days=60)),
+    in_utc=st.booleans(),
+    berlin=st.booleans(),
+)
+def test_whole_days_count_as_their_spans_do(
+    start: datetime, length: timedelta, in_utc: bool, berlin: bool
+) -> None:
+    calendar = BERLIN_CAL if berlin else CN
+    if in_utc:  # the clock's and the database's instants take the calendar's fast path
+        start = start.astimezone(UTC)
+    end = start + length
+    worked = calendar.working_seconds_between(start, end)
+    assert worked == pytest.approx(_worked_span_by_span(calendar, start, end), abs=1e-6)
+    reached = calendar.add_working_seconds(start, worked)
+    assert _worked_span_by_span(calendar, start, reached) == pytest.approx(worked, abs=1e-6)
+    if worked:  # the earliest such instant: a second less is not enough
+        assert _worked_span_by_span(calendar, start, reached - timedelta(seconds=1)) < worked

@@ -24,6 +24,7 @@ from huying.durations import Duration, DurationKind, make_duration
 
 log = logging.getLogger("huying.calendar")
 
+_ZERO = timedelta()
 _ONE_DAY = timedelta(days=1)
 _SPAN = re.compile(r"\s*(\d\d:\d\d)\s*-\s*(\d\d:\d\d)\s*")
 Span = tuple[datetime, datetime]
@@ -143,6 +144,7 @@ class BusinessCalendar:
         self._missing: set[int] = set()
         self._workday_cache: dict[date, bool] = {}
         self._span_cache: dict[date, tuple[Span, ...]] = {}
+        self._total_cache: dict[date, timedelta] = {}
 
     @staticmethod
     def parse_working_hours(spans: Sequence[str]) -> list[tuple[time, time]]:
@@ -226,10 +228,21 @@ class BusinessCalendar:
     def working_seconds_between(self, a: datetime, b: datetime) -> float:
         """Working time in [a, b); 0 if b <= a."""
         a, b = _utc(a), _utc(b)
-        total = timedelta()
-        for day in _days(self._local(a).date(), self._local(b).date()):
-            for start, end in self._spans(day):
-                total += max(timedelta(), min(end, b) - max(start, a))
+        if b <= a:
+            return 0.0
+        first, last = self._local(a).date(), self._local(b).date()
+        if first == last:
+            return sum(
+                (max(_ZERO, min(end, b) - max(start, a)) for start, end in self._spans(first)),
+                _ZERO,
+            ).total_seconds()
+        # a's day from a on, the days between whole (their totals are kept), b's day up to b
+        total = sum((max(_ZERO, end - max(start, a)) for start, end in self._spans(first)), _ZERO)
+        day = first + _ONE_DAY
+        while day < last:
+            total += self._total(day)
+            day += _ONE_DAY
+        total += sum((max(_ZERO, min(end, b) - start) for start, end in self._spans(last)), _ZERO)
         return total.total_seconds()
 
     def add_working_seconds(self, start: datetime, seconds: float) -> datetime:
@@ -252,6 +265,9 @@ class BusinessCalendar:
                     return begin + left
                 left -= span_end - begin
             day += _ONE_DAY
+            while left > self._total(day):  # a whole day that does not reach it (or a day off)
+                left -= self._total(day)
+                day += _ONE_DAY
 
     def point_at(
         self, start: datetime, due: datetime, fraction: float, kind: DurationKind
@@ -306,6 +322,15 @@ class BusinessCalendar:
             )
         return spans
 
+    def _total(self, day: date) -> timedelta:
+        """The working time of a local day; nothing on a day off."""
+        total = self._total_cache.get(day)
+        if total is None:
+            total = self._total_cache[day] = sum(
+                (end - start for start, end in self._spans(day)), _ZERO
+            )
+        return total
+
     def _at(self, day: date, wall: time) -> datetime:
         return datetime.combine(day, wall, tzinfo=self._tz).astimezone(UTC)
 
@@ -314,6 +339,8 @@ class BusinessCalendar:
 
 
 def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:  # most: the clock's and the database's instants
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"a timezone-aware datetime is required, got {moment!r}")
     return moment.astimezone(UTC)
