@@ -98,12 +98,15 @@ def _cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine."""
+def _machine_busy() -> tuple[float, float, float]:
+    """(busy, total, stolen) jiffies of the whole machine. Stolen: time the hypervisor gave
+    this virtual machine's CPUs to others while they had work (`st` in vmstat); counted in
+    busy. A few percent and the figures move; at 20% they are the neighbours' as much as
+    ours (a run's CPU per submit doubled between runs a minute apart)."""
     vals = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = vals[3] + vals[4]
     total = sum(vals[:8])
-    return total - idle, total
+    return total - idle, total, vals[7]
 
 
 @dataclass
@@ -118,6 +121,7 @@ class Phase:
     bench_cpu: float = 0.0
     busy: float = 0.0  # machine busy jiffies
     total: float = 0.0
+    stolen: float = 0.0  # of busy: the hypervisor's (`_machine_busy`)
 
     @property
     def rate(self) -> float:
@@ -133,6 +137,7 @@ class Phase:
         self.bench_cpu += other.bench_cpu
         self.busy += other.busy
         self.total += other.total
+        self.stolen += other.stolen
 
     def pct(self, q: float) -> float:
         if not self.latencies:
@@ -142,13 +147,13 @@ class Phase:
 
 
 def measured(name: str, server_pid: int, body: Callable[[], tuple[int, int, list[float]]]) -> Phase:
-    (u0, k0), b0, (m0, t0) = _cpu_split(server_pid), time.process_time(), _machine_busy()
+    (u0, k0), b0, (m0, t0, s0) = _cpu_split(server_pid), time.process_time(), _machine_busy()
     start = time.perf_counter()
     n, errors, lat = body()
     seconds = time.perf_counter() - start
-    (u1, k1), b1, (m1, t1) = _cpu_split(server_pid), time.process_time(), _machine_busy()
+    (u1, k1), b1, (m1, t1, s1) = _cpu_split(server_pid), time.process_time(), _machine_busy()
     server = u1 - u0 + k1 - k0
-    return Phase(name, n, seconds, errors, lat, server, k1 - k0, b1 - b0, m1 - m0, t1 - t0)
+    return Phase(name, n, seconds, errors, lat, server, k1 - k0, b1 - b0, m1 - m0, t1 - t0, s1 - s0)
 
 
 # --- the HTTP side ----------------------------------------------------------------
@@ -528,12 +533,14 @@ def main() -> int:
         )
     for p in (intake, bare, http_bare) if args.http_bare else (intake, bare):
         busy = p.busy / p.total if p.total else 0.0
+        stolen = p.stolen / p.total if p.total else 0.0
         print(
             f"{p.name}: {p.n} ok, {p.errors} errors in {p.seconds:.2f} s = {p.rate:,.0f}/s; "
             f"latency p50 {p.pct(0.5):.1f} ms, p99 {p.pct(0.99):.1f} ms; "
             f"CPU per op: server {p.server_cpu / max(p.n, 1) * 1000:.2f} ms "
             f"({p.server_system / max(p.n, 1) * 1000:.2f} ms of it in the kernel), "
-            f"bench process {p.bench_cpu / max(p.n, 1) * 1000:.2f} ms; machine busy {busy:.0%} of {os.cpu_count()} cores"
+            f"bench process {p.bench_cpu / max(p.n, 1) * 1000:.2f} ms; machine busy {busy:.0%} of {os.cpu_count()} cores, "
+            f"{stolen:.0%} stolen by the host"
         )
     print()
 
