@@ -11,6 +11,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
@@ -117,8 +118,24 @@ def machine_line() -> str:
         pass
     return (
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
+        f"{platform.system()} {platform.release()}; {interpreter_speed()}"
     )
+
+
+def interpreter_speed() -> str:
+    """The CPU time of a fixed loop of Python additions, the best of three: how fast this
+    machine ran the interpreter when the line was printed (at the end of a run). Two
+    machines with the same model name gave the same code's submit 2.6 ms of server CPU one
+    day and 6.5 ms the next, and on the second this loop took 318 ms at one moment and 742
+    ms a few minutes later (BENCHMARKS.md, the seventeenth session): a hint for comparing
+    runs, not a unit to convert them with."""
+    best = float("inf")
+    for _ in range(3):
+        start, total = time.process_time(), 0
+        for i in range(5_000_000):
+            total += i
+        best = min(best, time.process_time() - start)
+    return f"5M Python additions in {best * 1000:.0f} ms"
 
 
 def load_average() -> str:
