@@ -12,6 +12,10 @@ As with anyio: the context variables are copied to the thread, at most `MAX_THRE
 once (anyio's default limit) and the others queue. Unlike anyio, a cancelled caller stops
 waiting at once; the thread finishes its unit of work either way, committed or rolled back
 by `Runtime.transaction`, as it would under anyio.
+
+The JSON API's routes (`huying.auth.gate.GatedRoute`) run here; the console and Open311
+still run on anyio's threads. What bounds the work on the database is its connection pool
+either way: a thread beyond it waits for a connection, up to the pool's timeout.
 """
 
 from __future__ import annotations
