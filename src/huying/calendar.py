@@ -232,17 +232,13 @@ class BusinessCalendar:
             return 0.0
         first, last = self._local(a).date(), self._local(b).date()
         if first == last:
-            return sum(
-                (max(_ZERO, min(end, b) - max(start, a)) for start, end in self._spans(first)),
-                _ZERO,
-            ).total_seconds()
-        # a's day from a on, the days between whole (their totals are kept), b's day up to b
-        total = sum((max(_ZERO, end - max(start, a)) for start, end in self._spans(first)), _ZERO)
+            return self._worked(first, a, b).total_seconds()
+        # a's day and b's day clipped, the days between whole (their totals are kept)
+        total = self._worked(first, a, b) + self._worked(last, a, b)
         day = first + _ONE_DAY
         while day < last:
             total += self._total(day)
             day += _ONE_DAY
-        total += sum((max(_ZERO, min(end, b) - start) for start, end in self._spans(last)), _ZERO)
         return total.total_seconds()
 
     def add_working_seconds(self, start: datetime, seconds: float) -> datetime:
@@ -321,6 +317,12 @@ class BusinessCalendar:
                 else ()
             )
         return spans
+
+    def _worked(self, day: date, a: datetime, b: datetime) -> timedelta:
+        """The working time of a local day that falls in [a, b)."""
+        return sum(
+            (max(_ZERO, min(end, b) - max(start, a)) for start, end in self._spans(day)), _ZERO
+        )
 
     def _total(self, day: date) -> timedelta:
         """The working time of a local day; nothing on a day off."""

@@ -5,8 +5,9 @@ FastAPI with Starlette's `run_in_threadpool`, which is anyio's `to_thread.run_sy
 capacity limiter, a cancel scope and a worker that reports back through
 `call_soon_threadsafe`, about 65 µs of CPU per call here against 33 µs for the event loop's
 own `run_in_executor` (a `/tmp` script, uvloop, 8 callers; BENCHMARKS.md, issue 16). A
-submit makes one such call, so that is 1–2% of its CPU. `offloaded` turns such an endpoint
-into a coroutine that runs it here instead; FastAPI then awaits it as it would an `async def`.
+submit makes one such call, so that is 1–2% of its CPU. The gate wraps such an endpoint in a
+coroutine that runs it here instead (`huying.auth.gate`); FastAPI then awaits it as it would
+an `async def`.
 
 As with anyio: the context variables are copied to the thread, at most `MAX_THREADS` run at
 once (anyio's default limit) and the others queue. Unlike anyio, a cancelled caller stops
@@ -24,9 +25,9 @@ import asyncio
 import contextvars
 import functools
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,14 +52,3 @@ async def run_sync(func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -
     """`func(*args, **kwargs)` on the pool, in a copy of the caller's context."""
     call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(_executor(), call)
-
-
-def offloaded(func: Callable[..., T]) -> Callable[..., Coroutine[Any, Any, T]]:
-    """A coroutine function that runs the blocking `func` with the same keyword arguments
-    on the pool (FastAPI calls an endpoint with keywords only)."""
-
-    @functools.wraps(func)
-    async def run(**values: Any) -> T:
-        return await run_sync(func, **values)
-
-    return run

@@ -38,7 +38,7 @@ from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 
 from huying.api.deps import known_query, provide_runtime, runtime
-from huying.api.threads import offloaded, run_sync
+from huying.api.threads import run_sync
 from huying.auth.deps import (
     ADMITTED,
     UNCONFIRMED,
@@ -162,33 +162,32 @@ def _endpoint(dependant: Dependant) -> Dependant:
     endpoint run on `huying.api.threads`' pool rather than anyio's (half its CPU a call).
     An `async def` endpoint that takes neither is left as it is."""
     call = dependant.call
-    if call is None:
-        return dependant
-    blocking = not inspect.iscoroutinefunction(call)
+    blocking = call is not None and not inspect.iscoroutinefunction(call)
     provided = [
         (sub.name, make)
         for sub in dependant.dependencies
         if sub.name is not None and (make := _provided(sub.call)) is not None
     ]
-    if not provided:
-        return replace(dependant, call=offloaded(call)) if blocking else dependant
-    named = {name for name, _ in provided}
+    if call is None or not (blocking or provided):
+        return dependant
     own = dependant.request_param_name  # the endpoint's own `request: Request`, if it has one
-    key = own or _REQUEST
+    key = own or _REQUEST  # where FastAPI hands the wrapper the request, if it needs it
 
     @functools.wraps(call)
     async def run(**values: Any) -> Any:
-        request = values[key] if own else values.pop(key)
-        for name, make in provided:
-            values[name] = make(request)
+        if provided:
+            request = values[key] if own else values.pop(key)
+            for name, make in provided:
+                values[name] = make(request)
         if blocking:
             return await run_sync(call, **values)
         return await call(**values)
 
+    named = {name for name, _ in provided}
     return replace(
         dependant,
         call=run,
-        request_param_name=key,
+        request_param_name=key if provided else own,
         dependencies=[sub for sub in dependant.dependencies if sub.name not in named],
     )
 
