@@ -124,7 +124,8 @@ def machine_line() -> str:
 
 def interpreter_speed() -> str:
     """The CPU time of a fixed loop of Python additions, the best of three: how fast this
-    machine ran the interpreter when the line was printed (at the end of a run). Two
+    machine ran the interpreter when the header line was printed (before the timed work or
+    after it, as each bench prints its header). Two
     machines with the same model name gave the same code's submit 2.6 ms of server CPU one
     day and 6.5 ms the next, and on the second this loop took 318 ms at one moment and 742
     ms a few minutes later (BENCHMARKS.md, the seventeenth session): a hint for comparing

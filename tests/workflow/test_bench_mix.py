@@ -7,22 +7,36 @@ unnoticed for a while)."""
 from __future__ import annotations
 
 import importlib.util
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 BENCH_CORE = Path(__file__).resolve().parents[2] / "bench" / "core.py"
 
 
-def _bench_core() -> ModuleType:
+@pytest.fixture
+def core() -> Iterator[ModuleType]:
+    """bench/core.py as a module. It puts bench/ first on `sys.path` to import `_common`;
+    both are undone afterwards, so that bench/'s `deadlines`, `reports` or `routing` never
+    stand in for a module of the same name in a later test of this worker."""
+    path = list(sys.path)
     spec = importlib.util.spec_from_file_location("huying_bench_core", BENCH_CORE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path[:] = path
+        for name, loaded in list(sys.modules.items()):
+            if Path(getattr(loaded, "__file__", None) or "/").parent == BENCH_CORE.parent:
+                del sys.modules[name]
 
 
-def test_the_core_bench_walks_every_path_of_the_latest_workflow() -> None:
-    core = _bench_core()
+def test_the_core_bench_walks_every_path_of_the_latest_workflow(core: ModuleType) -> None:
     engine = core.build_engine()
     firings = core.build_mix(engine, 400)  # raises at the first step the workflow refuses
 
