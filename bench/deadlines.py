@@ -14,8 +14,10 @@ What it does, all on 127.0.0.1:
    due in the future (none due for at least 1.25 h); then VACUUM ANALYZE / ANALYZE;
 2. nothing due: `--ticks` ticks (after `--warmup`) on each database, alternating small and
    large so both see the same machine load: `fire_due(rt, now=rt.now())` and the full
-   `Worker(rt).tick()` (fire_due + heartbeat; no alert/webhook jobs), wall and CPU time and SQL
-   statements per tick; then the claim query as `claim()` sends it (captured from the engine),
+   `Worker(rt).tick()` (fire_due + heartbeat; no alert/webhook jobs), wall and CPU time per
+   tick, and SQL statements per tick counted in the warm-up ticks (a listener changes the
+   path it counts: `StatementCounter`); then the claim query as `claim()` sends it (captured
+   from the engine),
    under EXPLAIN (ANALYZE, BUFFERS) at both sizes (SQLite: EXPLAIN QUERY PLAN), and on
    PostgreSQL also its generic plan (what a prepared statement may switch to after 5 runs);
 3. falling due at once, on the large database, once per entry of --workers (1 = one worker
@@ -42,7 +44,8 @@ What it does, all on 127.0.0.1:
    `fire_due(rt, now=T)` in this process on another such set: the whole firing, 2 steps per
    deadline, requests, events and all, in batches of `worker.batch_size`. Every set is
    disjoint from the others. The ratio of the medians is the part-two target (≤ 5×); the load
-   average is printed per round.
+   average is printed per round. One more `fire_due` on a set of its own, untimed, counts
+   the statements a burst sends.
 
 (The --prototype option that measured the batch-wise firing before it was applied is gone:
 its parts are in src since, see BENCHMARKS.md "Deadlines".)
@@ -131,9 +134,20 @@ def pct(values: list[float], q: float) -> float:
 
 
 class StatementCounter:
+    """Counts the statements SQLAlchemy's execution sends while attached. Attached, it changes
+    what it counts: while anything listens, `huying.db` sends what it would run on the
+    driver's cursor (SQLite's BEGIN, `insert_rows`, SQLite's `update_versioned`) through that
+    execution instead, so that each is seen. So it counts in calls that are not timed, and
+    is closed before the timed ones."""
+
     def __init__(self, rt: Runtime) -> None:
         self.n = 0
+        self.rt = rt
         event.listen(rt.db, "before_cursor_execute", self._on)
+
+    def close(self) -> None:
+        if event.contains(self.rt.db, "before_cursor_execute", self._on):
+            event.remove(self.rt.db, "before_cursor_execute", self._on)
 
     def _on(
         self, conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool
@@ -163,6 +177,9 @@ def nothing_due(
             "tick_stmts": 0,
         }
     for i in range(warmup + ticks):
+        if i == warmup:  # counted in the warm-up ticks, timed without a listener
+            for counter in counters.values():
+                counter.close()
         for label, rt in sides:
             rec = out[label]
             c = counters[label]
@@ -177,15 +194,14 @@ def nothing_due(
             t2, c2 = time.perf_counter(), time.process_time()
             if fired:
                 raise SystemExit(f"{label}: the tick fired {fired}; nothing should be due")
-            if i >= warmup:
+            if i < warmup:
+                rec["fire_due_stmts"] = n1 - n0
+                rec["tick_stmts"] = c.n - n1
+            else:
                 rec["fire_due"].append((t1 - t0) * 1000)
                 rec["fire_due_cpu"].append((c1 - c0) * 1000)
                 rec["tick"].append((t2 - t1) * 1000)
                 rec["tick_cpu"].append((c2 - c1) * 1000)
-                rec["fire_due_stmts"] = n1 - n0
-                rec["tick_stmts"] = c.n - n1
-    for label, rt in sides:
-        event.remove(rt.db, "before_cursor_execute", counters[label]._on)
     return out
 
 
@@ -278,8 +294,8 @@ def _proc_cpu(pid: int) -> float:
 def worker_process(url: str, name: str, ready: Any, stop: Any, results: Any) -> None:
     """One worker process: the product's deadline job on APScheduler, as `huying worker`
     runs it (every `worker.tick`, and at the instant the next step falls due when that
-    comes first), until told to stop. Each tick's span, steps, CPU and statements are
-    recorded."""
+    comes first), until told to stop. Each tick's span, steps and CPU are recorded (its
+    statements are not: `StatementCounter`; `against_floor` counts a burst's)."""
     try:
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -296,16 +312,14 @@ def worker_process(url: str, name: str, ready: Any, stop: Any, results: Any) -> 
                     backends.add(int(cur.fetchone()[0]))
                 dbapi_conn.commit()
 
-        statements = StatementCounter(rt)
-        ticks: list[tuple[float, float, int, float, int]] = []
+        # no statement counter: it would change the path timed (`StatementCounter`)
+        ticks: list[tuple[float, float, int, float]] = []
 
         class Measured(Worker):
             def tick(self, now: datetime | None = None) -> int:
-                begin, cpu, n0 = time.time(), time.process_time(), statements.n
+                begin, cpu = time.time(), time.process_time()
                 fired = super().tick(now)  # CPU: the process's, its writer thread's too
-                ticks.append(
-                    (begin, time.time(), fired, time.process_time() - cpu, statements.n - n0)
-                )
+                ticks.append((begin, time.time(), fired, time.process_time() - cpu))
                 return fired
 
         worker = Measured(rt, name=name)
@@ -333,7 +347,6 @@ def worker_process(url: str, name: str, ready: Any, stop: Any, results: Any) -> 
                 "n_ticks": len(ticks),
                 "fired": sum(t[2] for t in ticks),
                 "cpu_firing": sum(t[3] for t in ticks if t[2]),
-                "statements": sum(t[4] for t in ticks if t[2]),
                 "db_cpu": db_cpu,
                 "backends": len(backends),
             }
@@ -475,11 +488,12 @@ def against_floor(
 ) -> dict[str, Any]:
     """`rounds` pairs, alternating: the floor transaction on one set of `n_due` deadlines,
     then `fire_due` in this process on another set of the same size made due the same way
-    (2 steps each). Each set is disjoint from every other; both sides see the same load."""
+    (2 steps each). Each set is disjoint from every other; both sides see the same load.
+    Then one more `fire_due`, untimed, on a set of its own, counting its statements
+    (`StatementCounter`)."""
     from huying.requests.firing import fire_due
 
-    counter = StatementCounter(rt)
-    out: dict[str, Any] = {"floor": [], "fire": [], "fire_cpu": [], "fire_stmts": [], "load": []}
+    out: dict[str, Any] = {"floor": [], "fire": [], "fire_cpu": [], "load": []}
     for k in range(rounds):
         out["load"].append(load_average())
         for side in ("floor", "fire"):
@@ -490,16 +504,27 @@ def against_floor(
             if side == "floor":
                 out["floor"].append(floor_transaction(rt, ids, at))
                 continue
-            n0, t0, c0 = counter.n, time.perf_counter(), time.process_time()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = fire_due(rt, now=at)
             out["fire"].append(time.perf_counter() - t0)
             out["fire_cpu"].append(time.process_time() - c0)
-            out["fire_stmts"].append(counter.n - n0)
-            check = gen.fired_check(rt, ids)
-            if res.claimed != n_due or check["missed"] != n_due or check["rung1"] != n_due:
-                raise SystemExit(f"fire_due fired {res}, left {check}: not each exactly once")
-    event.remove(rt.db, "before_cursor_execute", counter._on)
+            _fired_once(rt, ids, res.claimed)
+    ids = gen.due_ids(first, last, n_due, offset + 2 * rounds)
+    at = datetime.fromtimestamp(time.time() - 1).astimezone(rt.calendar.tz)
+    gen.make_due(rt, ids, at)
+    counter = StatementCounter(rt)
+    try:
+        _fired_once(rt, ids, fire_due(rt, now=at).claimed)
+    finally:
+        counter.close()
+    out["fire_stmts"] = counter.n
     return out
+
+
+def _fired_once(rt: Runtime, ids: list[int], claimed: int) -> None:
+    check = gen.fired_check(rt, ids)
+    if claimed != len(ids) or check["missed"] != len(ids) or check["rung1"] != len(ids):
+        raise SystemExit(f"fire_due claimed {claimed}, left {check}: not each exactly once")
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -581,7 +606,9 @@ def main() -> int:
         help="running deadlines, large database (default 1,000,000; SQLite 100,000)",
     )
     ap.add_argument("--ticks", type=int, default=50, help="measured nothing-due ticks per size")
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument(
+        "--warmup", type=int, default=5, help="nothing-due ticks before the measured ones (≥ 1)"
+    )
     ap.add_argument("--due", type=int, default=10_000, help="deadlines falling due at one instant")
     ap.add_argument(
         "--workers",
@@ -596,6 +623,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300.0, help="give up on a due run after this")
     ap.add_argument("--pg-url", default=None)
     args = ap.parse_args()
+    if args.warmup < 1:
+        ap.error("--warmup: at least 1 (the statements are counted in the warm-up ticks)")
     large = args.large or (1_000_000 if args.db == "postgresql" else 100_000)
     workers = [
         int(w) for w in (args.workers or ("1,3" if args.db == "postgresql" else "1")).split(",")
@@ -708,14 +737,13 @@ def main() -> int:
             f"## against the floor: {args.due:,} due at once, `fire_due` in process vs one "
             "transaction marking them fired and writing their timeline rows, alternating"
         )
-        print("| round | load average | floor | fire_due | ratio | fire_due CPU | statements |")
-        print("|---|---|---|---|---|---|---|")
+        print("| round | load average | floor | fire_due | ratio | fire_due CPU |")
+        print("|---|---|---|---|---|---|")
         for k in range(args.rounds):
             f, p = floor["floor"][k], floor["fire"][k]
             print(
                 f"| {k + 1} | {floor['load'][k]} | {f:.2f} s | {p:.2f} s | {p / f:.1f}× | "
-                f"{floor['fire_cpu'][k] / args.due * 1000:.3f} ms/deadline | "
-                f"{floor['fire_stmts'][k]} |"
+                f"{floor['fire_cpu'][k] / args.due * 1000:.3f} ms/deadline |"
             )
         ratio = statistics.median(floor["fire"]) / statistics.median(floor["floor"])
         met_floor = ratio <= FLOOR_TARGET
@@ -724,6 +752,7 @@ def main() -> int:
             f"{statistics.median(floor['fire']):.2f} s: {ratio:.1f}× (target ≤ {FLOOR_TARGET:.0f}×): "
             f"{'met' if met_floor else 'NOT met'}"
         )
+        print(f"statements of one more `fire_due` of {args.due:,}, untimed: {floor['fire_stmts']}")
 
     met_due = True
     for r in due_runs:
@@ -752,13 +781,11 @@ def main() -> int:
         )
         print(f"check: {c}  → {'exactly once each' if ok else 'WRONG'}")
         py = sum(p["cpu_firing"] for p in r["processes"])
-        n_sql = sum(p["statements"] for p in r["processes"])
         db = sum(p["db_cpu"] for p in r["processes"])
         print(
             f"CPU: worker processes {py:.1f} s in the firing ticks ({py / r['due'] * 1000:.2f} ms per "
             f"deadline), their PostgreSQL backends {db:.1f} s over the run "
-            f"({db / r['due'] * 1000:.2f} ms per deadline; 0 on SQLite); SQL statements in the "
-            f"firing ticks {n_sql:,} ({n_sql / r['due']:.1f} per deadline)"
+            f"({db / r['due'] * 1000:.2f} ms per deadline; 0 on SQLite)"
         )
         for p in r["processes"]:
             spans = ", ".join(

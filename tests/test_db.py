@@ -4,11 +4,12 @@ except in migrations; the SQLite file holding the secrets is its owner's only.""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -38,6 +39,7 @@ from sqlalchemy.exc import (
     MultipleResultsFound,
     NoResultFound,
     OperationalError,
+    StatementError,
 )
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -283,8 +285,9 @@ def test_update_versioned_writes_the_rows_whose_version_matches(
     rt: Runtime, world: World, client: TestClient
 ) -> None:
     """The batch UPDATE of the worker (`update_versioned`): one statement over arrays on
-    PostgreSQL, an executemany elsewhere or for a JSON column; NULLs and instants written
-    as given, and a row whose version moved on left alone and left out of the count."""
+    PostgreSQL, an executemany on SQLite's cursor or for a JSON column; NULLs and instants
+    written as given, and a row whose version moved on left alone and left out of the
+    count."""
     for _ in range(2):
         r = client.post("/api/v1/requests", json=submit_body(), headers=world.h("integration"))
         assert r.status_code == 201, r.text
@@ -325,6 +328,40 @@ def test_update_versioned_writes_the_rows_whose_version_matches(
         )
     with rt.db.connect() as connection:
         assert update_versioned(connection, deadlines, columns, []) == 0
+
+
+def test_update_versioned_lets_a_listener_see_its_statement(
+    rt: Runtime, world: World, client: TestClient
+) -> None:
+    """Written on the driver's cursor on SQLite, it goes through SQLAlchemy's execution
+    instead while anything watches the engine's statements, as `insert_rows` does; the
+    same rows are written either way."""
+    for _ in range(2):
+        r = client.post("/api/v1/requests", json=submit_body(), headers=world.h("integration"))
+        assert r.status_code == 201, r.text
+    deadlines = cast(Table, Deadline.__table__)
+    at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    with rt.db.connect() as conn:
+        first, second = conn.execute(
+            select(deadlines.c.id, deadlines.c.version)
+            .where(deadlines.c.kind == "sign")
+            .order_by(deadlines.c.id)
+        ).all()
+    columns = ("missed_at", "version")
+    for row, watched in ((first, True), (second, False)):
+        params = [{"_id": row.id, "_read": row.version, "missed_at": at, "version": 5}]
+        with ExitStack() as stack:
+            sent = stack.enter_context(sent_statements(rt.db)) if watched else []
+            conn = stack.enter_context(rt.db.begin())
+            assert update_versioned(conn, deadlines, columns, params) == 1
+        updates = [s.split(" SET")[0] for s in sent if s.startswith("UPDATE")]
+        assert updates == (["UPDATE deadlines"] if watched else [])
+    with rt.db.connect() as conn:
+        assert conn.execute(
+            select(deadlines.c.missed_at, deadlines.c.version)
+            .where(deadlines.c.id.in_([first.id, second.id]))
+            .order_by(deadlines.c.id)
+        ).all() == [(at, 5), (at, 5)]
 
 
 # --- insert_rows: the driver's cursor, SQLAlchemy's statement and processors -----------------
@@ -398,7 +435,7 @@ def test_insert_rows_writes_what_sqlalchemy_writes(
 def test_insert_rows_writes_many_rows_with_their_bind_processors(rt: Runtime) -> None:
     """Several rows without RETURNING, in one executemany on the driver's cursor: each value
     as SQLAlchemy's bind processors give it (SQLite's own trace shows the instant as text,
-    in UTC, and the JSON dumped), and read back as written."""
+    in UTC, and the JSON dumped, by orjson), and read back as written."""
     table = Table(
         "scratch_rows",
         MetaData(),
@@ -420,13 +457,61 @@ def test_insert_rows_writes_many_rows_with_their_bind_processors(rt: Runtime) ->
                 raw.set_trace_callback(None)
         if rt.db.dialect.name == "sqlite":
             assert [s for s in traced if s.startswith("INSERT")] == [
-                f"INSERT INTO scratch_rows (at, data) VALUES ('{at:%Y-%m-%d %H:%M:%S.%f}', '{{\"n\": {k}}}')"
+                f"INSERT INTO scratch_rows (at, data) VALUES ('{at:%Y-%m-%d %H:%M:%S.%f}', '{{\"n\":{k}}}')"
                 for k in range(3)
             ]
         with rt.db.connect() as conn:
             assert conn.execute(select(table.c.at, table.c.data).order_by(table.c.id)).all() == [
                 (at, {"n": k}) for k in range(3)
             ]
+    finally:
+        with rt.db.begin() as conn:
+            table.drop(conn)
+
+
+def test_insert_rows_writes_many_rows_as_each_would_be_written_alone(rt: Runtime) -> None:
+    """Many rows at once: an instant shared by many rows is converted once for all of them
+    (`_Prepared.many`), to what each row's own conversion gives, whatever its zone; SQLite's
+    JSON is written by orjson and reads back as the stdlib writes it (non-ASCII text, int
+    keys, nesting, NULL); a value neither can write is refused as SQLAlchemy refuses it."""
+    table = Table(
+        "scratch_many",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("at", UTCDateTime),
+        Column("data", JSONType),
+    )
+    shanghai = timezone(timedelta(hours=8))
+    instants = [
+        datetime(2026, 11, 20, 9, 0, tzinfo=shanghai),
+        datetime(2026, 11, 20, 1, 0, tzinfo=UTC),  # the same instant, another zone
+        datetime(2026, 11, 20, 1, 0, 0, 5, tzinfo=UTC),
+        None,
+    ]
+    data: list[Any] = [
+        {"reason": "等待检测报告", "by": ["3 working days"], "n": {1: True, 2: None}},
+        [1, 2.5, "二"],
+        None,
+        {},
+    ]
+    rows = [{"at": instants[k % 4], "data": data[k // 4 % 4]} for k in range(40)]
+    with rt.db.begin() as conn:
+        table.create(conn)
+    try:
+        with rt.db.begin() as conn:
+            insert_rows(conn, table, rows)
+        with rt.db.connect() as conn:
+            found = conn.execute(select(table.c.at, table.c.data).order_by(table.c.id)).all()
+        assert found == [
+            (
+                None if r["at"] is None else r["at"].astimezone(UTC),
+                json.loads(json.dumps(r["data"])) if r["data"] is not None else None,
+            )
+            for r in rows
+        ]
+        for refused in ({"at": datetime(2026, 11, 20, tzinfo=UTC)}, {"x": {1, 2}}):
+            with pytest.raises((TypeError, StatementError)), rt.db.begin() as conn:
+                insert_rows(conn, table, [{"at": None, "data": refused}] * 2)
     finally:
         with rt.db.begin() as conn:
             table.drop(conn)

@@ -27,6 +27,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import orjson
 import psycopg
 from sqlalchemy import (
     JSON,
@@ -69,6 +70,21 @@ INSERT_PAGE_ROWS = 100
 # compiled and kept (one per count of rows in each part) and stays far under PostgreSQL's
 # 65,535 parameters per statement.
 TOGETHER_MOST_PARAMS = 1000
+
+# JSON of what `json.dumps` takes (SQLAlchemy's JSON writes with it): int keys become text;
+# a datetime or a dataclass fails (orjson would write it) instead of passing on a bulk path
+# only. orjson takes a fifth of the stdlib's time per value (the stdlib builds an encoder
+# for every call); its text differs in spacing and writes non-ASCII as is, which no reader
+# of a column sees (each parses it; no query reads into the JSON).
+_AS_JSON_DUMPS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def json_text(value: Any) -> str:
+    """`value` (a dict or a list) as JSON text, for a bulk path that writes many rows."""
+    return orjson.dumps(value, option=_AS_JSON_DUMPS).decode()
+
 
 # A table and rows for it, each its values by column key (`insert_together`).
 Part = tuple[Table, Sequence[Mapping[str, Any]]]
@@ -132,12 +148,20 @@ def update_versioned(
     On PostgreSQL one statement for all of them, joined to one array per column
     (`unnest`): planned and executed once, where an executemany is a statement per row, and
     that per-row cost was more than the writes themselves when 10,000 deadlines fell due at
-    once (BENCHMARKS.md, "Deadlines"). Elsewhere, and when a column holds JSON, an
-    executemany."""
+    once (BENCHMARKS.md, "Deadlines"). On SQLite one executemany on the driver's cursor,
+    each distinct datetime of a column converted once (`_Prepared.many`), unless anything
+    watches the engine's statements (see `insert_rows`); elsewhere, and when a column holds
+    JSON, SQLAlchemy's executemany."""
     if not rows:
         return 0
     targets = [table.c[c] for c in columns]
     dialect = connection.dialect
+    if dialect.name == "sqlite" and not _observed(connection):
+        prepared = _prepared_update(table, dialect, tuple(columns))
+        each = prepared.many(rows)
+        with _DriverCursor(connection, prepared.sql, each) as cursor:
+            cursor.executemany(prepared.sql, each)
+            return int(cursor.rowcount)
     if dialect.name != "postgresql" or any(isinstance(c.type, JSON) for c in targets):
         statement = (
             update(table)
@@ -204,7 +228,7 @@ def insert_rows(
             return []
         ordered = statement.returning(table.c[returning], sort_by_parameter_order=True)
         return list(connection.execute(ordered, list(rows)).scalars())
-    params: list[Any] = [prepared.params(row) for row in rows]
+    params: list[Any] = prepared.many(rows)
     many = len(params) > 1
     with _DriverCursor(connection, prepared.sql, params if many else params[0]) as cursor:
         if returning is not None:  # one at a time: sqlite3's executemany returns no rows
@@ -442,17 +466,68 @@ def _observed(connection: Connection) -> bool:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """An INSERT compiled for one dialect and set of keys (`insert_rows`): its text, and for
-    each of its parameters the driver's name for it, the column key and the bind processor."""
+    """A statement compiled for one dialect and set of keys (`insert_rows`,
+    `update_versioned`): its text, and for each of its parameters the driver's name for it,
+    the column key and the bind processor; and for many rows at once (`many`), the
+    processors of the columns whose values repeat (`_bulk_processors`)."""
 
     sql: str
     binds: tuple[tuple[str, str, Callable[[Any], Any] | None], ...]
     positional: bool
+    bulk: tuple[tuple[str, Callable[[Any], Any] | None, bool], ...] = ()
 
     def params(self, row: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         if self.positional:
             return tuple(p(row[k]) if p else row[k] for _, k, p in self.binds)
         return {name: p(row[k]) if p else row[k] for name, k, p in self.binds}
+
+    def many(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Each row's parameters, as `params` gives them. A column of datetimes is processed
+        once per distinct value: a batch's rows share a handful of instants (10,000
+        deadlines falling due at once write 60,000 datetimes of a few instants)."""
+        if not self.positional or not self.bulk:
+            return [self.params(row) for row in rows]
+        columns = []
+        for key, process, repeats in self.bulk:
+            values = [row[key] for row in rows]
+            if process is None:
+                columns.append(values)
+            elif repeats:
+                seen = {v: process(v) for v in set(values)}
+                columns.append([seen[v] for v in values])
+            else:
+                columns.append([process(v) for v in values])
+        return list(zip(*columns, strict=True))
+
+
+def _bulk_processors(
+    compiled: Any, dialect: Dialect, table: Table, keys: Sequence[str]
+) -> tuple[tuple[str, Callable[[Any], Any] | None, bool], ...]:
+    """For each positional parameter (`keys`, in their order): its column key, its bind
+    processor, and whether its values repeat (datetimes). On SQLite a JSON column's dicts
+    and lists are written by orjson (`json_text`), anything else as SQLAlchemy writes it."""
+    processors = compiled._bind_processors
+    out = []
+    for name, key in zip(compiled.positiontup, keys, strict=True):
+        process = processors.get(name)
+        column_type = table.c[key].type if key in table.c else None
+        if dialect.name == "sqlite" and isinstance(column_type, JSON) and process is not None:
+            process = _json_or(process)
+        repeats = isinstance(column_type, UTCDateTime | DateTime)
+        out.append((key, process, repeats))
+    return tuple(out)
+
+
+def _json_or(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def json_or(value: Any) -> Any:
+        if isinstance(value, dict | list):
+            try:
+                return json_text(value)
+            except TypeError:  # what orjson refuses, SQLAlchemy's JSON writes or refuses
+                pass
+        return process(value)
+
+    return json_or
 
 
 @lru_cache(maxsize=256)
@@ -477,7 +552,31 @@ def _prepared(
         if key not in keys:
             return None
         binds.append((escaped.get(name, name), key, processors.get(name)))
-    return _Prepared(compiled.string, tuple(binds), bool(compiled.positional))
+    bulk = (
+        _bulk_processors(compiled, dialect, table, [k for _, k, _ in binds])
+        if compiled.positional
+        else ()
+    )
+    return _Prepared(compiled.string, tuple(binds), bool(compiled.positional), bulk)
+
+
+@lru_cache(maxsize=64)
+def _prepared_update(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> _Prepared:
+    """`update_versioned`'s statement for one set of columns, compiled once."""
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_read"))
+        .values({c: bindparam(c) for c in columns})
+    )
+    compiled: Any = statement.compile(dialect=dialect)
+    keys = [compiled.binds[name].key for name in compiled.positiontup]
+    binds = tuple(
+        (name, key, compiled._bind_processors.get(name))
+        for name, key in zip(compiled.positiontup, keys, strict=True)
+    )
+    # the keys name the columns, but for the two in the WHERE clause
+    bulk = _bulk_processors(compiled, dialect, table, keys)
+    return _Prepared(compiled.string, binds, True, bulk)
 
 
 def constructor(self: Any, **kwargs: Any) -> None:

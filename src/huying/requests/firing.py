@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import orjson
 import psycopg
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from huying.alerts.models import Event
+from huying.db import insert_rows, json_text
 from huying.deadlines import service as deadlines
 from huying.deadlines.models import Deadline
 from huying.directory import notify
@@ -368,29 +368,23 @@ def _write(
         session.expunge_all()
 
 
-# what `json.dumps` takes, as the unit of work's and SQLite's path do: int keys become text;
-# a datetime or a dataclass fails (orjson would write it) instead of passing on this path only
-_AS_JSON_DUMPS = (
-    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-)
-
-
 def _insert(
     session: Session, model: type[TimelineEntry | Event], rows: list[dict[str, Any]]
 ) -> None:
     """INSERT rows (each with the same keys) in this transaction: COPY on PostgreSQL, one
-    stream the server parses once; one executemany elsewhere."""
+    stream the server parses once; elsewhere one executemany on the driver's cursor
+    (`huying.db.insert_rows`: each distinct instant converted once, the JSON by orjson)."""
     if not rows:
         return
     table = cast(Table, model.__table__)
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        connection.execute(insert(table), rows)
+        insert_rows(connection, table, rows)
         return
     columns = list(rows[0])
     json_at = [i for i, c in enumerate(columns) if c == "data"]
-    # the JSON as text, for the server to parse: orjson takes a fifth of the stdlib's time
-    # per row (the stdlib builds an encoder for every call), and psycopg's `Jsonb` calls it
+    # the JSON as text, for the server to parse (`json_text`: psycopg's `Jsonb` would call
+    # the stdlib's, five times slower)
     driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
     quoted = ", ".join(f'"{c}"' for c in columns)
     with (
@@ -401,5 +395,5 @@ def _insert(
             values = [row[c] for c in columns]
             for i in json_at:
                 if values[i] is not None:
-                    values[i] = orjson.dumps(values[i], option=_AS_JSON_DUMPS).decode()
+                    values[i] = json_text(values[i])
             copy.write_row(values)
