@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
@@ -180,6 +181,33 @@ def test_postgresql_cancels_a_statement_past_the_statement_timeout(tight: Runtim
         assert conn.execute(text("SHOW statement_timeout")).scalar() == "300ms"
         with pytest.raises(OperationalError, match="statement timeout"):
             conn.execute(text("SELECT pg_sleep(3)"))
+
+
+def test_sqlite_reads_an_instant_as_sqlalchemys_composition_reads_it() -> None:
+    """`UTCDateTime` reads SQLite's text in one step, to what SQLAlchemy's own composition
+    (its `DATETIME` parser, then `process_result_value`) gives: in UTC, aware, with or
+    without microseconds, and an instant some other writer stored with an offset moved to
+    UTC."""
+    dialect = sqlite.dialect()
+    column = UTCDateTime()
+    ours = column._cached_result_processor(dialect, None)
+    impl = column.impl_instance.dialect_impl(dialect).result_processor(dialect, None)
+    assert ours is not None and impl is not None
+
+    def theirs(value: str | None) -> datetime | None:
+        return column.process_result_value(impl(value), dialect)
+
+    for stored in (
+        "2026-12-05 08:45:59.123456",
+        "2026-12-05 08:45:59.000000",
+        "2026-12-05 08:45:59",
+        "0999-01-02 03:04:05.000006",
+        "2026-12-05 16:45:59.5+08:00",
+        None,
+    ):
+        assert ours(stored) == theirs(stored)
+        if stored is not None:
+            assert ours(stored).tzinfo is UTC  # type: ignore[union-attr]
 
 
 @needs_postgresql
