@@ -503,6 +503,8 @@ class _Prepared:
         deadlines falling due at once write 60,000 datetimes of a few instants)."""
         if not self.positional or not self.bulk:
             return [self.params(row) for row in rows]
+        if len(rows) == 1:
+            return [tuple(p(rows[0][k]) if p else rows[0][k] for k, p, _ in self.bulk)]
         columns = []
         for key, process, repeats in self.bulk:
             values = [row[key] for row in rows]
