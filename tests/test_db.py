@@ -460,10 +460,9 @@ def test_insert_rows_writes_what_sqlalchemy_writes(
     assert read_back(rt, through_driver)[0]["closed_at"] == rows[0]["closed_at"]
 
 
-def test_insert_rows_writes_many_rows_with_their_bind_processors(rt: Runtime) -> None:
-    """Several rows without RETURNING, in one executemany on the driver's cursor: each value
-    as SQLAlchemy's bind processors give it (SQLite's own trace shows the instant as text,
-    in UTC, and the JSON dumped, by orjson), and read back as written."""
+@pytest.fixture
+def instants(rt: Runtime) -> Iterator[Table]:
+    """A scratch table of an instant and a JSON value a row, dropped after the test."""
     table = Table(
         "scratch_rows",
         MetaData(),
@@ -471,46 +470,48 @@ def test_insert_rows_writes_many_rows_with_their_bind_processors(rt: Runtime) ->
         Column("at", UTCDateTime),
         Column("data", JSONType),
     )
-    at = datetime(2026, 11, 20, 1, 2, 3, tzinfo=UTC)
     with rt.db.begin() as conn:
         table.create(conn)
-    try:
-        traced: list[str] = []
-        with rt.db.begin() as conn:
-            raw: Any = conn.connection.dbapi_connection
-            if rt.db.dialect.name == "sqlite":
-                raw.set_trace_callback(traced.append)
-            insert_rows(conn, table, [{"at": at, "data": {"n": k}} for k in range(3)])
-            if rt.db.dialect.name == "sqlite":
-                raw.set_trace_callback(None)
+    yield table
+    with rt.db.begin() as conn:
+        table.drop(conn)
+
+
+def test_insert_rows_writes_many_rows_with_their_bind_processors(
+    rt: Runtime, instants: Table
+) -> None:
+    """Several rows without RETURNING, in one executemany on the driver's cursor: each value
+    as SQLAlchemy's bind processors give it (SQLite's own trace shows the instant as text,
+    in UTC, and the JSON dumped, by orjson), and read back as written."""
+    at = datetime(2026, 11, 20, 1, 2, 3, tzinfo=UTC)
+    traced: list[str] = []
+    with rt.db.begin() as conn:
+        raw: Any = conn.connection.dbapi_connection
         if rt.db.dialect.name == "sqlite":
-            assert [s for s in traced if s.startswith("INSERT")] == [
-                f"INSERT INTO scratch_rows (at, data) VALUES ('{at:%Y-%m-%d %H:%M:%S.%f}', '{{\"n\":{k}}}')"
-                for k in range(3)
-            ]
-        with rt.db.connect() as conn:
-            assert conn.execute(select(table.c.at, table.c.data).order_by(table.c.id)).all() == [
-                (at, {"n": k}) for k in range(3)
-            ]
-    finally:
-        with rt.db.begin() as conn:
-            table.drop(conn)
+            raw.set_trace_callback(traced.append)
+        insert_rows(conn, instants, [{"at": at, "data": {"n": k}} for k in range(3)])
+        if rt.db.dialect.name == "sqlite":
+            raw.set_trace_callback(None)
+    if rt.db.dialect.name == "sqlite":
+        assert [s for s in traced if s.startswith("INSERT")] == [
+            f"INSERT INTO scratch_rows (at, data) VALUES ('{at:%Y-%m-%d %H:%M:%S.%f}', '{{\"n\":{k}}}')"
+            for k in range(3)
+        ]
+    with rt.db.connect() as conn:
+        assert conn.execute(
+            select(instants.c.at, instants.c.data).order_by(instants.c.id)
+        ).all() == [(at, {"n": k}) for k in range(3)]
 
 
-def test_insert_rows_writes_many_rows_as_each_would_be_written_alone(rt: Runtime) -> None:
+def test_insert_rows_writes_many_rows_as_each_would_be_written_alone(
+    rt: Runtime, instants: Table
+) -> None:
     """Many rows at once: an instant shared by many rows is converted once for all of them
     (`_Prepared.many`), to what each row's own conversion gives, whatever its zone; SQLite's
     JSON is written by orjson and reads back as the stdlib writes it (non-ASCII text, int
     keys, nesting, NULL); a value neither can write is refused as SQLAlchemy refuses it."""
-    table = Table(
-        "scratch_many",
-        MetaData(),
-        Column("id", Integer, primary_key=True),
-        Column("at", UTCDateTime),
-        Column("data", JSONType),
-    )
     shanghai = timezone(timedelta(hours=8))
-    instants = [
+    moments = [
         datetime(2026, 11, 20, 9, 0, tzinfo=shanghai),
         datetime(2026, 11, 20, 1, 0, tzinfo=UTC),  # the same instant, another zone
         datetime(2026, 11, 20, 1, 0, 0, 5, tzinfo=UTC),
@@ -522,27 +523,21 @@ def test_insert_rows_writes_many_rows_as_each_would_be_written_alone(rt: Runtime
         None,
         {},
     ]
-    rows = [{"at": instants[k % 4], "data": data[k // 4 % 4]} for k in range(40)]
+    rows = [{"at": moments[k % 4], "data": data[k // 4 % 4]} for k in range(40)]
     with rt.db.begin() as conn:
-        table.create(conn)
-    try:
-        with rt.db.begin() as conn:
-            insert_rows(conn, table, rows)
-        with rt.db.connect() as conn:
-            found = conn.execute(select(table.c.at, table.c.data).order_by(table.c.id)).all()
-        assert found == [
-            (
-                None if r["at"] is None else r["at"].astimezone(UTC),
-                json.loads(json.dumps(r["data"])) if r["data"] is not None else None,
-            )
-            for r in rows
-        ]
-        for refused in ({"at": datetime(2026, 11, 20, tzinfo=UTC)}, {"x": {1, 2}}):
-            with pytest.raises((TypeError, StatementError)), rt.db.begin() as conn:
-                insert_rows(conn, table, [{"at": None, "data": refused}] * 2)
-    finally:
-        with rt.db.begin() as conn:
-            table.drop(conn)
+        insert_rows(conn, instants, rows)
+    with rt.db.connect() as conn:
+        found = conn.execute(select(instants.c.at, instants.c.data).order_by(instants.c.id)).all()
+    assert found == [
+        (
+            None if r["at"] is None else r["at"].astimezone(UTC),
+            json.loads(json.dumps(r["data"])) if r["data"] is not None else None,
+        )
+        for r in rows
+    ]
+    for refused in ({"at": datetime(2026, 11, 20, tzinfo=UTC)}, {"x": {1, 2}}):
+        with pytest.raises((TypeError, StatementError)), rt.db.begin() as conn:
+            insert_rows(conn, instants, [{"at": None, "data": refused}] * 2)
 
 
 def test_insert_rows_fills_defaults_through_sqlalchemy(rt: Runtime) -> None:
