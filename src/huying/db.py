@@ -480,6 +480,10 @@ def _observed(connection: Connection) -> bool:
     )
 
 
+# Rows from which `_Prepared.many` builds the parameters column by column.
+_COLUMNWISE_FROM = 8
+
+
 @dataclass(frozen=True)
 class _Prepared:
     """A statement compiled for one dialect and set of keys (`insert_rows`,
@@ -503,8 +507,8 @@ class _Prepared:
         deadlines falling due at once write 60,000 datetimes of a few instants)."""
         if not self.positional or not self.bulk:
             return [self.params(row) for row in rows]
-        if len(rows) == 1:
-            return [tuple(p(rows[0][k]) if p else rows[0][k] for k, p, _ in self.bulk)]
+        if len(rows) < _COLUMNWISE_FROM:  # a submit's few: row by row costs less
+            return [tuple(p(row[k]) if p else row[k] for k, p, _ in self.bulk) for row in rows]
         columns = []
         for key, process, repeats in self.bulk:
             values = [row[key] for row in rows]
@@ -530,14 +534,16 @@ def _bulk_processors(
         process = processors.get(name)
         column_type = table.c[key].type if key in table.c else None
         if dialect.name == "sqlite" and isinstance(column_type, JSON) and process is not None:
-            process = _json_or(process)
+            process = _json_or(process, none_as_null=column_type.none_as_null)
         repeats = isinstance(column_type, UTCDateTime | DateTime)
         out.append((key, process, repeats))
     return tuple(out)
 
 
-def _json_or(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _json_or(process: Callable[[Any], Any], *, none_as_null: bool) -> Callable[[Any], Any]:
     def json_or(value: Any) -> Any:
+        if value is None and none_as_null:
+            return None
         if isinstance(value, dict | list):
             try:
                 return json_text(value)
