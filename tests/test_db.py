@@ -58,6 +58,7 @@ from huying.app import create_app
 from huying.clock import FrozenClock
 from huying.db import (
     TOGETHER_MOST_PARAMS,
+    Held,
     JSONType,
     UTCDateTime,
     constructor,
@@ -960,3 +961,30 @@ def test_the_constructor_sets_validated_columns_and_relationships_through_the_or
     scratch.add(parent)
     scratch.commit()
     assert child.parent_id == parent.id is not None
+
+
+# --- Held: several attributes at once ----------------------------------------------------------
+
+
+def test_held_reads_what_reading_each_attribute_reads(scratch: Session) -> None:
+    """From the instance's dict when it holds them all (a change not yet flushed too); when
+    one is not held (expired, a collection not loaded, an id not yet given), every one
+    through its attribute, which loads what is missing: always what `getattr` gives."""
+    read = Held("id", "name", "children")
+    parent = ScratchParent(name="园区社区", children=[ScratchChild(note="回访")])
+    assert read(parent) == (None, "园区社区", parent.children)  # new: no id yet
+    scratch.add(parent)
+    scratch.commit()
+    given = parent.id
+    scratch.expunge_all()
+    loaded = scratch.get(ScratchParent, given)
+    assert loaded is not None and "children" not in loaded.__dict__  # lazy, not yet read
+    assert read(loaded) == (given, "园区社区", loaded.children)
+    assert [c.note for c in read(loaded)[2]] == ["回访"]
+    loaded.name = "经发局"  # pending
+    assert read(loaded)[1] == "经发局"
+    scratch.commit()  # expires every attribute
+    assert "name" not in loaded.__dict__
+    assert read(loaded)[:2] == (given, "经发局")
+    with pytest.raises(ValueError, match="two attributes or more"):
+        Held("name")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import operator
 import os
 import socket
 import threading
@@ -136,6 +137,33 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 # Primary keys: BIGINT on PostgreSQL; SQLite needs INTEGER for its rowid alias.
 BigID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Held:
+    """Reads several mapped attributes of an object at once, each as reading the attribute
+    gives it.
+
+    SQLAlchemy keeps an instance's loaded (or set) values in its `__dict__`, and reading one
+    through the mapped attribute is a Python call of its instrumented descriptor that looks
+    it up there: the firing of 10,000 deadlines read 1.5 M attributes that way, more
+    instructions than anything else of its Python work. Here the values the instance holds
+    come from its dict in one C call (`operator.itemgetter`). When one is not held
+    (deferred, expired, never loaded), every one is read through its descriptor, which
+    loads what is missing: the same values either way."""
+
+    __slots__ = ("get", "names")
+
+    def __init__(self, *names: str) -> None:
+        if len(names) < 2:
+            raise ValueError("Held reads two attributes or more; read one as an attribute")
+        self.names = names
+        self.get = operator.itemgetter(*names)
+
+    def __call__(self, obj: object) -> tuple[Any, ...]:
+        try:
+            return cast(tuple[Any, ...], self.get(obj.__dict__))
+        except KeyError:
+            return tuple(getattr(obj, name) for name in self.names)
 
 
 def among(column: Any, ids: Sequence[int], *, dialect: str, name: str) -> ColumnElement[bool]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy.orm import Session
 
 from huying.calendar import BusinessCalendar
+from huying.db import Held
 from huying.deadlines import repository as repo
 from huying.deadlines.models import Deadline, WorkerHeartbeat
 from huying.durations import Duration, parse_duration
@@ -64,20 +65,30 @@ def ticks(*, session: Session) -> tuple[int, datetime | None]:
     return repo.ticks(session)
 
 
+# What `next_fire_at` and `next_step` read of a deadline, read at once: the worker asks
+# both of each deadline for every step it fires.
+_STEPPING = Held(
+    "completed_at", "status", "warned_at", "warn_at", "due_at", "missed_at", "kind", "rungs_fired"
+)
+
+
 def next_fire_at(d: Deadline, *, settings: Settings, calendar: BusinessCalendar) -> datetime | None:
     """The next instant the worker must look at this deadline: its warning, its due instant,
     or its next escalation rung; None when nothing is left to fire."""
-    if d.completed_at is not None or d.status == "paused":
+    warn_at: datetime | None
+    due_at: datetime
+    completed_at, status, warned_at, warn_at, due_at, missed_at, kind, rungs_fired = _STEPPING(d)
+    if completed_at is not None or status == "paused":
         return None
-    if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
-        return d.warn_at
-    if d.missed_at is None:
-        return d.due_at
-    if d.kind in ("feedback", SUSPENSION, REVIEW):  # feedback auto-closes; none has a ladder
+    if warned_at is None and warn_at is not None and warn_at < due_at:
+        return warn_at
+    if missed_at is None:
+        return due_at
+    if kind in ("feedback", SUSPENSION, REVIEW):  # feedback auto-closes; none has a ladder
         return None
     ladder = settings.escalation
-    if d.rungs_fired < len(ladder):
-        return calendar.add(d.due_at, ladder[d.rungs_fired].delay)
+    if rungs_fired < len(ladder):
+        return calendar.add(due_at, ladder[rungs_fired].delay)
     return None
 
 
@@ -102,17 +113,18 @@ class Step:
 
 def next_step(d: Deadline, *, settings: Settings) -> Step:
     """The step `next_fire_at` points at; a task's deadline fires the task's own steps."""
-    if d.kind == SUSPENSION:
+    _, _, warned_at, warn_at, due_at, missed_at, kind, rungs_fired = _STEPPING(d)
+    if kind == SUSPENSION:
         return Step("resume")
-    task = d.kind == TASK
-    if d.warned_at is None and d.warn_at is not None and d.warn_at < d.due_at:
+    task = kind == TASK
+    if warned_at is None and warn_at is not None and warn_at < due_at:
         return Step("task_warn" if task else "warn")
-    if d.missed_at is None:
+    if missed_at is None:
         if task:
             return Step("task_overdue")
-        return Step("auto_close" if d.kind == "feedback" else "overdue")
-    rung = settings.escalation[d.rungs_fired]
-    return Step("task_escalate" if task else "escalate", rung=rung, number=d.rungs_fired + 1)
+        return Step("auto_close" if kind == "feedback" else "overdue")
+    rung = settings.escalation[rungs_fired]
+    return Step("task_escalate" if task else "escalate", rung=rung, number=rungs_fired + 1)
 
 
 def mark_fired(d: Deadline, step: Step, *, due: datetime) -> None:

@@ -21,6 +21,7 @@ from huying.alerts.models import Event
 from huying.attachments import service as attachments
 from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
+from huying.db import Held
 from huying.deadlines import service as deadlines_service
 from huying.deadlines.models import Deadline
 from huying.deadlines.service import DeadlinePlanner
@@ -59,27 +60,64 @@ def planner(rt: Runtime) -> DeadlinePlanner:
     return DeadlinePlanner(settings=rt.settings, calendar=rt.calendar)
 
 
+# What `snapshot` reads of a request, of each of its open deadlines and of each task, each
+# read at once (`Held`): the worker takes a snapshot for every step it fires.
+_SNAPSHOT = Held(
+    "state",
+    "lead_department_code",
+    "co_departments",
+    "return_count",
+    "reopen_count",
+    "escalation_level",
+    "rating",
+    "resolved",
+    "pending_extension",
+    "pending_suspension",
+    "suspension_count",
+    "tasks",
+    "returned_from",
+)
+_CLOCK = Held("kind", "status", "due_at", "extension_count", "completed_at")
+_TASK = Held("department_code", "kind", "status")
+
+
 def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
     """What the workflow reads of a request; its guards about time read `open_deadlines`."""
+    (
+        state,
+        lead,
+        co_departments,
+        return_count,
+        reopen_count,
+        level,
+        rating,
+        resolved,
+        pending_extension,
+        pending_suspension,
+        suspension_count,
+        tasks,
+        returned_from,
+    ) = _SNAPSHOT(req)
+    clocks = {}
+    for d in open_deadlines:
+        kind, status, due_at, extension_count, completed_at = _CLOCK(d)
+        if completed_at is None and kind != deadlines_service.TASK:
+            clocks[kind] = Clock(status, due_at, extension_count or 0)
     return Snapshot(
-        state=req.state,
-        lead_department=req.lead_department_code,
-        co_departments=tuple(req.co_department_codes),
-        return_count=req.return_count,
-        reopen_count=req.reopen_count,
-        escalation_level=req.escalation_level,
-        rating=req.rating,
-        resolved=req.resolved,
-        pending_extension=req.pending_extension,
-        pending_suspension=req.pending_suspension,
-        suspension_count=req.suspension_count or 0,
-        clocks={
-            d.kind: Clock(d.status, d.due_at, d.extension_count or 0)
-            for d in open_deadlines
-            if d.completed_at is None and d.kind != deadlines_service.TASK
-        },
-        tasks={t.id: TaskView(t.department_code, t.kind, t.status) for t in req.tasks},
-        returned_from=req.returned_from,
+        state=state,
+        lead_department=lead,
+        co_departments=tuple(c.department_code for c in co_departments),
+        return_count=return_count,
+        reopen_count=reopen_count,
+        escalation_level=level,
+        rating=rating,
+        resolved=resolved,
+        pending_extension=pending_extension,
+        pending_suspension=pending_suspension,
+        suspension_count=suspension_count or 0,
+        clocks=clocks,
+        tasks={t.id: TaskView(*_TASK(t)) for t in tasks},
+        returned_from=returned_from,
     )
 
 
@@ -147,17 +185,31 @@ def _hash_body(body: SubmitIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# An event's view of its request: each key and the attribute it holds (read at once).
+_EVENT_KEYS = (
+    "id",
+    "number",
+    "state",
+    "category",
+    "enterprise_uscc",
+    "lead_department",
+    "escalation_level",
+    "overdue",
+)
+_EVENT_VIEW = Held(
+    "id",
+    "number",
+    "state",
+    "category_code",
+    "enterprise_uscc",
+    "lead_department_code",
+    "escalation_level",
+    "overdue",
+)
+
+
 def _event_payload(req: Request) -> dict[str, Any]:
-    return {
-        "id": req.id,
-        "number": req.number,
-        "state": req.state,
-        "category": req.category_code,
-        "enterprise_uscc": req.enterprise_uscc,
-        "lead_department": req.lead_department_code,
-        "escalation_level": req.escalation_level,
-        "overdue": req.overdue,
-    }
+    return dict(zip(_EVENT_KEYS, _EVENT_VIEW(req), strict=True))
 
 
 _FIELD = {"lead_department": "lead_department_code"}
