@@ -20,8 +20,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "src") not in sys.path:  # run from a checkout without `pip install -e`
-    sys.path.insert(0, str(ROOT / "src"))
+# A bench measures the tree it is in: its src first, ahead of an editable install's (which
+# is another checkout's when the bench runs from a worktree of another commit). Each bench
+# imports this module before anything that imports huying.
+if str(ROOT / "src") in sys.path:
+    sys.path.remove(str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "src"))
 
 from huying.settings import Settings, settings_from_mapping  # noqa: E402
 

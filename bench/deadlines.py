@@ -562,19 +562,23 @@ def table_sizes(rt: Runtime) -> dict[str, str]:
 
 
 def src_revision() -> str:
-    """The commit the run measured, and whether src/ had uncommitted changes."""
+    """The commit of the tree whose huying the run imported (and measured), and whether its
+    src/ had uncommitted changes."""
     import subprocess
 
+    import huying
+
+    tree = Path(huying.__file__).resolve().parents[2]
     try:
         head = subprocess.run(
-            ["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             timeout=10,
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(HERE.parent), "status", "--porcelain", "src"],
+            ["git", "-C", str(tree), "status", "--porcelain", "src"],
             capture_output=True,
             text=True,
             timeout=10,
@@ -582,7 +586,7 @@ def src_revision() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return head + (" + uncommitted changes in src/" if dirty else "")
+    return f"{head} ({tree}/src)" + (" + uncommitted changes in src/" if dirty else "")
 
 
 def secs(t: float | None, digits: int = 1) -> str:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import _common  # noqa: F401  (first: this tree's src ahead of an editable install's)
 from sqlalchemy import Engine, Table, delete, func, insert, select, update
 
 import huying.models  # noqa: F401  (every table into Base.metadata)
