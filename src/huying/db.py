@@ -530,9 +530,11 @@ class _Prepared:
         return {name: p(row[k]) if p else row[k] for name, k, p in self.binds}
 
     def many(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """Each row's parameters, as `params` gives them. A column of datetimes is processed
-        once per distinct value: a batch's rows share a handful of instants (10,000
-        deadlines falling due at once write 60,000 datetimes of a few instants)."""
+        """Each row's parameters, by the bulk processors (`_bulk_processors`: on SQLite a
+        JSON column's dicts and lists by orjson, the rest as `params` gives them). From
+        `_COLUMNWISE_FROM` rows, column by column, a column of datetimes processed once per
+        distinct value: a batch's rows share a handful of instants (10,000 deadlines
+        falling due at once write 60,000 datetimes of a few instants)."""
         if not self.positional or not self.bulk:
             return [self.params(row) for row in rows]
         if len(rows) < _COLUMNWISE_FROM:  # a submit's few: row by row costs less
