@@ -64,6 +64,7 @@ from huying.db import (
     constructor,
     insert_rows,
     insert_together,
+    json_text,
     make_engine,
     select_one,
     unbounded,
@@ -988,3 +989,14 @@ def test_held_reads_what_reading_each_attribute_reads(scratch: Session) -> None:
     assert read(loaded)[:2] == (given, "经发局")
     with pytest.raises(ValueError, match="two attributes or more"):
         Held("name")
+
+
+def test_json_text_takes_and_refuses_what_the_stdlib_does() -> None:
+    """SQLite's JSON columns are written by `json_text` (orjson): the same value as
+    `json.dumps` writes, int keys as text; an int past 64 bits, which orjson refuses, as
+    the stdlib writes it; a datetime or a set refused as the stdlib refuses them."""
+    for value in ({"n": {1: True, 2: None}, "by": ["等待"]}, [1, 2.5, "二"], {"big": 2**70}):
+        assert json.loads(json_text(value)) == json.loads(json.dumps(value))
+    for refused in ({"at": datetime(2026, 12, 5, tzinfo=UTC)}, {"x": {1, 2}}):
+        with pytest.raises(TypeError):
+            json_text(refused)

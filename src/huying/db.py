@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import operator
 import os
@@ -72,19 +73,24 @@ INSERT_PAGE_ROWS = 100
 # 65,535 parameters per statement.
 TOGETHER_MOST_PARAMS = 1000
 
-# JSON of what `json.dumps` takes (SQLAlchemy's JSON writes with it): int keys become text;
-# a datetime or a dataclass fails (orjson would write it) instead of passing on a bulk path
-# only. orjson takes a fifth of the stdlib's time per value (the stdlib builds an encoder
-# for every call); its text differs in spacing and writes non-ASCII as is, which no reader
-# of a column sees (each parses it; no query reads into the JSON).
+# What `json.dumps` takes, as `json.dumps` takes it: int keys become text; a datetime or a
+# dataclass fails (orjson would write it).
 _AS_JSON_DUMPS = (
     orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 )
 
 
 def json_text(value: Any) -> str:
-    """`value` (a dict or a list) as JSON text, for a bulk path that writes many rows."""
-    return orjson.dumps(value, option=_AS_JSON_DUMPS).decode()
+    """`value` as JSON text: SQLite's JSON columns (the engine's `json_serializer`) and
+    PostgreSQL's COPY of the firing's rows. orjson takes a tenth of the stdlib's time per
+    value (the stdlib builds an encoder for every call); its text differs in spacing and
+    writes non-ASCII as is, which no reader sees (each parses it; no query reads into the
+    JSON). What orjson refuses (an int past 64 bits) the stdlib writes, or refuses as it
+    always did."""
+    try:
+        return orjson.dumps(value, option=_AS_JSON_DUMPS).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 # A table and rows for it, each its values by column key (`insert_together`).
@@ -511,36 +517,34 @@ def _observed(connection: Connection) -> bool:
 # Rows from which `_Prepared.many` builds the parameters column by column.
 _COLUMNWISE_FROM = 8
 
+# A statement's parameter: the driver's name for it, the column key, the bind processor,
+# and whether its values repeat across rows (an instant: converted once per value).
+_Bind = tuple[str, str, Callable[[Any], Any] | None, bool]
+
 
 @dataclass(frozen=True)
 class _Prepared:
     """A statement compiled for one dialect and set of keys (`insert_rows`,
-    `update_versioned`): its text, and for each of its parameters the driver's name for it,
-    the column key and the bind processor; and for many rows at once (`many`), the
-    processors of the columns whose values repeat (`_bulk_processors`)."""
+    `update_versioned`): its text and its parameters (`_Bind`)."""
 
     sql: str
-    binds: tuple[tuple[str, str, Callable[[Any], Any] | None], ...]
+    binds: tuple[_Bind, ...]
     positional: bool
-    bulk: tuple[tuple[str, Callable[[Any], Any] | None, bool], ...] = ()
 
     def params(self, row: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         if self.positional:
-            return tuple(p(row[k]) if p else row[k] for _, k, p in self.binds)
-        return {name: p(row[k]) if p else row[k] for name, k, p in self.binds}
+            return tuple(p(row[k]) if p else row[k] for _, k, p, _ in self.binds)
+        return {name: p(row[k]) if p else row[k] for name, k, p, _ in self.binds}
 
     def many(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """Each row's parameters, by the bulk processors (`_bulk_processors`: on SQLite a
-        JSON column's dicts and lists by orjson, the rest as `params` gives them). From
-        `_COLUMNWISE_FROM` rows, column by column, a column of datetimes processed once per
+        """Each row's parameters, as `params` gives them. From `_COLUMNWISE_FROM` rows (and
+        positional parameters), column by column, a column of instants converted once per
         distinct value: a batch's rows share a handful of instants (10,000 deadlines
         falling due at once write 60,000 datetimes of a few instants)."""
-        if not self.positional or not self.bulk:
+        if not self.positional or len(rows) < _COLUMNWISE_FROM:
             return [self.params(row) for row in rows]
-        if len(rows) < _COLUMNWISE_FROM:  # a submit's few: row by row costs less
-            return [tuple(p(row[k]) if p else row[k] for k, p, _ in self.bulk) for row in rows]
         columns = []
-        for key, process, repeats in self.bulk:
+        for _, key, process, repeats in self.binds:
             values = [row[key] for row in rows]
             if process is None:
                 columns.append(values)
@@ -552,36 +556,11 @@ class _Prepared:
         return list(zip(*columns, strict=True))
 
 
-def _bulk_processors(
-    compiled: Any, dialect: Dialect, table: Table, keys: Sequence[str]
-) -> tuple[tuple[str, Callable[[Any], Any] | None, bool], ...]:
-    """For each positional parameter (`keys`, in their order): its column key, its bind
-    processor, and whether its values repeat (datetimes). On SQLite a JSON column's dicts
-    and lists are written by orjson (`json_text`), anything else as SQLAlchemy writes it."""
-    processors = compiled._bind_processors
-    out = []
-    for name, key in zip(compiled.positiontup, keys, strict=True):
-        process = processors.get(name)
-        column_type = table.c[key].type if key in table.c else None
-        if dialect.name == "sqlite" and isinstance(column_type, JSON) and process is not None:
-            process = _json_or(process, none_as_null=column_type.none_as_null)
-        repeats = isinstance(column_type, UTCDateTime | DateTime)
-        out.append((key, process, repeats))
-    return tuple(out)
-
-
-def _json_or(process: Callable[[Any], Any], *, none_as_null: bool) -> Callable[[Any], Any]:
-    def json_or(value: Any) -> Any:
-        if value is None and none_as_null:
-            return None
-        if isinstance(value, dict | list):
-            try:
-                return json_text(value)
-            except TypeError:  # what orjson refuses, SQLAlchemy's JSON writes or refuses
-                pass
-        return process(value)
-
-    return json_or
+def _bind(compiled: Any, table: Table, name: str, key: str, driver_name: str) -> _Bind:
+    """Parameter `name` of `compiled` (for column `key`, or for no column)."""
+    column = table.c.get(key)
+    repeats = column is not None and isinstance(column.type, UTCDateTime | DateTime)
+    return (driver_name, key, compiled._bind_processors.get(name), repeats)
 
 
 @lru_cache(maxsize=256)
@@ -599,19 +578,13 @@ def _prepared(
         return None
     names = compiled.positiontup if compiled.positional else list(compiled.bind_names.values())
     escaped = compiled.escaped_bind_names or {}
-    processors = compiled._bind_processors  # what SQLAlchemy's own execution applies
     binds = []
-    for name in names:
+    for name in names:  # each with what SQLAlchemy's own execution applies
         key = compiled.binds[name].key
         if key not in keys:
             return None
-        binds.append((escaped.get(name, name), key, processors.get(name)))
-    bulk = (
-        _bulk_processors(compiled, dialect, table, [k for _, k, _ in binds])
-        if compiled.positional
-        else ()
-    )
-    return _Prepared(compiled.string, tuple(binds), bool(compiled.positional), bulk)
+        binds.append(_bind(compiled, table, name, key, escaped.get(name, name)))
+    return _Prepared(compiled.string, tuple(binds), bool(compiled.positional))
 
 
 @lru_cache(maxsize=64)
@@ -623,14 +596,11 @@ def _prepared_update(table: Table, dialect: Dialect, columns: tuple[str, ...]) -
         .values({c: bindparam(c) for c in columns})
     )
     compiled: Any = statement.compile(dialect=dialect)
-    keys = [compiled.binds[name].key for name in compiled.positiontup]
     binds = tuple(
-        (name, key, compiled._bind_processors.get(name))
-        for name, key in zip(compiled.positiontup, keys, strict=True)
+        _bind(compiled, table, name, compiled.binds[name].key, name)
+        for name in compiled.positiontup
     )
-    # the keys name the columns, but for the two in the WHERE clause
-    bulk = _bulk_processors(compiled, dialect, table, keys)
-    return _Prepared(compiled.string, binds, True, bulk)
+    return _Prepared(compiled.string, binds, bool(compiled.positional))
 
 
 def constructor(self: Any, **kwargs: Any) -> None:
@@ -707,6 +677,7 @@ def make_engine(
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": statement_timeout},
+            json_serializer=json_text,
             poolclass=QueuePool,
             pool_size=1,
             max_overflow=0,

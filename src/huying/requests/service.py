@@ -65,7 +65,6 @@ def planner(rt: Runtime) -> DeadlinePlanner:
 _SNAPSHOT = Held(
     "state",
     "lead_department_code",
-    "co_departments",
     "return_count",
     "reopen_count",
     "escalation_level",
@@ -86,7 +85,6 @@ def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
     (
         state,
         lead,
-        co_departments,
         return_count,
         reopen_count,
         level,
@@ -106,7 +104,7 @@ def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
     return Snapshot(
         state=state,
         lead_department=lead,
-        co_departments=tuple(c.department_code for c in co_departments),
+        co_departments=tuple(req.co_department_codes),
         return_count=return_count,
         reopen_count=reopen_count,
         escalation_level=level,
@@ -185,31 +183,22 @@ def _hash_body(body: SubmitIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# An event's view of its request: each key and the attribute it holds (read at once).
-_EVENT_KEYS = (
-    "id",
-    "number",
-    "state",
-    "category",
-    "enterprise_uscc",
-    "lead_department",
-    "escalation_level",
-    "overdue",
-)
-_EVENT_VIEW = Held(
-    "id",
-    "number",
-    "state",
-    "category_code",
-    "enterprise_uscc",
-    "lead_department_code",
-    "escalation_level",
-    "overdue",
-)
+# An event's view of its request: each key, and the attribute it holds (read at once).
+_EVENT_VIEW = {
+    "id": "id",
+    "number": "number",
+    "state": "state",
+    "category": "category_code",
+    "enterprise_uscc": "enterprise_uscc",
+    "lead_department": "lead_department_code",
+    "escalation_level": "escalation_level",
+    "overdue": "overdue",
+}
+_EVENT_READ = Held(*_EVENT_VIEW.values())
 
 
 def _event_payload(req: Request) -> dict[str, Any]:
-    return dict(zip(_EVENT_KEYS, _EVENT_VIEW(req), strict=True))
+    return dict(zip(_EVENT_VIEW, _EVENT_READ(req), strict=True))
 
 
 _FIELD = {"lead_department": "lead_department_code"}
