@@ -208,6 +208,41 @@ def test_a_mixed_batch_leaves_what_the_unit_of_work_leaves(
     assert fire_due(rt, now=FIRE).fired == 0  # each step once
 
 
+def test_a_step_ends_a_task_whose_deadline_the_claim_did_not_read(
+    client: TestClient, world: World, rt: Runtime, clock: FrozenClock
+) -> None:
+    """A batch reads its requests' tasks' deadlines only when a step needs them: an
+    auto-close cancels the open task, and with it the task's deadline, which is not due and
+    so was not claimed; a deadline a step of the same batch started is not read twice."""
+    made = {}
+    for name in ("reference", "batched"):
+        r = client.post(API, json=submit_body(), headers=world.h("integration"))
+        assert r.status_code == 201, r.text
+        made[name] = rid = r.json()["id"]
+        act(client, world, "gxj", rid, "sign")
+        act(client, world, "gxj", rid, "reply", content="已办理", resolved=True)
+    later = FIRE + timedelta(days=30)
+    with rt.transaction() as s:  # the tasks' deadlines: running, due long after FIRE
+        for d in s.scalars(
+            select(Deadline).where(
+                Deadline.request_id.in_(made.values()), Deadline.task_id.is_not(None)
+            )
+        ):
+            d.due_at = d.next_fire_at = later
+            d.warn_at = None
+    clock.set(FIRE)
+    by_one = fire_through_the_unit_of_work(rt, [made["reference"]], FIRE)
+    result = fire_due(rt, now=FIRE)
+    assert (result.claimed, result.fired) == (1, by_one)
+    assert_lived_alike(rt, {"0": made["batched"]}, {"0": made["reference"]})
+    closed = lives(rt, [made["batched"]])["0"]
+    assert closed["request"]["state"] == "closed"
+    assert [t["status"] for t in closed["tasks"]] == ["cancelled"]
+    (task_deadline,) = [d for d in closed["deadlines"] if d["kind"] == "task"]
+    assert (task_deadline["status"], task_deadline["next_fire_at"]) == ("cancelled", None)
+    assert task_deadline["completed_at"] is not None
+
+
 def test_a_batch_that_fails_half_way_leaves_nothing_and_fires_all_after(
     client: TestClient,
     world: World,

@@ -10,7 +10,7 @@ import pytest
 from huying import errors
 from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
-from huying.deadlines.service import SUSPENSION
+from huying.deadlines.models import SUSPENSION
 from huying.reports import service as reports
 from huying.requests.schemas import ACTION_BODIES, DeadlineOut
 from huying.runtime import Runtime

@@ -11,6 +11,12 @@ from huying.db import Base, BigID, UTCDateTime
 if TYPE_CHECKING:
     from huying.requests.models import Request, RequestTask
 
+# The timer of an approved suspension: no warning, no ladder; at its due instant the worker
+# resumes the request. Its length is the one approved, not a configured time limit.
+SUSPENSION = "suspension"
+TASK = "task"  # a task's own limit: its steps are task_warn, task_overdue, task_escalate
+REVIEW = "review"  # a return under the dispatcher's review: a warning and overdue, no ladder
+
 
 class Deadline(Base):
     """One time limit of a request (dispatch, sign, reply, feedback, review), of one of its

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.db import among, update_versioned
-from huying.deadlines.models import Deadline, WorkerHeartbeat
+from huying.deadlines.models import TASK, Deadline, WorkerHeartbeat
 
 
 def open_of(session: Session, request_id: int) -> list[Deadline]:
@@ -28,10 +28,16 @@ def open_of(session: Session, request_id: int) -> list[Deadline]:
 
 
 def open_by_request(
-    session: Session, request_ids: Sequence[int], *, loaded: Sequence[Deadline] = ()
+    session: Session,
+    request_ids: Sequence[int],
+    *,
+    loaded: Sequence[Deadline] = (),
+    tasks: bool = True,
 ) -> dict[int, list[Deadline]]:
     """The open deadlines of each of these requests, oldest first. The open ones of
-    `loaded` (deadlines of these requests the caller holds already) are not read again."""
+    `loaded` (deadlines of these requests the caller holds already) are not read again.
+    Without `tasks`, the deadlines of the requests' tasks are left out, but for those of
+    `loaded`."""
     found: dict[int, list[Deadline]] = {i: [] for i in request_ids}
     held = [d for d in loaded if d.completed_at is None]
     dialect = session.get_bind().dialect.name
@@ -39,6 +45,8 @@ def open_by_request(
         among(Deadline.request_id, request_ids, dialect=dialect, name="request_ids"),
         Deadline.completed_at.is_(None),
     )
+    if not tasks:  # (by kind: on task_id, SQLite would walk its index over every NULL)
+        query = query.where(Deadline.kind != TASK)
     if held:
         query = query.where(~among(Deadline.id, [d.id for d in held], dialect=dialect, name="held"))
     for row in [*session.scalars(query), *held]:
@@ -46,6 +54,24 @@ def open_by_request(
     for rows in found.values():
         rows.sort(key=lambda d: d.id)
     return found
+
+
+def open_of_tasks(session: Session, request_ids: Sequence[int]) -> list[Deadline]:
+    """The open deadlines of these requests' tasks, read as they stand in the database (a
+    deadline the session holds stays as it holds it), without flushing what it holds."""
+    dialect = session.get_bind().dialect.name
+    with session.no_autoflush:
+        return list(
+            session.scalars(
+                select(Deadline)
+                .where(
+                    among(Deadline.request_id, request_ids, dialect=dialect, name="request_ids"),
+                    Deadline.completed_at.is_(None),
+                    Deadline.kind == TASK,
+                )
+                .order_by(Deadline.id)
+            )
+        )
 
 
 def all_by_request(session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from huying.calendar import BusinessCalendar
 from huying.db import Held
 from huying.deadlines import repository as repo
-from huying.deadlines.models import Deadline, WorkerHeartbeat
+from huying.deadlines.models import REVIEW, SUSPENSION, TASK, Deadline, WorkerHeartbeat
 from huying.durations import Duration, parse_duration
 from huying.settings import Rung, Settings
 from huying.workflow.context import DeadlineEffect
@@ -22,21 +22,27 @@ from huying.workflow.context import DeadlineEffect
 if TYPE_CHECKING:
     from huying.requests.models import Request, RequestTask
 
-# The timer of an approved suspension: no warning, no ladder; at its due instant the worker
-# resumes the request. Its length is the one approved, not a configured time limit.
-SUSPENSION = "suspension"
-TASK = "task"  # a task's own limit: its steps are task_warn, task_overdue, task_escalate
-REVIEW = "review"  # a return under the dispatcher's review: a warning and overdue, no ladder
 # Deadlines whose lateness is not the lead department's (`Request.overdue` leaves them out).
 NOT_THE_LEADS = frozenset({SUSPENSION, TASK, REVIEW})
 
 
 def open_of_requests(
-    *, session: Session, request_ids: Sequence[int], loaded: Sequence[Deadline] = ()
+    *,
+    session: Session,
+    request_ids: Sequence[int],
+    loaded: Sequence[Deadline] = (),
+    tasks: bool = True,
 ) -> dict[int, list[Deadline]]:
     """The open deadlines of each of these requests, oldest first; those of `loaded` (held
-    already, e.g. claimed) are not read again."""
-    return repo.open_by_request(session, request_ids, loaded=loaded)
+    already, e.g. claimed) are not read again. Without `tasks`, those of the requests'
+    tasks are left out (`open_of_tasks` reads them), but for those of `loaded`."""
+    return repo.open_by_request(session, request_ids, loaded=loaded, tasks=tasks)
+
+
+def open_of_tasks(*, session: Session, request_ids: Sequence[int]) -> list[Deadline]:
+    """The open deadlines of these requests' tasks, without flushing the session (those it
+    holds stay as it holds them)."""
+    return repo.open_of_tasks(session, request_ids)
 
 
 def write_changed(*, session: Session, rows: Iterable[Deadline], settle: bool = True) -> int:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -55,14 +55,22 @@ class FireResult:
 class _Batch:
     """What the steps of one claimed batch read, each read once: the directory's categories
     and departments, and the open deadlines of the batch's requests; and the timeline rows
-    and events its steps wrote."""
+    and events its steps wrote.
 
+    The deadlines of the requests' tasks are read only when a step first needs them
+    (`with_tasks`, for all of the batch's requests at once): a warning, an overdue or a
+    rung of the ladder never reads them, and when many fall due at once those are nearly
+    all of the steps (reading them was 5% of a burst)."""
+
+    session: Session
     overrides: Mapping[str, Mapping[str, str]]
     departments: notify.Departments
     deadlines: dict[int, list[Deadline]]
     # fire_due's: what the steps write, for one bulk INSERT at the batch's end (`_write`);
     # None: into the session, as any action's
     rows: requests.Rows | None = None
+    # the requests whose lists in `deadlines` still leave out their tasks' deadlines
+    without_tasks: list[int] = field(default_factory=list)
 
     @classmethod
     def load(
@@ -72,19 +80,39 @@ class _Batch:
         claimed: Sequence[Deadline] = (),
         rows: requests.Rows | None = None,
     ) -> _Batch:
+        ids = sorted({r.id for r in reqs})
         open_rows = deadlines.open_of_requests(
-            session=session, request_ids=sorted({r.id for r in reqs}), loaded=claimed
+            session=session, request_ids=ids, loaded=claimed, tasks=False
         )
         categories = (  # each kept by the directory's cache, as the departments are
             directory.category_view(session=session, code=code)
             for code in {r.category_code for r in reqs}
         )
         return cls(
+            session=session,
             overrides={c.code: c.time_limits for c in categories if c is not None},
             departments=directory.department_views(session=session),
             deadlines=open_rows,
             rows=rows,
+            without_tasks=ids,
         )
+
+    def with_tasks(self) -> None:
+        """Add the open deadlines of the batch's requests' tasks to their lists, once. A
+        deadline the batch holds already (claimed, or started by a step) is not added
+        twice, and one a step has ended is left out."""
+        if not self.without_tasks:
+            return
+        ids, self.without_tasks = self.without_tasks, []
+        for d in deadlines.open_of_tasks(session=self.session, request_ids=ids):
+            held = self.deadlines.setdefault(d.request_id, [])
+            if d.completed_at is None and not any(h is d for h in held):
+                held.append(d)
+                held.sort(key=_oldest_first)
+
+
+def _oldest_first(d: Deadline) -> tuple[bool, int]:
+    return d.id is None, d.id or 0
 
 
 def _step(
@@ -114,6 +142,7 @@ def _step(
         deadlines=open_rows,
         departments=batch.departments,
         rows=batch.rows,
+        with_tasks=batch.with_tasks,
     )
 
 

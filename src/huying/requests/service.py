@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
 from huying.db import Held
 from huying.deadlines import service as deadlines_service
-from huying.deadlines.models import Deadline
+from huying.deadlines.models import SUSPENSION, TASK, Deadline
 from huying.deadlines.service import DeadlinePlanner
 from huying.directory import notify
 from huying.directory import service as directory
@@ -99,7 +99,7 @@ def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
     clocks = {}
     for d in open_deadlines:
         kind, status, due_at, extension_count, completed_at = _CLOCK(d)
-        if completed_at is None and kind != deadlines_service.TASK:
+        if completed_at is None and kind != TASK:
             clocks[kind] = Clock(status, due_at, extension_count or 0)
     return Snapshot(
         state=state,
@@ -228,6 +228,7 @@ def _apply(
     departments: notify.Departments | None = None,
     written: list[TimelineEntry] | None = None,
     rows: Rows | None = None,
+    with_tasks: Callable[[], None] | None = None,
 ) -> list[Deadline]:
     """Persist one outcome of the engine. The only place a request's state is written.
 
@@ -238,8 +239,16 @@ def _apply(
 
     With `rows`, the timeline row and the events go there as column values, for a caller
     that INSERTs many at once (the worker's batch, `huying.requests.firing`), instead of
-    into the session as ORM objects: the same values either way."""
+    into the session as ORM objects: the same values either way.
+
+    `with_tasks` is for a caller whose `deadlines` leave out those of the request's tasks
+    (the worker's batch reads them only when a step needs them): called before an outcome
+    that reads them is applied, it adds them to `deadlines`."""
     now = outcome.timeline.at
+    spec = rt.workflows.spec(req.workflow_name, req.workflow_version)
+    final = spec.states[outcome.state].final
+    if with_tasks is not None and _reads_task_deadlines(outcome, final=final):
+        with_tasks()
     req.state = outcome.state
     for name, value in outcome.changes.items():
         if name == "co_departments":
@@ -268,7 +277,7 @@ def _apply(
         finished=stopped,
     )
     record_facts(req, stopped, rt.calendar)
-    _apply_tasks(session, rt, req, outcome, still_open, deadlines)
+    _apply_tasks(session, rt, req, outcome, still_open, deadlines, final=final)
     # Overdue is a fact: a missed deadline stays missed while paused (a suspension) and until
     # it ends (a reply) or an extension asked in time moves it (the planner lifts the mark).
     # Only the lead's own deadlines count: not a task's, a review's or a suspension's.
@@ -326,13 +335,14 @@ def _apply_tasks(
     outcome: Outcome,
     still_open: list[Deadline],
     deadlines: list[Deadline] | None,
+    *,
+    final: bool,
 ) -> None:
     """The outcome's task effects: new tasks with their own `task` deadlines, signatures,
     replies (on time or not by their deadline) and cancellations; and when the request
-    reaches a final state, every task still open is cancelled with it."""
+    reaches a final state (`final`), every task still open is cancelled with it."""
     effects = list(outcome.tasks)
-    spec = rt.workflows.spec(req.workflow_name, req.workflow_version)
-    if spec.states[outcome.state].final:
+    if final:
         cancelled = {e.task_id for e in effects if e.op == "cancel"}
         effects += [
             TaskEffect("cancel", task_id=t.id)
@@ -364,6 +374,13 @@ def _apply_tasks(
             task.status, task.ended_at = "cancelled", now
 
 
+def _reads_task_deadlines(outcome: Outcome, *, final: bool) -> bool:
+    """Whether applying `outcome` reads the open deadlines of the request's tasks: a task
+    effect (`_apply_tasks` ends a task's deadline), a final state (every open task is
+    cancelled), or a deadline effect on kind `task`."""
+    return bool(outcome.tasks) or final or any(e.kind == TASK for e in outcome.deadlines)
+
+
 def _create_task(
     session: Session,
     rt: Runtime,
@@ -390,13 +407,9 @@ def _create_task(
         task.id = reserved  # the submit's first task (`start_submit`)
     req.tasks.append(task)
     duration = (
-        parse_duration(effect.limit)
-        if effect.limit
-        else rt.settings.limit_for(req.urgency, deadlines_service.TASK)
+        parse_duration(effect.limit) if effect.limit else rt.settings.limit_for(req.urgency, TASK)
     )
-    d = planner(rt).start(
-        session, request=req, kind=deadlines_service.TASK, duration=duration, now=now, task=task
-    )
+    d = planner(rt).start(session, request=req, kind=TASK, duration=duration, now=now, task=task)
     still_open.append(d)
     if deadlines is not None and deadlines is not still_open:
         deadlines.append(d)
@@ -433,7 +446,7 @@ def _facts_of_outcome(
                 dispatch_center=rt.settings.dispatch_center,
             )
     if req.suspension is not None and "resumes_at" not in req.suspension:
-        timer = next((d for d in still_open if d.kind == deadlines_service.SUSPENSION), None)
+        timer = next((d for d in still_open if d.kind == SUSPENSION), None)
         if timer is not None:
             extra["resumes_at"] = timer.due_at.isoformat()
             req.suspension = {**req.suspension, "resumes_at": extra["resumes_at"]}
@@ -976,12 +989,14 @@ def apply_system(
     deadlines: list[Deadline] | None = None,
     departments: notify.Departments | None = None,
     rows: Rows | None = None,
+    with_tasks: Callable[[], None] | None = None,
 ) -> None:
     """Persist what `system_outcome` returned.
 
     The worker passes the category's time limits, the request's open deadlines and the
-    departments, read once for all the steps of a batch, and `rows` to take the batch's
-    timeline rows and events (see `_apply`)."""
+    departments, read once for all the steps of a batch, `rows` to take the batch's
+    timeline rows and events, and `with_tasks` to add its tasks' deadlines to `deadlines`
+    when a step reads them (see `_apply`)."""
     if overrides is None:
         overrides = _overrides_if_starting(session, req, outcome)
     _apply(
@@ -993,6 +1008,7 @@ def apply_system(
         deadlines=deadlines,
         departments=departments,
         rows=rows,
+        with_tasks=with_tasks,
     )
 
 
