@@ -98,7 +98,7 @@ def next_fire_at(d: Deadline, *, settings: Settings, calendar: BusinessCalendar)
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one for every step fired: not frozen (see huying.workflow.context)
 class Step:
     """The one step `next_fire_at` points at: the system action to fire, and for `escalate`
     the rung of the ladder (`number` counts from 1)."""
