@@ -519,7 +519,18 @@ def test_no_step_reads_what_the_claim_leaves_out(
     request of a burst. Refused here instead of deferred, each kind of step still fires."""
     made = scenario(client, world)
     clock.set(FIRE)
-    monkeypatch.setattr(requests_repository, "defer", lambda column: defer(column, raiseload=True))
+
+    def refused(columns: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(defer(column, raiseload=True) for column in columns)
+
+    monkeypatch.setattr(
+        requests_repository, "_left_out", lambda: refused(requests_repository._NOT_FIRED_ON)
+    )
+    monkeypatch.setattr(
+        requests_repository,
+        "_left_out_of_tasks",
+        lambda: refused(requests_repository._TASK_NOT_FIRED_ON),
+    )
     result = fire_due(rt, now=FIRE)
     assert result.claimed == 7
     fired = lives(rt, list(made.values()))

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, func, inspect, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from huying.db import among, update_versioned
@@ -105,7 +105,7 @@ def write_changed(session: Session, rows: Iterable[Deadline], *, settle: bool = 
     columns_of = _columns()
     groups: dict[tuple[str, ...], list[tuple[Deadline, dict[str, Any]]]] = {}
     for d in dict.fromkeys(rows):  # each once, in order
-        state = inspect(d)
+        state = instance_state(d)
         if state.key is None:  # new: the flush inserts it
             continue
         # committed_state: the attributes changed since load, with their loaded values

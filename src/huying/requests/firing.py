@@ -30,7 +30,7 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from huying.alerts.models import Event
-from huying.db import insert_rows, json_text
+from huying.db import Held, insert_rows, json_text
 from huying.deadlines import service as deadlines
 from huying.deadlines.models import Deadline
 from huying.directory import notify
@@ -115,20 +115,27 @@ def _oldest_first(d: Deadline) -> tuple[bool, int]:
     return d.id is None, d.id or 0
 
 
+# What a step reads of its deadline and of its request (`huying.db.Held`)
+_FIRED = Held("kind", "due_at", "task_id")
+_OF_REQUEST = Held("id", "category_code")
+
+
 def _step(
     session: Session, rt: Runtime, d: Deadline, req: Request, due: datetime, batch: _Batch
 ) -> None:
     """Fire the one step that `next_fire_at` points at: ask the engine first (it refuses
     before anything is written), then mark the deadline and apply the outcome."""
     step = deadlines.next_step(d, settings=rt.settings)
-    payload: dict[str, Any] = {"deadline": d.kind, "due_at": d.due_at.isoformat()}
+    kind, due_at, task_id = _FIRED(d)
+    rid, category = _OF_REQUEST(req)
+    payload: dict[str, Any] = {"deadline": kind, "due_at": due_at.isoformat()}
     if step.rung is not None:  # who the rung notifies is added where every escalation is
         payload |= {"level": step.rung.level, "rung": step.number}
-    if d.task_id is not None:  # a task's own step names the task and its department
-        task = next((t for t in req.tasks if t.id == d.task_id), None)
-        payload |= {"task_id": d.task_id, "department": task.department_code if task else None}
+    if task_id is not None:  # a task's own step names the task and its department
+        task = next((t for t in req.tasks if t.id == task_id), None)
+        payload |= {"task_id": task_id, "department": task.department_code if task else None}
     # the planner appends the deadlines it starts to this same list
-    open_rows = batch.deadlines.setdefault(req.id, [])
+    open_rows = batch.deadlines.setdefault(rid, [])
     outcome = requests.system_outcome(
         rt=rt, req=req, action=step.action, payload=payload, now=due, deadlines=open_rows
     )
@@ -138,7 +145,7 @@ def _step(
         session=session,
         req=req,
         outcome=outcome,
-        overrides=batch.overrides.get(req.category_code, {}),
+        overrides=batch.overrides.get(category, {}),
         deadlines=open_rows,
         departments=batch.departments,
         rows=batch.rows,

@@ -213,6 +213,11 @@ class Rows:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
+# What `_apply` reads of the request, and of each open deadline for `Request.overdue`.
+_APPLYING = Held("id", "workflow_name", "workflow_version", "timeline_seq")
+_LATE = Held("missed_at", "kind", "completed_at")
+_WORKFLOW = Held("workflow_name", "workflow_version")
+
 # The events that carry who is told (`notify`), by the rung of the level they reached.
 ESCALATIONS = ("request.escalated", "request.task_escalated")
 
@@ -245,8 +250,8 @@ def _apply(
     (the worker's batch reads them only when a step needs them): called before an outcome
     that reads them is applied, it adds them to `deadlines`."""
     now = outcome.timeline.at
-    spec = rt.workflows.spec(req.workflow_name, req.workflow_version)
-    final = spec.states[outcome.state].final
+    rid, workflow, version, seq = _APPLYING(req)
+    final = rt.workflows.spec(workflow, version).states[outcome.state].final
     if with_tasks is not None and _reads_task_deadlines(outcome, final=final):
         with_tasks()
     req.state = outcome.state
@@ -257,7 +262,7 @@ def _apply(
             req.co_departments = [RequestCoDepartment(department_code=c) for c in sorted(value)]
         else:
             setattr(req, _FIELD.get(name, name), value)
-    req.timeline_seq += 1
+    req.timeline_seq = seq = seq + 1
     req.updated_at = now
     t = outcome.timeline
     stopped: list[Deadline] = []
@@ -282,13 +287,12 @@ def _apply(
     # it ends (a reply) or an extension asked in time moves it (the planner lifts the mark).
     # Only the lead's own deadlines count: not a task's, a review's or a suspension's.
     req.overdue = any(
-        d.missed_at is not None
-        for d in still_open
-        if d.kind not in deadlines_service.NOT_THE_LEADS and d.completed_at is None
+        missed_at is not None and kind not in deadlines_service.NOT_THE_LEADS and ended is None
+        for missed_at, kind, ended in map(_LATE, still_open)
     )
     extra = _facts_of_outcome(session, rt, req, outcome, still_open, departments)
     line = {
-        "seq": req.timeline_seq,
+        "seq": seq,
         "action": t.action,
         "from_state": t.from_state,
         "to_state": t.to_state,
@@ -300,7 +304,7 @@ def _apply(
         "public": t.public,
     }
     if rows is not None:
-        rows.timeline.append({"request_id": req.id, **line})
+        rows.timeline.append({"request_id": rid, **line})
     else:
         entry = TimelineEntry(request=req, **line)
         session.add(entry)
@@ -322,7 +326,7 @@ def _apply(
             "fanned_out_at": None,
         }
         if rows is not None:
-            rows.events.append({"request_id": req.id, **event})
+            rows.events.append({"request_id": rid, **event})
         else:
             session.add(Event(request=req, **event))
     return still_open
@@ -968,9 +972,10 @@ def system_outcome(
     """Ask the engine for a timer-driven action (warn, overdue, escalate, auto_close, the
     end of a suspension) fired as the system; `deadlines` are the request's open ones.
     Pure: it writes nothing, and raises if the workflow refuses."""
+    workflow, version = _WORKFLOW(req)
     return rt.workflows.fire(
-        req.workflow_name,
-        req.workflow_version,
+        workflow,
+        version,
         snapshot(req, deadlines),
         action,
         actor=SYSTEM,
