@@ -58,10 +58,10 @@ from huying.app import create_app
 from huying.clock import FrozenClock
 from huying.db import (
     TOGETHER_MOST_PARAMS,
-    Held,
     JSONType,
     UTCDateTime,
     constructor,
+    held,
     insert_rows,
     insert_together,
     json_text,
@@ -964,14 +964,14 @@ def test_the_constructor_sets_validated_columns_and_relationships_through_the_or
     assert child.parent_id == parent.id is not None
 
 
-# --- Held: several attributes at once ----------------------------------------------------------
+# --- held: several attributes at once ----------------------------------------------------------
 
 
 def test_held_reads_what_reading_each_attribute_reads(scratch: Session) -> None:
     """From the instance's dict when it holds them all (a change not yet flushed too); when
     one is not held (expired, a collection not loaded, an id not yet given), every one
     through its attribute, which loads what is missing: always what `getattr` gives."""
-    read = Held("id", "name", "children")
+    read = held("id", "name", "children")
     parent = ScratchParent(name="园区社区", children=[ScratchChild(note="回访")])
     assert read(parent) == (None, "园区社区", parent.children)  # new: no id yet
     scratch.add(parent)
@@ -988,7 +988,7 @@ def test_held_reads_what_reading_each_attribute_reads(scratch: Session) -> None:
     assert "name" not in loaded.__dict__
     assert read(loaded)[:2] == (given, "经发局")
     with pytest.raises(ValueError, match="two attributes or more"):
-        Held("name")
+        held("name")
 
 
 def test_json_text_takes_and_refuses_what_the_stdlib_does() -> None:

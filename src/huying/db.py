@@ -145,9 +145,9 @@ JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postg
 BigID = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class Held:
-    """Reads several mapped attributes of an object at once, each as reading the attribute
-    gives it.
+def held(*names: str) -> Callable[[object], tuple[Any, ...]]:
+    """A reader of several mapped attributes of an object at once, each as reading the
+    attribute gives it.
 
     SQLAlchemy keeps an instance's loaded (or set) values in its `__dict__`, and reading one
     through the mapped attribute is a Python call of its instrumented descriptor that looks
@@ -155,21 +155,19 @@ class Held:
     instructions than anything else of its Python work. Here the values the instance holds
     come from its dict in one C call (`operator.itemgetter`). When one is not held
     (deferred, expired, never loaded), every one is read through its descriptor, which
-    loads what is missing: the same values either way."""
+    loads what is missing: the same values either way. (A closure, not an object with
+    `__call__`: calling one of those cost more than the three reads it saves.)"""
+    if len(names) < 2:
+        raise ValueError("held reads two attributes or more; read one as an attribute")
+    get = operator.itemgetter(*names)
 
-    __slots__ = ("get", "names")
-
-    def __init__(self, *names: str) -> None:
-        if len(names) < 2:
-            raise ValueError("Held reads two attributes or more; read one as an attribute")
-        self.names = names
-        self.get = operator.itemgetter(*names)
-
-    def __call__(self, obj: object) -> tuple[Any, ...]:
+    def read(obj: object) -> tuple[Any, ...]:
         try:
-            return cast(tuple[Any, ...], self.get(obj.__dict__))
+            return cast(tuple[Any, ...], get(obj.__dict__))
         except KeyError:
-            return tuple(getattr(obj, name) for name in self.names)
+            return tuple(getattr(obj, name) for name in names)
+
+    return read
 
 
 def among(column: Any, ids: Sequence[int], *, dialect: str, name: str) -> ColumnElement[bool]:

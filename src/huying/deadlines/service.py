@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy.orm import Session
 
 from huying.calendar import BusinessCalendar
-from huying.db import Held
+from huying.db import held
 from huying.deadlines import repository as repo
 from huying.deadlines.models import REVIEW, SUSPENSION, TASK, Deadline, WorkerHeartbeat
 from huying.durations import Duration, parse_duration
@@ -73,7 +73,7 @@ def ticks(*, session: Session) -> tuple[int, datetime | None]:
 
 # What `next_fire_at` and `next_step` read of a deadline, read at once: the worker asks
 # both of each deadline for every step it fires.
-_STEPPING = Held(
+_STEPPING = held(
     "completed_at", "status", "warned_at", "warn_at", "due_at", "missed_at", "kind", "rungs_fired"
 )
 

@@ -30,7 +30,7 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from huying.alerts.models import Event
-from huying.db import Held, insert_rows, json_text
+from huying.db import held, insert_rows, json_text
 from huying.deadlines import service as deadlines
 from huying.deadlines.models import Deadline
 from huying.directory import notify
@@ -115,9 +115,9 @@ def _oldest_first(d: Deadline) -> tuple[bool, int]:
     return d.id is None, d.id or 0
 
 
-# What a step reads of its deadline and of its request (`huying.db.Held`)
-_FIRED = Held("kind", "due_at", "task_id")
-_OF_REQUEST = Held("id", "category_code")
+# What a step reads of its deadline and of its request (`huying.db.held`)
+_FIRED = held("kind", "due_at", "task_id")
+_OF_REQUEST = held("id", "category_code")
 
 
 def _step(

@@ -21,7 +21,7 @@ from huying.alerts.models import Event
 from huying.attachments import service as attachments
 from huying.auth.service import Principal
 from huying.calendar import BusinessCalendar
-from huying.db import Held
+from huying.db import held
 from huying.deadlines import service as deadlines_service
 from huying.deadlines.models import SUSPENSION, TASK, Deadline
 from huying.deadlines.service import DeadlinePlanner
@@ -61,8 +61,8 @@ def planner(rt: Runtime) -> DeadlinePlanner:
 
 
 # What `snapshot` reads of a request, of each of its open deadlines and of each task, each
-# read at once (`Held`): the worker takes a snapshot for every step it fires.
-_SNAPSHOT = Held(
+# read at once (`held`): the worker takes a snapshot for every step it fires.
+_SNAPSHOT = held(
     "state",
     "lead_department_code",
     "return_count",
@@ -76,8 +76,8 @@ _SNAPSHOT = Held(
     "tasks",
     "returned_from",
 )
-_CLOCK = Held("kind", "status", "due_at", "extension_count", "completed_at")
-_TASK = Held("department_code", "kind", "status")
+_CLOCK = held("kind", "status", "due_at", "extension_count", "completed_at")
+_TASK = held("department_code", "kind", "status")
 
 
 def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
@@ -194,7 +194,7 @@ _EVENT_VIEW = {
     "escalation_level": "escalation_level",
     "overdue": "overdue",
 }
-_EVENT_READ = Held(*_EVENT_VIEW.values())
+_EVENT_READ = held(*_EVENT_VIEW.values())
 
 
 def _event_payload(req: Request) -> dict[str, Any]:
@@ -214,9 +214,9 @@ class Rows:
 
 
 # What `_apply` reads of the request, and of each open deadline for `Request.overdue`.
-_APPLYING = Held("id", "workflow_name", "workflow_version", "timeline_seq")
-_LATE = Held("missed_at", "kind", "completed_at")
-_WORKFLOW = Held("workflow_name", "workflow_version")
+_APPLYING = held("id", "workflow_name", "workflow_version", "timeline_seq")
+_LATE = held("missed_at", "kind", "completed_at")
+_WORKFLOW = held("workflow_name", "workflow_version")
 
 # The events that carry who is told (`notify`), by the rung of the level they reached.
 ESCALATIONS = ("request.escalated", "request.task_escalated")
