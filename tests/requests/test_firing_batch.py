@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import defer, raiseload
 
 from huying.alerts.models import Event
 from huying.clock import FrozenClock
@@ -515,8 +515,9 @@ def test_no_step_reads_what_the_claim_leaves_out(
     clock: FrozenClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The claim defers the columns no step reads; were one read, it would cost a SELECT per
-    request of a burst. Refused here instead of deferred, each kind of step still fires."""
+    """The claim defers the columns no step reads, and does not load the requests' tasks
+    and co-departments; were one read, it would cost a SELECT per request of a burst.
+    Refused here instead, each kind of step still fires."""
     made = scenario(client, world)
     clock.set(FIRE)
 
@@ -530,6 +531,12 @@ def test_no_step_reads_what_the_claim_leaves_out(
         requests_repository,
         "_left_out_of_tasks",
         lambda: refused(requests_repository._TASK_NOT_FIRED_ON),
+    )
+    # and its tasks and co-departments: read as rows, or for the whole batch at once
+    monkeypatch.setattr(
+        requests_repository,
+        "_COLLECTIONS_BY_HAND",
+        (raiseload(Request.co_departments), raiseload(Request.tasks)),
     )
     result = fire_due(rt, now=FIRE)
     assert result.claimed == 7

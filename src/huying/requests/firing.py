@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -40,6 +40,7 @@ from huying.requests import repository as repo
 from huying.requests import service as requests
 from huying.requests.models import Request, TimelineEntry
 from huying.runtime import Runtime
+from huying.workflow.context import TaskView
 
 log = logging.getLogger("huying.deadlines")
 RETRY_LATER = timedelta(minutes=5)
@@ -57,20 +58,25 @@ class _Batch:
     and departments, and the open deadlines of the batch's requests; and the timeline rows
     and events its steps wrote.
 
-    The deadlines of the requests' tasks are read only when a step first needs them
-    (`with_tasks`, for all of the batch's requests at once): a warning, an overdue or a
-    rung of the ladder never reads them, and when many fall due at once those are nearly
-    all of the steps (reading them was 5% of a burst)."""
+    The requests' tasks and co-departments are read as rows (`views`), and the deadlines
+    of their tasks not at all, until a step first reads or changes them (`with_tasks`):
+    then all of them, for all of the batch's requests at once, as the session's objects. A
+    warning, an overdue or a rung of the ladder never does, and when many fall due at once
+    those are nearly all of the steps: reading the tasks' deadlines was 5% of a burst, and
+    building the tasks and co-departments as ORM objects 8%."""
 
     session: Session
+    reqs: Sequence[Request]
     overrides: Mapping[str, Mapping[str, str]]
     departments: notify.Departments
     deadlines: dict[int, list[Deadline]]
+    # the requests' tasks and co-departments as the workflow reads them, by request id; None
+    # once the requests' own are read (`with_tasks`), or where the batch did not read them
+    views: dict[int, requests.Collections] | None = None
     # fire_due's: what the steps write, for one bulk INSERT at the batch's end (`_write`);
     # None: into the session, as any action's
     rows: requests.Rows | None = None
-    # the requests whose lists in `deadlines` still leave out their tasks' deadlines
-    without_tasks: list[int] = field(default_factory=list)
+    tasks_read: bool = False
 
     @classmethod
     def load(
@@ -79,7 +85,11 @@ class _Batch:
         reqs: Sequence[Request],
         claimed: Sequence[Deadline] = (),
         rows: requests.Rows | None = None,
+        *,
+        views: bool = False,
     ) -> _Batch:
+        """With `views`, the requests' tasks and co-departments are read as rows: for
+        requests whose own the session has not loaded (a claim's)."""
         ids = sorted({r.id for r in reqs})
         open_rows = deadlines.open_of_requests(
             session=session, request_ids=ids, loaded=claimed, tasks=False
@@ -90,25 +100,39 @@ class _Batch:
         )
         return cls(
             session=session,
+            reqs=reqs,
             overrides={c.code: c.time_limits for c in categories if c is not None},
             departments=directory.department_views(session=session),
             deadlines=open_rows,
+            views=_views(session, ids) if views else None,
             rows=rows,
-            without_tasks=ids,
         )
 
     def with_tasks(self) -> None:
-        """Add the open deadlines of the batch's requests' tasks to their lists, once. A
-        deadline the batch holds already (claimed, or started by a step) is not added
-        twice, and one a step has ended is left out."""
-        if not self.without_tasks:
+        """Read the requests' tasks and co-departments as the session's objects, and add
+        the open deadlines of their tasks to their lists, once. A deadline the batch holds
+        already (claimed, or started by a step) is not added twice, and one a step has
+        ended is left out."""
+        if self.tasks_read:
             return
-        ids, self.without_tasks = self.without_tasks, []
+        self.tasks_read, self.views = True, None
+        repo.load_collections(self.session, self.reqs)
+        ids = sorted({r.id for r in self.reqs})
         for d in deadlines.open_of_tasks(session=self.session, request_ids=ids):
             held = self.deadlines.setdefault(d.request_id, [])
             if d.completed_at is None and not any(h is d for h in held):
                 held.append(d)
                 held.sort(key=_oldest_first)
+
+
+def _views(session: Session, request_ids: Sequence[int]) -> dict[int, requests.Collections]:
+    co, tasks = repo.collections_of(session, request_ids)
+    return {
+        rid: requests.Collections(
+            tuple(co[rid]), {tid: TaskView(*task) for tid, *task in tasks[rid]}
+        )
+        for rid in request_ids
+    }
 
 
 def _oldest_first(d: Deadline) -> tuple[bool, int]:
@@ -128,16 +152,22 @@ def _step(
     step = deadlines.next_step(d, settings=rt.settings)
     kind, due_at, task_id = _FIRED(d)
     rid, category = _OF_REQUEST(req)
+    views = batch.views.get(rid) if batch.views is not None else None
     payload: dict[str, Any] = {"deadline": kind, "due_at": due_at.isoformat()}
     if step.rung is not None:  # who the rung notifies is added where every escalation is
         payload |= {"level": step.rung.level, "rung": step.number}
     if task_id is not None:  # a task's own step names the task and its department
-        task = next((t for t in req.tasks if t.id == task_id), None)
-        payload |= {"task_id": task_id, "department": task.department_code if task else None}
+        payload |= {"task_id": task_id, "department": _department_of(req, task_id, views)}
     # the planner appends the deadlines it starts to this same list
     open_rows = batch.deadlines.setdefault(rid, [])
     outcome = requests.system_outcome(
-        rt=rt, req=req, action=step.action, payload=payload, now=due, deadlines=open_rows
+        rt=rt,
+        req=req,
+        action=step.action,
+        payload=payload,
+        now=due,
+        deadlines=open_rows,
+        collections=views,
     )
     deadlines.mark_fired(d, step, due=due)
     requests.apply_system(
@@ -151,6 +181,15 @@ def _step(
         rows=batch.rows,
         with_tasks=batch.with_tasks,
     )
+
+
+def _department_of(req: Request, task_id: int, views: requests.Collections | None) -> str | None:
+    """The department of the request's task `task_id` (None if it has none such)."""
+    if views is not None:
+        view = views.tasks.get(task_id)
+        return view.department if view else None
+    task = next((t for t in req.tasks if t.id == task_id), None)
+    return task.department_code if task else None
 
 
 def fire_one(
@@ -226,7 +265,9 @@ def _claim(rt: Runtime, *, now: datetime, size: int, alone: bool) -> _Claimed:
         rows = repo.claim_due(session, now=now, batch=size)
         written = requests.Rows()
         reqs = [req for _, req in rows]
-        batch = _Batch.load(session, reqs, [d for d, _ in rows], written) if rows else None
+        batch = (
+            _Batch.load(session, reqs, [d for d, _ in rows], written, views=True) if rows else None
+        )
     except BaseException:
         transaction.__exit__(*sys.exc_info())  # rolls back
         raise

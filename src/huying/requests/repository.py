@@ -669,7 +669,7 @@ def claim_due(
             .limit(batch)
             .options(*lean, *_COLLECTIONS_BY_HAND)
         )
-        return _with_collections(session, [(d, r) for d, r in session.execute(query)])
+        return [(d, r) for d, r in session.execute(query)]
     due = (
         select(Deadline.id)
         .join(Request, Request.id == Deadline.request_id)
@@ -705,44 +705,79 @@ def claim_due(
     # an index scan is the plan. One statement more per tick, ~0.1 ms: every claim pays
     # it, since a tick cannot know it starts a burst before its first claim is made.
     session.execute(sql_text("SET LOCAL enable_bitmapscan = off"))
-    return _with_collections(session, [(d, r) for d, r in session.execute(query)])
+    return [(d, r) for d, r in session.execute(query)]
 
 
-# The claim's requests' co-departments and tasks, read by `_with_collections`, not by the
-# mapping's `selectin` loads: each of those sends an IN of one placeholder per request,
-# which SQLAlchemy expands and psycopg parses anew on every claim (it caches only short
-# statements): about 5% of a burst's CPU in samples (BENCHMARKS.md, "Deadlines").
+# The claim's requests' co-departments and tasks are not loaded with them: a step reads them
+# as `collections_of` gives them, and a step that changes them has them loaded first, for
+# the whole batch (`load_collections`). Not by the mapping's `selectin` loads either: each
+# of those sends an IN of one placeholder per request, which SQLAlchemy expands and psycopg
+# parses anew on every claim (it caches only short statements): about 5% of a burst's CPU
+# in samples (BENCHMARKS.md, "Deadlines").
 _COLLECTIONS_BY_HAND = (lazyload(Request.co_departments), lazyload(Request.tasks))
 
 
-def _with_collections(
-    session: Session, rows: list[tuple[Deadline, Request]]
-) -> list[tuple[Deadline, Request]]:
-    """Fill the claimed requests' `co_departments` and `tasks` as loaded (committed) state,
-    each read by one query over all of them, ordered as the mapping orders them."""
-    reqs = {r.id: r for _, r in rows}
-    if not reqs:
-        return rows
+def collections_of(
+    session: Session, request_ids: Sequence[int]
+) -> tuple[dict[int, list[str]], dict[int, list[tuple[int, str, str, str]]]]:
+    """The co-departments of each of these requests (their codes), and its tasks (id,
+    department, kind, status), each in the order the mapping loads them, as rows: no ORM
+    objects (building those was 8% of a burst, and nearly no step needs them)."""
     dialect = session.get_bind().dialect.name
-    co: dict[int, list[RequestCoDepartment]] = {i: [] for i in reqs}
-    tasks: dict[int, list[RequestTask]] = {i: [] for i in reqs}
-    for c in session.scalars(
-        select(RequestCoDepartment)
-        .where(among(RequestCoDepartment.request_id, list(reqs), dialect=dialect, name="ids"))
-        .order_by(RequestCoDepartment.request_id, RequestCoDepartment.department_code)
-    ):
-        co[c.request_id].append(c)
-    for t in session.scalars(
-        select(RequestTask)
-        .where(among(RequestTask.request_id, list(reqs), dialect=dialect, name="ids"))
-        .order_by(RequestTask.id)
-        .options(*_left_out_of_tasks())
-    ):
-        tasks[t.request_id].append(t)
-    for i, req in reqs.items():
-        set_committed_value(req, "co_departments", co[i])
-        set_committed_value(req, "tasks", tasks[i])
-    return rows
+    co: dict[int, list[str]] = {i: [] for i in request_ids}
+    tasks: dict[int, list[tuple[int, str, str, str]]] = {i: [] for i in request_ids}
+    if not request_ids:
+        return co, tasks
+    with session.no_autoflush:
+        for rid, code in session.execute(
+            select(RequestCoDepartment.request_id, RequestCoDepartment.department_code)
+            .where(among(RequestCoDepartment.request_id, request_ids, dialect=dialect, name="ids"))
+            .order_by(RequestCoDepartment.request_id, RequestCoDepartment.department_code)
+        ):
+            co[rid].append(code)
+        for tid, rid, department, kind, status in session.execute(
+            select(
+                RequestTask.id,
+                RequestTask.request_id,
+                RequestTask.department_code,
+                RequestTask.kind,
+                RequestTask.status,
+            )
+            .where(among(RequestTask.request_id, request_ids, dialect=dialect, name="ids"))
+            .order_by(RequestTask.id)
+        ):
+            tasks[rid].append((tid, department, kind, status))
+    return co, tasks
+
+
+def load_collections(session: Session, reqs: Sequence[Request]) -> None:
+    """Fill these requests' `co_departments` and `tasks` as loaded (committed) state, each
+    read by one query over all of them, ordered as the mapping orders them, without flushing
+    what the session holds. A request that holds both already is left as it is."""
+    by_id = {r.id: r for r in reqs if not {"co_departments", "tasks"} <= r.__dict__.keys()}
+    if not by_id:
+        return
+    dialect = session.get_bind().dialect.name
+    co: dict[int, list[RequestCoDepartment]] = {i: [] for i in by_id}
+    tasks: dict[int, list[RequestTask]] = {i: [] for i in by_id}
+    with session.no_autoflush:
+        for c in session.scalars(
+            select(RequestCoDepartment)
+            .where(among(RequestCoDepartment.request_id, list(by_id), dialect=dialect, name="ids"))
+            .order_by(RequestCoDepartment.request_id, RequestCoDepartment.department_code)
+        ):
+            co[c.request_id].append(c)
+        for t in session.scalars(
+            select(RequestTask)
+            .where(among(RequestTask.request_id, list(by_id), dialect=dialect, name="ids"))
+            .order_by(RequestTask.id)
+            .options(*_left_out_of_tasks())
+        ):
+            tasks[t.request_id].append(t)
+    for i, req in by_id.items():
+        for key, value in (("co_departments", co[i]), ("tasks", tasks[i])):
+            if key not in req.__dict__:
+                set_committed_value(req, key, value)
 
 
 @cache

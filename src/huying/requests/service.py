@@ -73,15 +73,27 @@ _SNAPSHOT = held(
     "pending_extension",
     "pending_suspension",
     "suspension_count",
-    "tasks",
     "returned_from",
 )
 _CLOCK = held("kind", "status", "due_at", "extension_count", "completed_at")
 _TASK = held("department_code", "kind", "status")
 
 
-def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
-    """What the workflow reads of a request; its guards about time read `open_deadlines`."""
+@dataclass(slots=True)
+class Collections:
+    """A request's co-departments and tasks as the workflow reads them, for a caller that
+    read them without their ORM objects (the worker's batch, `huying.requests.firing`)."""
+
+    co_departments: tuple[str, ...]
+    tasks: Mapping[int, TaskView]  # by task id
+
+
+def snapshot(
+    req: Request, open_deadlines: Sequence[Deadline] = (), collections: Collections | None = None
+) -> Snapshot:
+    """What the workflow reads of a request; its guards about time read `open_deadlines`.
+    With `collections`, its co-departments and tasks are those, not the request's own
+    (which are then not read)."""
     (
         state,
         lead,
@@ -93,7 +105,6 @@ def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
         pending_extension,
         pending_suspension,
         suspension_count,
-        tasks,
         returned_from,
     ) = _SNAPSHOT(req)
     clocks = {}
@@ -101,10 +112,14 @@ def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
         kind, status, due_at, extension_count, completed_at = _CLOCK(d)
         if completed_at is None and kind != TASK:
             clocks[kind] = Clock(status, due_at, extension_count or 0)
+    if collections is None:
+        collections = Collections(
+            tuple(req.co_department_codes), {t.id: TaskView(*_TASK(t)) for t in req.tasks}
+        )
     return Snapshot(
         state=state,
         lead_department=lead,
-        co_departments=tuple(req.co_department_codes),
+        co_departments=collections.co_departments,
         return_count=return_count,
         reopen_count=reopen_count,
         escalation_level=level,
@@ -114,7 +129,7 @@ def snapshot(req: Request, open_deadlines: Sequence[Deadline] = ()) -> Snapshot:
         pending_suspension=pending_suspension,
         suspension_count=suspension_count or 0,
         clocks=clocks,
-        tasks={t.id: TaskView(*_TASK(t)) for t in tasks},
+        tasks=collections.tasks,
         returned_from=returned_from,
     )
 
@@ -246,13 +261,14 @@ def _apply(
     that INSERTs many at once (the worker's batch, `huying.requests.firing`), instead of
     into the session as ORM objects: the same values either way.
 
-    `with_tasks` is for a caller whose `deadlines` leave out those of the request's tasks
-    (the worker's batch reads them only when a step needs them): called before an outcome
-    that reads them is applied, it adds them to `deadlines`."""
+    `with_tasks` is for a caller that has not read the request's tasks, their deadlines
+    and its co-departments as the session's objects (the worker's batch reads them only
+    when a step needs them): called before an outcome that reads or changes them is
+    applied, it reads them, and adds the tasks' open deadlines to `deadlines`."""
     now = outcome.timeline.at
     rid, workflow, version, seq = _APPLYING(req)
     final = rt.workflows.spec(workflow, version).states[outcome.state].final
-    if with_tasks is not None and _reads_task_deadlines(outcome, final=final):
+    if with_tasks is not None and _reads_tasks(outcome, final=final):
         with_tasks()
     req.state = outcome.state
     for name, value in outcome.changes.items():
@@ -378,11 +394,16 @@ def _apply_tasks(
             task.status, task.ended_at = "cancelled", now
 
 
-def _reads_task_deadlines(outcome: Outcome, *, final: bool) -> bool:
-    """Whether applying `outcome` reads the open deadlines of the request's tasks: a task
-    effect (`_apply_tasks` ends a task's deadline), a final state (every open task is
-    cancelled), or a deadline effect on kind `task`."""
-    return bool(outcome.tasks) or final or any(e.kind == TASK for e in outcome.deadlines)
+def _reads_tasks(outcome: Outcome, *, final: bool) -> bool:
+    """Whether applying `outcome` reads or changes the request's tasks, their open
+    deadlines or its co-departments: a task effect (`_apply_tasks`), a final state (every
+    open task is cancelled), a deadline effect on kind `task`, or new co-departments."""
+    return (
+        bool(outcome.tasks)
+        or final
+        or any(e.kind == TASK for e in outcome.deadlines)
+        or "co_departments" in outcome.changes
+    )
 
 
 def _create_task(
@@ -968,15 +989,17 @@ def system_outcome(
     payload: Mapping[str, Any],
     now: datetime,
     deadlines: Sequence[Deadline] = (),
+    collections: Collections | None = None,
 ) -> Outcome:
     """Ask the engine for a timer-driven action (warn, overdue, escalate, auto_close, the
-    end of a suspension) fired as the system; `deadlines` are the request's open ones.
+    end of a suspension) fired as the system; `deadlines` are the request's open ones, and
+    `collections` its co-departments and tasks when the caller read them (`snapshot`).
     Pure: it writes nothing, and raises if the workflow refuses."""
     workflow, version = _WORKFLOW(req)
     return rt.workflows.fire(
         workflow,
         version,
-        snapshot(req, deadlines),
+        snapshot(req, deadlines, collections),
         action,
         actor=SYSTEM,
         payload=payload,
