@@ -60,6 +60,7 @@ from huying.db import (
     TOGETHER_MOST_PARAMS,
     JSONType,
     UTCDateTime,
+    among,
     constructor,
     held,
     insert_rows,
@@ -919,6 +920,29 @@ class ScratchChild(_Scratch):
     @validates("note")
     def _stripped(self, _key: str, value: str) -> str:
         return value.strip()
+
+
+def test_among_takes_the_ids_in_one_parameter(rt: Runtime, instants: Table) -> None:
+    """The rows whose column is one of the ids, or none of them; an empty list matches
+    nothing. One parameter for all of them: an array on PostgreSQL, a JSON array on SQLite
+    (`json_each`), not a placeholder each."""
+    dialect = rt.db.dialect.name
+    with rt.db.begin() as conn:
+        conn.execute(insert(instants), [{"id": i, "at": None, "data": None} for i in range(1, 6)])
+    for ids, inside, outside in (
+        ([2, 4, 9], [2, 4], [1, 3, 5]),
+        ([], [], [1, 2, 3, 4, 5]),
+    ):
+        within = among(instants.c.id, ids, dialect=dialect, name="ids")
+        with rt.db.connect() as conn:
+            got = conn.scalars(select(instants.c.id).where(within).order_by(instants.c.id))
+            assert got.all() == inside
+            got = conn.scalars(select(instants.c.id).where(~within).order_by(instants.c.id))
+            assert got.all() == outside
+        sql = str(select(instants.c.id).where(within).compile(dialect=rt.db.dialect))
+        assert sql.count("?") + sql.count("%(") == 1
+        if dialect == "sqlite":
+            assert "json_each" in sql
 
 
 @pytest.fixture
