@@ -761,6 +761,11 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop(_CHECKPOINT_LATER, False) and dbapi_connection is not None:
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         if _observed(conn):  # the listeners see it (the tests count it as a statement)
@@ -771,6 +776,46 @@ def _sqlite_pragmas(engine: Engine) -> None:
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
         except conn.dialect.loaded_dbapi.Error as exc:  # locked past the busy timeout
             raise _as_raised(conn, exc, "BEGIN IMMEDIATE", ()) from exc
+
+
+# SQLite's own threshold: a commit that leaves the WAL longer than this many pages copies
+# them into the database (a checkpoint), unless the connection's are left for later.
+AUTOCHECKPOINT_PAGES = 1000
+_CHECKPOINT_LATER = "huying.checkpoint_later"
+
+
+def checkpoint_later(connection: Connection) -> bool:
+    """SQLite: this connection's commits copy nothing into the database (no automatic
+    checkpoint), until it goes back to the pool; a caller that commits many large
+    transactions one after another (the worker's burst, `huying.requests.firing`) runs
+    `checkpoint` once after the last. True if so; elsewhere nothing, and False.
+
+    Each checkpoint copies every page the WAL holds and syncs the database: committed a
+    batch at a time, a burst of 10,000 due deadlines ran 20, copying the pages that every
+    batch writes (the tables' last pages, the indexes' upper ones) each time, for 0.33 s
+    of its 2.7; one after the burst took 0.21-0.25 s. What a commit wrote is in the WAL
+    either way: a process killed before `checkpoint` loses nothing, and the next commit
+    past the threshold on any connection, or the last connection to close, checkpoints
+    it."""
+    if connection.dialect.name != "sqlite":
+        return False
+    fairy = connection.connection
+    if not fairy.info.get(_CHECKPOINT_LATER):
+        cast(Any, fairy.driver_connection).execute("PRAGMA wal_autocheckpoint=0")
+        fairy.info[_CHECKPOINT_LATER] = True
+    return True
+
+
+def checkpoint(engine: Engine) -> None:
+    """SQLite: copy what the WAL holds into the database now, as far as no reader's
+    snapshot still needs it (PASSIVE: it waits for nobody). Elsewhere nothing."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.connect() as conn:  # on the driver: no transaction around it
+            cast(Any, conn.connection.driver_connection).execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as exc:  # the next commit past the threshold does it
+        log.warning("the WAL was not checkpointed: %s", exc)
 
 
 def snapshot_options(engine: Engine) -> dict[str, Any] | None:
