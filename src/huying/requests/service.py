@@ -229,7 +229,7 @@ class Rows:
 
 
 # What `_apply` reads of the request, and of each open deadline for `Request.overdue`.
-_APPLYING = held("id", "workflow_name", "workflow_version", "timeline_seq")
+_APPLYING = held("id", "workflow_name", "workflow_version", "timeline_seq", "state", "overdue")
 _LATE = held("missed_at", "kind", "completed_at")
 _WORKFLOW = held("workflow_name", "workflow_version")
 
@@ -266,11 +266,12 @@ def _apply(
     when a step needs them): called before an outcome that reads or changes them is
     applied, it reads them, and adds the tasks' open deadlines to `deadlines`."""
     now = outcome.timeline.at
-    rid, workflow, version, seq = _APPLYING(req)
+    rid, workflow, version, seq, state, overdue = _APPLYING(req)
     final = rt.workflows.spec(workflow, version).states[outcome.state].final
     if with_tasks is not None and _reads_tasks(outcome, final=final):
         with_tasks()
-    req.state = outcome.state
+    if outcome.state != state:  # (the ladder's steps leave it as it is)
+        req.state = outcome.state
     for name, value in outcome.changes.items():
         if name == "co_departments":
             # in the order a read loads them (`Request.co_departments`), so that an answer
@@ -302,10 +303,12 @@ def _apply(
     # Overdue is a fact: a missed deadline stays missed while paused (a suspension) and until
     # it ends (a reply) or an extension asked in time moves it (the planner lifts the mark).
     # Only the lead's own deadlines count: not a task's, a review's or a suspension's.
-    req.overdue = any(
+    late = any(
         missed_at is not None and kind not in deadlines_service.NOT_THE_LEADS and ended is None
         for missed_at, kind, ended in map(_LATE, still_open)
     )
+    if late != overdue:
+        req.overdue = late
     extra = _facts_of_outcome(session, rt, req, outcome, still_open, departments)
     line = {
         "seq": seq,
