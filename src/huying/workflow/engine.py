@@ -221,6 +221,20 @@ class Engine:
         """Whether the state and the actor's role allow the trigger at all (guards aside):
         UnknownAction for an action the workflow does not have, NotAllowedNow for one the
         state does not allow, Forbidden for one the role may not take."""
+        return self._checked(name, version, snapshot, trigger, actor=actor, now=now)[0]
+
+    def _checked(
+        self,
+        name: str,
+        version: int,
+        snapshot: Snapshot,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime | None,
+    ) -> tuple[CompiledWorkflow, list[TransitionSpec]]:
+        """`check`, and the transitions of the trigger from this state the actor's role may
+        take, in file order."""
         wf = self._compiled(name, version)
         candidates = wf.table.get((snapshot.state, trigger))
         if not candidates:
@@ -237,7 +251,8 @@ class Engine:
                 f"action {trigger!r} is not possible in state {snapshot.state!r}",
                 allowed=allowed,
             )
-        if not any(role_matches(t.roles, actor, snapshot) for t in candidates):
+        mine = [t for t in candidates if role_matches(t.roles, actor, snapshot)]
+        if not mine:
             task_only = all(
                 "task_department" in t.roles and "lead_department" not in t.roles
                 for t in candidates
@@ -248,7 +263,7 @@ class Engine:
                 else f"role {actor.role!r} may not take action {trigger!r} on this request"
             )
             raise Forbidden(why, allowed=self.allowed(name, version, snapshot, actor, now=now))
-        return wf
+        return wf, mine
 
     def fire(
         self,
@@ -261,10 +276,7 @@ class Engine:
         payload: Mapping[str, Any],
         now: datetime,
     ) -> Outcome:
-        wf = self.check(name, version, snapshot, trigger, actor=actor, now=now)
-        candidates = [
-            t for t in wf.table[(snapshot.state, trigger)] if role_matches(t.roles, actor, snapshot)
-        ]
+        wf, candidates = self._checked(name, version, snapshot, trigger, actor=actor, now=now)
         missing = [
             f
             for f in dict.fromkeys(f for t in candidates for f in t.requires)
