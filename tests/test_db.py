@@ -981,6 +981,30 @@ def test_checkpoint_later_leaves_a_commits_pages_in_the_wal_until_checkpoint(
         engine.dispose()
 
 
+def test_a_connection_that_cannot_be_given_back_as_it_was_is_replaced(tmp_path: Path) -> None:
+    """Raised in the pool's checkin, the error would keep SQLite's one connection from the
+    pool for good: it is invalidated instead, and the next checkout opens a new one."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'gone.db'}")
+
+    class Refusing:
+        def execute(self, sql: str) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    class Record:
+        info: ClassVar[dict[str, bool]] = {"huying.checkpoint_later": True}
+        invalidated: BaseException | None = None
+
+        def invalidate(self, exc: BaseException) -> None:
+            self.invalidated = exc
+
+    record = Record()
+    try:
+        engine.pool.dispatch.checkin(Refusing(), record)
+        assert isinstance(record.invalidated, sqlite3.OperationalError)
+    finally:
+        engine.dispose()
+
+
 def test_checkpoint_later_is_sqlites_only(rt: Runtime) -> None:
     with rt.db.begin() as conn:
         assert checkpoint_later(conn) is (rt.db.dialect.name == "sqlite")

@@ -56,7 +56,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
+from sqlalchemy.exc import (
+    DBAPIError,
+    MultipleResultsFound,
+    NoResultFound,
+    SQLAlchemyError,
+    StatementError,
+)
 from sqlalchemy.orm import ColumnProperty, DeclarativeBase, Session, registry, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -763,8 +769,13 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkin")
     def _checkin(dbapi_connection: Any, record: Any) -> None:
-        if record.info.pop(_CHECKPOINT_LATER, False) and dbapi_connection is not None:
+        if not record.info.pop(_CHECKPOINT_LATER, False) or dbapi_connection is None:
+            return
+        try:
             dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        except Exception as exc:  # raised here, the pool would never get it back: a new one
+            log.warning("a connection could not be given back as it was: %s", exc)
+            record.invalidate(exc)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
@@ -814,7 +825,7 @@ def checkpoint(engine: Engine) -> None:
     try:
         with engine.connect() as conn:  # on the driver: no transaction around it
             cast(Any, conn.connection.driver_connection).execute("PRAGMA wal_checkpoint(PASSIVE)")
-    except sqlite3.Error as exc:  # the next commit past the threshold does it
+    except (sqlite3.Error, SQLAlchemyError) as exc:  # the next commit past the threshold does
         log.warning("the WAL was not checkpointed: %s", exc)
 
 

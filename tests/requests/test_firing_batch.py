@@ -25,6 +25,7 @@ from sqlalchemy.orm import defer, raiseload
 from huying import db as huying_db
 from huying.alerts.models import Event
 from huying.clock import FrozenClock
+from huying.deadlines import service as deadlines_service
 from huying.deadlines.models import Deadline
 from huying.requests import firing
 from huying.requests import repository as requests_repository
@@ -49,16 +50,17 @@ def act(client: TestClient, world: World, who: str, rid: int, action: str, **bod
     assert r.status_code == 200, r.text
 
 
+def submitted(client: TestClient, world: World) -> int:
+    """A plain submit: POWER, led by GXJ, STREET co-handling with an assist task."""
+    r = client.post(API, json=submit_body(), headers=world.h("integration"))
+    assert r.status_code == 201, r.text
+    rid: int = r.json()["id"]
+    return rid
+
+
 def scenario(client: TestClient, world: World) -> dict[str, int]:
     """One request of each kind of firing, by name."""
-
-    def new() -> int:
-        r = client.post(API, json=submit_body(), headers=world.h("integration"))
-        assert r.status_code == 201, r.text
-        rid: int = r.json()["id"]
-        return rid
-
-    made = {"ladder": new(), "task_only": new(), "auto_close": new(), "resume": new()}
+    made = {k: submitted(client, world) for k in ("ladder", "task_only", "auto_close", "resume")}
     act(client, world, "gxj", made["task_only"], "sign")  # on time: only its task runs late
     act(client, world, "gxj", made["auto_close"], "sign")
     act(client, world, "gxj", made["auto_close"], "reply", content="已办理", resolved=True)
@@ -214,12 +216,10 @@ def test_a_step_ends_a_task_whose_deadline_the_claim_did_not_read(
 ) -> None:
     """A batch reads its requests' tasks' deadlines only when a step needs them: an
     auto-close cancels the open task, and with it the task's deadline, which is not due and
-    so was not claimed; a deadline a step of the same batch started is not read twice."""
+    so was not claimed."""
     made = {}
     for name in ("reference", "batched"):
-        r = client.post(API, json=submit_body(), headers=world.h("integration"))
-        assert r.status_code == 201, r.text
-        made[name] = rid = r.json()["id"]
+        made[name] = rid = submitted(client, world)
         act(client, world, "gxj", rid, "sign")
         act(client, world, "gxj", rid, "reply", content="已办理", resolved=True)
     later = FIRE + timedelta(days=30)
@@ -242,6 +242,122 @@ def test_a_step_ends_a_task_whose_deadline_the_claim_did_not_read(
     (task_deadline,) = [d for d in closed["deadlines"] if d["kind"] == "task"]
     assert (task_deadline["status"], task_deadline["next_fire_at"]) == ("cancelled", None)
     assert task_deadline["completed_at"] is not None
+
+
+def reads_of_tasks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each time a batch reads its requests' tasks as the session's objects, or their
+    deadlines."""
+    read: list[str] = []
+    load, open_of_tasks = requests_repository.load_collections, deadlines_service.open_of_tasks
+
+    def loading(session: Any, reqs: Any) -> None:
+        read.append("tasks")
+        load(session, reqs)
+
+    def opening(**kwargs: Any) -> Any:
+        read.append("their deadlines")
+        return open_of_tasks(**kwargs)
+
+    monkeypatch.setattr(requests_repository, "load_collections", loading)
+    monkeypatch.setattr(deadlines_service, "open_of_tasks", opening)
+    return read
+
+
+def task_escalations(rt: Runtime, rid: int) -> list[tuple[str, str]]:
+    """(department named, task's department) of each task_escalated event of request rid."""
+    life = lives(rt, [rid])["0"]
+    (task,) = life["tasks"]
+    return [
+        (e["data"]["department"], task["department_code"])
+        for e in life["events"]
+        if e["type"] == "request.task_escalated"
+    ]
+
+
+def test_the_ladders_steps_read_no_task_as_an_object(
+    client: TestClient,
+    world: World,
+    rt: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Warnings, overdues and rungs, the lead's and a task's, read the tasks and
+    co-departments as the claim read them, as rows: the batch loads no task as an object,
+    nor any task's deadline, and a task's rung still names the task's department."""
+    ladder, task_only = submitted(client, world), submitted(client, world)
+    act(client, world, "gxj", task_only, "sign")
+    clock.set(FIRE)
+    read = reads_of_tasks(monkeypatch)
+    result = fire_due(rt, now=FIRE)
+    assert result.claimed == 3  # the ladder's sign deadline and the two tasks'
+    assert read == []
+    for rid in (ladder, task_only):
+        named = task_escalations(rt, rid)
+        assert named and all(said == own for said, own in named)
+
+
+def test_a_step_after_one_that_read_the_tasks_reads_the_requests_own(
+    client: TestClient,
+    world: World,
+    rt: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once a step has read the tasks as objects (an auto-close cancels them), every step
+    after it in the batch reads those, not the rows the claim read: a task's rung of
+    another request, fired after it, lives what it lives alone."""
+    made: dict[str, dict[str, int]] = {}
+    for name in ("reference", "batched"):
+        closing, laddered = submitted(client, world), submitted(client, world)
+        act(client, world, "gxj", closing, "sign")
+        act(client, world, "gxj", closing, "reply", content="已办理", resolved=True)
+        act(client, world, "gxj", laddered, "sign")
+        made[name] = {"closing": closing, "laddered": laddered}
+    first = datetime.fromisoformat("2026-11-18T11:00:00+08:00")
+    with rt.transaction() as s:  # the feedback deadlines fall due first: claimed first
+        for d in s.scalars(
+            select(Deadline).where(
+                Deadline.request_id.in_([m["closing"] for m in made.values()]),
+                Deadline.kind == "feedback",
+            )
+        ):
+            d.due_at = d.next_fire_at = first
+            d.warn_at = None
+    clock.set(FIRE)
+    fire_through_the_unit_of_work(rt, list(made["reference"].values()), FIRE)
+    read = reads_of_tasks(monkeypatch)
+    result = fire_due(rt, now=FIRE)
+    assert result.claimed == 3  # the feedback deadline, and both tasks'
+    assert read == ["tasks", "their deadlines"]  # once, for the whole batch
+    assert_lived_alike(rt, made["batched"], made["reference"])
+    named = task_escalations(rt, made["batched"]["laddered"])
+    assert named and all(said == own for said, own in named)
+
+
+def test_with_tasks_adds_each_open_task_deadline_once(
+    client: TestClient, world: World, rt: Runtime, clock: FrozenClock
+) -> None:
+    """`_Batch.with_tasks` loads the tasks as objects and adds their open deadlines: a
+    claimed one (held already) once, one a step has ended not at all; the rows the claim
+    read are dropped."""
+    rid = submitted(client, world)
+    for ended in (False, True):
+        with rt.transaction() as s:
+            # as the claim loads it: its tasks and co-departments not
+            req = s.get(Request, rid, options=requests_repository._COLLECTIONS_BY_HAND)
+            assert req is not None
+            (own,) = s.scalars(
+                select(Deadline).where(Deadline.request_id == rid, Deadline.task_id.is_not(None))
+            )
+            if ended:  # ended by a step of this batch, not yet written
+                own.completed_at, own.status = clock.now(), "cancelled"
+            claimed = [] if ended else [own]
+            batch = firing._Batch.load(s, [req], claimed, claim=True)
+            assert batch.views is not None and "tasks" not in req.__dict__
+            batch.with_tasks()
+            assert sum(d is own for d in batch.deadlines[rid]) == (0 if ended else 1)
+            assert batch.views is None and len(req.tasks) == 1
+            s.rollback()
 
 
 def test_a_batch_that_fails_half_way_leaves_nothing_and_fires_all_after(
@@ -341,8 +457,8 @@ def test_a_burst_checkpoints_once_after_its_last_batch(
     monkeypatch.setattr(firing, "checkpoint", lambda engine: calls.append("checkpoint"))
     monkeypatch.setattr(firing, "checkpoint_later", later)
     assert fire_due(rt, now=FIRE, batch=3).claimed == 7  # batches of 3, 3 and 1
-    sqlite = rt.db.dialect.name == "sqlite"
-    assert calls == ["later", "later", *(["checkpoint"] if sqlite else [])]
+    sqlite = rt.db.dialect.name == "sqlite"  # (and the last batch's too, once one did)
+    assert calls == (["later"] * 3 + ["checkpoint"] if sqlite else ["later"] * 2)
     if sqlite:
         with rt.db.connect() as conn:  # the pool gave the connection back as it was
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, cast
 
 import psycopg
@@ -58,12 +59,14 @@ class _Batch:
     and departments, and the open deadlines of the batch's requests; and the timeline rows
     and events its steps wrote.
 
-    The requests' tasks and co-departments are read as rows (`views`), and the deadlines
-    of their tasks not at all, until a step first reads or changes them (`with_tasks`):
-    then all of them, for all of the batch's requests at once, as the session's objects. A
-    warning, an overdue or a rung of the ladder never does, and when many fall due at once
-    those are nearly all of the steps: reading the tasks' deadlines was 5% of a burst, and
-    building the tasks and co-departments as ORM objects 8%."""
+    A claim's batch (`load(..., claim=True)`) reads the requests' tasks and co-departments
+    as rows (`views`), and the deadlines of their tasks not at all, until a step first
+    reads or changes them (`with_tasks`): then all of them, for all of the batch's
+    requests at once, as the session's objects. A warning, an overdue or a rung of the
+    ladder never does, and when many fall due at once those are nearly all of the steps:
+    reading the tasks' deadlines was 5% of a burst, and building the tasks and
+    co-departments as ORM objects 8%. Any other batch reads everything up front, as any
+    action does."""
 
     session: Session
     reqs: Sequence[Request]
@@ -76,7 +79,7 @@ class _Batch:
     # fire_due's: what the steps write, for one bulk INSERT at the batch's end (`_write`);
     # None: into the session, as any action's
     rows: requests.Rows | None = None
-    tasks_read: bool = False
+    tasks_read: bool = True
 
     @classmethod
     def load(
@@ -86,13 +89,13 @@ class _Batch:
         claimed: Sequence[Deadline] = (),
         rows: requests.Rows | None = None,
         *,
-        views: bool = False,
+        claim: bool = False,
     ) -> _Batch:
-        """With `views`, the requests' tasks and co-departments are read as rows: for
-        requests whose own the session has not loaded (a claim's)."""
+        """`claim`: the requests were just claimed, their tasks and co-departments not
+        loaded, and nothing of them changed yet in the session."""
         ids = sorted({r.id for r in reqs})
         open_rows = deadlines.open_of_requests(
-            session=session, request_ids=ids, loaded=claimed, tasks=False
+            session=session, request_ids=ids, loaded=claimed, tasks=not claim
         )
         categories = (  # each kept by the directory's cache, as the departments are
             directory.category_view(session=session, code=code)
@@ -104,32 +107,38 @@ class _Batch:
             overrides={c.code: c.time_limits for c in categories if c is not None},
             departments=directory.department_views(session=session),
             deadlines=open_rows,
-            views=_views(session, ids) if views else None,
+            views=_views(session, ids) if claim else None,
             rows=rows,
+            tasks_read=not claim,
         )
 
     def with_tasks(self) -> None:
         """Read the requests' tasks and co-departments as the session's objects, and add
-        the open deadlines of their tasks to their lists, once. A deadline the batch holds
-        already (claimed, or started by a step) is not added twice, and one a step has
-        ended is left out."""
+        the open deadlines of their tasks to their lists, once; from then on a step reads
+        those, not `views`. A deadline the batch holds already (a claimed one) is not added
+        twice, and one a step has ended is left out."""
         if self.tasks_read:
             return
         self.tasks_read, self.views = True, None
         repo.load_collections(self.session, self.reqs)
         ids = sorted({r.id for r in self.reqs})
+        grown = set()
         for d in deadlines.open_of_tasks(session=self.session, request_ids=ids):
             held = self.deadlines.setdefault(d.request_id, [])
             if d.completed_at is None and not any(h is d for h in held):
                 held.append(d)
-                held.sort(key=_oldest_first)
+                grown.add(d.request_id)
+        for rid in grown:
+            self.deadlines[rid].sort(key=_oldest_first)
 
 
 def _views(session: Session, request_ids: Sequence[int]) -> dict[int, requests.Collections]:
+    """Each request's tasks and co-departments as the workflow reads them, from rows. The
+    tasks' mapping is read-only: every step of the request shares it."""
     co, tasks = repo.collections_of(session, request_ids)
     return {
         rid: requests.Collections(
-            tuple(co[rid]), {tid: TaskView(*task) for tid, *task in tasks[rid]}
+            tuple(co[rid]), MappingProxyType({tid: TaskView(*task) for tid, *task in tasks[rid]})
         )
         for rid in request_ids
     }
@@ -238,7 +247,9 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
         while True:
             claimed = _claim(rt, now=now, size=size, alone=not writer.busy)
             full = len(claimed.rows) >= size
-            if full:
+            # once a full batch left its checkpoint for later, every batch after it does too
+            # (the last, short one's commit would otherwise make it, of the whole burst)
+            if full or later:
                 later = checkpoint_later(claimed.session.connection()) or later
             _fire_batch(rt, claimed, now=now, result=result, writer=writer, full=full)
             # a short batch is written at once (`_fire_batch`): the next claim has nothing in
@@ -274,7 +285,7 @@ def _claim(rt: Runtime, *, now: datetime, size: int, alone: bool) -> _Claimed:
         written = requests.Rows()
         reqs = [req for _, req in rows]
         batch = (
-            _Batch.load(session, reqs, [d for d, _ in rows], written, views=True) if rows else None
+            _Batch.load(session, reqs, [d for d, _ in rows], written, claim=True) if rows else None
         )
     except BaseException:
         transaction.__exit__(*sys.exc_info())  # rolls back

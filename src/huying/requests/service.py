@@ -76,13 +76,15 @@ _SNAPSHOT = held(
     "returned_from",
 )
 _CLOCK = held("kind", "status", "due_at", "extension_count", "completed_at")
-_TASK = held("department_code", "kind", "status")
+_TASK = held(*repo.TASK_VIEW)
 
 
 @dataclass(slots=True)
 class Collections:
     """A request's co-departments and tasks as the workflow reads them, for a caller that
-    read them without their ORM objects (the worker's batch, `huying.requests.firing`)."""
+    read them without their ORM objects (the worker's batch, `huying.requests.firing`).
+    Every step of the request reads the same one until a step changes them (`_apply`'s
+    `with_tasks`); nothing changes one (the batch's `tasks` are a read-only mapping)."""
 
     co_departments: tuple[str, ...]
     tasks: Mapping[int, TaskView]  # by task id
@@ -400,7 +402,9 @@ def _apply_tasks(
 def _reads_tasks(outcome: Outcome, *, final: bool) -> bool:
     """Whether applying `outcome` reads or changes the request's tasks, their open
     deadlines or its co-departments: a task effect (`_apply_tasks`), a final state (every
-    open task is cancelled), a deadline effect on kind `task`, or new co-departments."""
+    open task is cancelled), a deadline effect on kind `task` (the planner), or new
+    co-departments. Each reader of those in `_apply` is one of these: a new one is added
+    here too (`tests/requests/test_firing_batch.py` fires each kind of step both ways)."""
     return (
         bool(outcome.tasks)
         or final
