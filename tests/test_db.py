@@ -61,8 +61,6 @@ from huying.db import (
     JSONType,
     UTCDateTime,
     among,
-    checkpoint,
-    checkpoint_later,
     constructor,
     held,
     insert_rows,
@@ -945,70 +943,6 @@ def test_among_takes_the_ids_in_one_parameter(rt: Runtime, instants: Table) -> N
         assert sql.count("?") + sql.count("%(") == 1
         if dialect == "sqlite":
             assert "json_each" in sql
-
-
-def test_checkpoint_later_leaves_a_commits_pages_in_the_wal_until_checkpoint(
-    tmp_path: Path,
-) -> None:
-    """SQLite copies a commit's pages into the database file once the WAL is past 1,000
-    pages (a checkpoint); after `checkpoint_later` the connection's commits leave them in
-    the WAL until `checkpoint`, and the pool gives the connection back as it was."""
-    path = tmp_path / "wal.db"
-    engine = make_engine(f"sqlite:///{path}")
-    table = Table(
-        "pages", MetaData(), Column("id", Integer, primary_key=True), Column("body", String)
-    )
-
-    def write(*, later: bool) -> int:
-        """Commit some 1,500 pages; the database file's size after."""
-        with engine.begin() as conn:
-            assert not later or checkpoint_later(conn)
-            conn.execute(insert(table), [{"body": "呼应" * 500} for _ in range(2000)])
-        return path.stat().st_size
-
-    try:
-        with engine.begin() as conn:
-            table.create(conn)
-        before = path.stat().st_size
-        assert write(later=True) < before + 100_000  # in the WAL only
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
-        checkpoint(engine)
-        copied = path.stat().st_size
-        assert copied > before + 5_000_000
-        assert write(later=False) > copied + 5_000_000  # checkpointed by its own commit
-    finally:
-        engine.dispose()
-
-
-def test_a_connection_that_cannot_be_given_back_as_it_was_is_replaced(tmp_path: Path) -> None:
-    """Raised in the pool's checkin, the error would keep SQLite's one connection from the
-    pool for good: it is invalidated instead, and the next checkout opens a new one."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'gone.db'}")
-
-    class Refusing:
-        def execute(self, sql: str) -> None:
-            raise sqlite3.OperationalError("disk I/O error")
-
-    class Record:
-        info: ClassVar[dict[str, bool]] = {"huying.checkpoint_later": True}
-        invalidated: BaseException | None = None
-
-        def invalidate(self, exc: BaseException) -> None:
-            self.invalidated = exc
-
-    record = Record()
-    try:
-        engine.pool.dispatch.checkin(Refusing(), record)
-        assert isinstance(record.invalidated, sqlite3.OperationalError)
-    finally:
-        engine.dispose()
-
-
-def test_checkpoint_later_is_sqlites_only(rt: Runtime) -> None:
-    with rt.db.begin() as conn:
-        assert checkpoint_later(conn) is (rt.db.dialect.name == "sqlite")
-    checkpoint(rt.db)
 
 
 @pytest.fixture

@@ -56,13 +56,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import (
-    DBAPIError,
-    MultipleResultsFound,
-    NoResultFound,
-    SQLAlchemyError,
-    StatementError,
-)
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.orm import ColumnProperty, DeclarativeBase, Session, registry, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -767,16 +761,6 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine, "checkin")
-    def _checkin(dbapi_connection: Any, record: Any) -> None:
-        if not record.info.pop(_CHECKPOINT_LATER, False) or dbapi_connection is None:
-            return
-        try:
-            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
-        except Exception as exc:  # raised here, the pool would never get it back: a new one
-            log.warning("a connection could not be given back as it was: %s", exc)
-            record.invalidate(exc)
-
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         if _observed(conn):  # the listeners see it (the tests count it as a statement)
@@ -787,46 +771,6 @@ def _sqlite_pragmas(engine: Engine) -> None:
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
         except conn.dialect.loaded_dbapi.Error as exc:  # locked past the busy timeout
             raise _as_raised(conn, exc, "BEGIN IMMEDIATE", ()) from exc
-
-
-# SQLite's own threshold: a commit that leaves the WAL longer than this many pages copies
-# them into the database (a checkpoint), unless the connection's are left for later.
-AUTOCHECKPOINT_PAGES = 1000
-_CHECKPOINT_LATER = "huying.checkpoint_later"
-
-
-def checkpoint_later(connection: Connection) -> bool:
-    """SQLite: this connection's commits copy nothing into the database (no automatic
-    checkpoint), until it goes back to the pool; a caller that commits many large
-    transactions one after another (the worker's burst, `huying.requests.firing`) runs
-    `checkpoint` once after the last. True if so; elsewhere nothing, and False.
-
-    Each checkpoint copies every page the WAL holds and syncs the database: committed a
-    batch at a time, a burst of 10,000 due deadlines ran 20, copying the pages that every
-    batch writes (the tables' last pages, the indexes' upper ones) each time, for 0.33 s
-    of its 2.7; one after the burst took 0.21-0.25 s. What a commit wrote is in the WAL
-    either way: a process killed before `checkpoint` loses nothing, and the next commit
-    past the threshold on any connection, or the last connection to close, checkpoints
-    it."""
-    if connection.dialect.name != "sqlite":
-        return False
-    fairy = connection.connection
-    if not fairy.info.get(_CHECKPOINT_LATER):
-        cast(Any, fairy.driver_connection).execute("PRAGMA wal_autocheckpoint=0")
-        fairy.info[_CHECKPOINT_LATER] = True
-    return True
-
-
-def checkpoint(engine: Engine) -> None:
-    """SQLite: copy what the WAL holds into the database now, as far as no reader's
-    snapshot still needs it (PASSIVE: it waits for nobody). Elsewhere nothing."""
-    if engine.dialect.name != "sqlite":
-        return
-    try:
-        with engine.connect() as conn:  # on the driver: no transaction around it
-            cast(Any, conn.connection.driver_connection).execute("PRAGMA wal_checkpoint(PASSIVE)")
-    except (sqlite3.Error, SQLAlchemyError) as exc:  # the next commit past the threshold does
-        log.warning("the WAL was not checkpointed: %s", exc)
 
 
 def snapshot_options(engine: Engine) -> dict[str, Any] | None:

@@ -22,7 +22,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import defer, raiseload
 
-from huying import db as huying_db
 from huying.alerts.models import Event
 from huying.clock import FrozenClock
 from huying.deadlines import service as deadlines_service
@@ -433,51 +432,6 @@ def test_small_batches_fire_the_same_as_one(
     result = fire_due(rt, now=FIRE, batch=2)
     assert result.claimed == 7
     assert_lived_alike(rt, batched, reference)
-
-
-def test_a_burst_checkpoints_once_after_its_last_batch(
-    client: TestClient,
-    world: World,
-    rt: Runtime,
-    clock: FrozenClock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """On SQLite a full batch's commit leaves its pages in the WAL (`checkpoint_later`), and
-    the burst checkpoints once, after its last batch; a tick whose one batch is short
-    commits as any transaction does. On PostgreSQL neither does anything."""
-    scenario(client, world)
-    clock.set(FIRE)
-    calls: list[str] = []
-    real_later = huying_db.checkpoint_later
-
-    def later(connection: Any) -> bool:
-        calls.append("later")
-        return real_later(connection)
-
-    monkeypatch.setattr(firing, "checkpoint", lambda engine: calls.append("checkpoint"))
-    monkeypatch.setattr(firing, "checkpoint_later", later)
-    assert fire_due(rt, now=FIRE, batch=3).claimed == 7  # batches of 3, 3 and 1
-    sqlite = rt.db.dialect.name == "sqlite"  # (and the last batch's too, once one did)
-    assert calls == (["later"] * 3 + ["checkpoint"] if sqlite else ["later"] * 2)
-    if sqlite:
-        with rt.db.connect() as conn:  # the pool gave the connection back as it was
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
-
-
-def test_a_short_tick_commits_as_any_transaction_does(
-    client: TestClient,
-    world: World,
-    rt: Runtime,
-    clock: FrozenClock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    scenario(client, world)
-    clock.set(FIRE)
-    calls: list[str] = []
-    monkeypatch.setattr(firing, "checkpoint", lambda engine: calls.append("checkpoint"))
-    monkeypatch.setattr(firing, "checkpoint_later", lambda conn: calls.append("later"))
-    assert fire_due(rt, now=FIRE).claimed == 7  # one short batch
-    assert calls == []
 
 
 def test_the_cycle_collector_is_off_for_a_burst_but_passes_every_few_batches(

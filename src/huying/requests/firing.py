@@ -31,7 +31,7 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from huying.alerts.models import Event
-from huying.db import checkpoint, checkpoint_later, held, insert_rows, json_text
+from huying.db import held, insert_rows, json_text
 from huying.deadlines import service as deadlines
 from huying.deadlines.models import Deadline
 from huying.directory import notify
@@ -230,9 +230,7 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
 
     The engine refuses before anything of a step is written, so a refused deadline needs
     no savepoint: it is logged and looked at again later. What the batch's steps wrote goes
-    to the database at its end in a few set-based statements (`_write`). On SQLite a full
-    batch's commit leaves its pages in the WAL, and the burst copies them into the database
-    once, at its end (`huying.db.checkpoint_later`).
+    to the database at its end in a few set-based statements (`_write`).
 
     On PostgreSQL a full batch's writes and commit run on a thread of their own while the
     next batch is claimed and fired (`_Writer`): the database writes one batch while Python
@@ -242,24 +240,16 @@ def fire_due(rt: Runtime, *, now: datetime, batch: int | None = None) -> FireRes
     and the loop ends only on a short claim made with nothing in flight."""
     size = batch or rt.settings.worker.batch_size
     result = FireResult()
-    later = False  # SQLite: a full batch's commit left its checkpoint to the burst's end
     with _Writer(overlap=rt.db.dialect.name == "postgresql") as writer, _CycleCollector() as gc_:
         while True:
             claimed = _claim(rt, now=now, size=size, alone=not writer.busy)
             full = len(claimed.rows) >= size
-            # once a full batch left its checkpoint for later, every batch after it does too
-            # (the last, short one's commit would otherwise make it, of the whole burst)
-            if full or later:
-                later = checkpoint_later(claimed.session.connection()) or later
             _fire_batch(rt, claimed, now=now, result=result, writer=writer, full=full)
             # a short batch is written at once (`_fire_batch`): the next claim has nothing in
             # flight, so it is the last word; this one only if nothing was in flight either
             if not full and claimed.alone:
-                break
+                return result
             gc_.batch_done()
-    if later:
-        checkpoint(rt.db)
-    return result
 
 
 @dataclass
