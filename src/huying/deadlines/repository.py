@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, func, inspect, select
+from sqlalchemy import Select, Table, func, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -41,10 +41,7 @@ def open_by_request(
     found: dict[int, list[Deadline]] = {i: [] for i in request_ids}
     held = [d for d in loaded if d.completed_at is None]
     dialect = session.get_bind().dialect.name
-    query = select(Deadline).where(
-        among(Deadline.request_id, request_ids, dialect=dialect, name="request_ids"),
-        Deadline.completed_at.is_(None),
-    )
+    query = _open_of(request_ids, dialect)
     if not tasks:  # (by kind: on task_id, SQLite would walk its index over every NULL)
         query = query.where(Deadline.kind != TASK)
     if held:
@@ -59,19 +56,17 @@ def open_by_request(
 def open_of_tasks(session: Session, request_ids: Sequence[int]) -> list[Deadline]:
     """The open deadlines of these requests' tasks, read as they stand in the database (a
     deadline the session holds stays as it holds it), without flushing what it holds."""
-    dialect = session.get_bind().dialect.name
+    query = _open_of(request_ids, session.get_bind().dialect.name).where(Deadline.kind == TASK)
     with session.no_autoflush:
-        return list(
-            session.scalars(
-                select(Deadline)
-                .where(
-                    among(Deadline.request_id, request_ids, dialect=dialect, name="request_ids"),
-                    Deadline.completed_at.is_(None),
-                    Deadline.kind == TASK,
-                )
-                .order_by(Deadline.id)
-            )
-        )
+        return list(session.scalars(query.order_by(Deadline.id)))
+
+
+def _open_of(request_ids: Sequence[int], dialect: str) -> Select[Deadline]:
+    """The open deadlines of these requests."""
+    return select(Deadline).where(
+        among(Deadline.request_id, request_ids, dialect=dialect, name="request_ids"),
+        Deadline.completed_at.is_(None),
+    )
 
 
 def all_by_request(session: Session, request_ids: Sequence[int]) -> dict[int, list[Deadline]]:

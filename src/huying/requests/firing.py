@@ -74,12 +74,11 @@ class _Batch:
     departments: notify.Departments
     deadlines: dict[int, list[Deadline]]
     # the requests' tasks and co-departments as the workflow reads them, by request id; None
-    # once the requests' own are read (`with_tasks`), or where the batch did not read them
+    # once the requests' own are read (`with_tasks`), or where they were read up front
     views: dict[int, requests.Collections] | None = None
     # fire_due's: what the steps write, for one bulk INSERT at the batch's end (`_write`);
     # None: into the session, as any action's
     rows: requests.Rows | None = None
-    tasks_read: bool = True
 
     @classmethod
     def load(
@@ -109,7 +108,6 @@ class _Batch:
             deadlines=open_rows,
             views=_views(session, ids) if claim else None,
             rows=rows,
-            tasks_read=not claim,
         )
 
     def with_tasks(self) -> None:
@@ -117,9 +115,9 @@ class _Batch:
         the open deadlines of their tasks to their lists, once; from then on a step reads
         those, not `views`. A deadline the batch holds already (a claimed one) is not added
         twice, and one a step has ended is left out."""
-        if self.tasks_read:
+        if self.views is None:
             return
-        self.tasks_read, self.views = True, None
+        self.views = None
         repo.load_collections(self.session, self.reqs)
         ids = sorted({r.id for r in self.reqs})
         grown = set()
@@ -161,12 +159,14 @@ def _step(
     step = deadlines.next_step(d, settings=rt.settings)
     kind, due_at, task_id = _FIRED(d)
     rid, category = _OF_REQUEST(req)
-    views = batch.views.get(rid) if batch.views is not None else None
+    # the batch's rows of them, or (once read, or read up front) the request's own
+    views = batch.views[rid] if batch.views is not None else requests.Collections.of(req)
     payload: dict[str, Any] = {"deadline": kind, "due_at": due_at.isoformat()}
     if step.rung is not None:  # who the rung notifies is added where every escalation is
         payload |= {"level": step.rung.level, "rung": step.number}
     if task_id is not None:  # a task's own step names the task and its department
-        payload |= {"task_id": task_id, "department": _department_of(req, task_id, views)}
+        task = views.tasks.get(task_id)
+        payload |= {"task_id": task_id, "department": task.department if task else None}
     # the planner appends the deadlines it starts to this same list
     open_rows = batch.deadlines.setdefault(rid, [])
     outcome = requests.system_outcome(
@@ -190,15 +190,6 @@ def _step(
         rows=batch.rows,
         with_tasks=batch.with_tasks,
     )
-
-
-def _department_of(req: Request, task_id: int, views: requests.Collections | None) -> str | None:
-    """The department of the request's task `task_id` (None if it has none such)."""
-    if views is not None:
-        view = views.tasks.get(task_id)
-        return view.department if view else None
-    task = next((t for t in req.tasks if t.id == task_id), None)
-    return task.department_code if task else None
 
 
 def fire_one(

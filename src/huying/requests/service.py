@@ -89,6 +89,11 @@ class Collections:
     co_departments: tuple[str, ...]
     tasks: Mapping[int, TaskView]  # by task id
 
+    @classmethod
+    def of(cls, req: Request) -> Collections:
+        """The request's own, as its loaded (or lazily loading) collections hold them."""
+        return cls(tuple(req.co_department_codes), {t.id: TaskView(*_TASK(t)) for t in req.tasks})
+
 
 def snapshot(
     req: Request, open_deadlines: Sequence[Deadline] = (), collections: Collections | None = None
@@ -115,9 +120,7 @@ def snapshot(
         if completed_at is None and kind != TASK:
             clocks[kind] = Clock(status, due_at, extension_count or 0)
     if collections is None:
-        collections = Collections(
-            tuple(req.co_department_codes), {t.id: TaskView(*_TASK(t)) for t in req.tasks}
-        )
+        collections = Collections.of(req)
     return Snapshot(
         state=state,
         lead_department=lead,
