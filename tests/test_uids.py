@@ -1,11 +1,15 @@
 """`huying.uids`: ids from the OS's CSPRNG, read ahead, never handed out twice: not across
-threads, not across a fork."""
+threads, not across a fork; and time-ordered ones (UUIDv7)."""
 
 from __future__ import annotations
 
 import os
 import re
 import threading
+import time
+import uuid
+
+import pytest
 
 from huying import uids
 
@@ -55,3 +59,23 @@ def test_a_url_safe_token_is_128_bits_in_22_characters() -> None:
     got = [uids.token_urlsafe16() for _ in range(600)]
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", g) for g in got)
     assert len(set(got)) == len(got)
+
+
+def test_an_ordered_id_is_a_uuid7_of_its_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
+    at_ms = 1_764_900_000_123  # 2025-12-05
+    monkeypatch.setattr(time, "time_ns", lambda: at_ms * 1_000_000 + 999_999)
+    got = [uids.ordered_hex16() for _ in range(3000)]  # one millisecond, more than one read ahead
+    assert all(re.fullmatch(r"[0-9a-f]{32}", g) for g in got)
+    assert len(set(got)) == len(got)
+    for g in got:
+        u = uuid.UUID(g)
+        assert (u.version, u.variant) == (7, uuid.RFC_4122)
+        assert int(g[:12], 16) == at_ms
+    assert len({g[12:] for g in got}) == len(got)  # the rest is random, not a counter
+
+
+def test_an_ordered_id_made_later_sorts_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(range(1_764_900_000_000, 1_764_900_000_050))
+    monkeypatch.setattr(time, "time_ns", lambda: next(clock) * 1_000_000)
+    got = [uids.ordered_hex16() for _ in range(50)]
+    assert got == sorted(got)

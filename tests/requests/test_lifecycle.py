@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -284,4 +285,6 @@ def test_the_first_event_of_a_submit_names_its_request(client: TestClient, world
     assert first.type == "request.dispatched"
     assert first.data["request"]["id"] == req["id"]
     assert first.data["request"]["number"] == req["number"]
+    # its webhook-id: a UUIDv7, so the uid index grows at its end (`huying.uids`)
+    assert first.uid.startswith("msg_") and uuid.UUID(first.uid[4:]).version == 7
     assert req["version"] == 1  # created in one INSERT, no follow-up UPDATE

@@ -341,8 +341,8 @@ def _apply(
         elif draft.type == "request.suspended" and "resumes_at" in extra:
             data["resumes_at"] = extra["resumes_at"]
         event = {
-            # 128 random bits (a uuid4 has 122), without a system call for each
-            "uid": f"msg_{uids.token_hex16()}",
+            # a UUIDv7: the uid index grows at its end (`huying.uids`)
+            "uid": f"msg_{uids.ordered_hex16()}",
             "type": draft.type,
             "occurred_at": now,
             "data": {"request": _event_payload(req), **data},
