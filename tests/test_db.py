@@ -190,7 +190,7 @@ def test_sqlite_reads_an_instant_as_sqlalchemys_composition_reads_it() -> None:
     """`UTCDateTime` reads SQLite's text in one step, to what SQLAlchemy's own composition
     (its `DATETIME` parser, then `process_result_value`) gives: in UTC, aware, with or
     without microseconds, and an instant some other writer stored with an offset moved to
-    UTC."""
+    UTC (also one as long as SQLAlchemy's own text, which is read with "+00:00" appended)."""
     dialect = sqlite.dialect()
     column = UTCDateTime()
     ours = column._cached_result_processor(dialect, None)
@@ -206,6 +206,8 @@ def test_sqlite_reads_an_instant_as_sqlalchemys_composition_reads_it() -> None:
         "2026-12-05 08:45:59",
         "0999-01-02 03:04:05.000006",
         "2026-12-05 16:45:59.5+08:00",
+        "2026-12-05 16:45:59.1+0800",  # 26 characters, as SQLAlchemy's own, with an offset
+        "2026-12-05T08:45:59.123456",
         None,
     ):
         assert ours(stored) == theirs(stored)
