@@ -71,7 +71,7 @@ def test_an_ordered_id_is_a_uuid7_of_its_millisecond(monkeypatch: pytest.MonkeyP
         u = uuid.UUID(g)
         assert (u.version, u.variant) == (7, uuid.RFC_4122)
         assert int(g[:12], 16) == at_ms
-    assert len({g[12:] for g in got}) == len(got)  # the rest is random, not a counter
+    assert len({g[12:] for g in got}) == len(got)  # told apart by their random bits alone
 
 
 def test_an_ordered_id_made_later_sorts_after(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,9 +16,10 @@ with none of its parent's (`os.register_at_fork`), so two processes never share 
 
 An id kept in a unique index, and made by the thousand, is time-ordered (`ordered_hex16`, a
 UUIDv7): each new one lands at the index's end, not on a random page of it. With random
-uids, the firing of 500 deadlines changed about 600 pages of the events' uid index, each
-written to the log and copied back at the checkpoint (on SQLite: 10% of the log a burst
-writes, and 5% of its time; BENCHMARKS.md, "Deadlines on SQLite", twenty-first session).
+uids, each batch of 500 deadlines fired changed about 800 pages of the events' uid index,
+each written to SQLite's log and copied back at the checkpoint: 40% of the log a burst
+wrote, and 8% of its time, on a database whose earlier uids were random (BENCHMARKS.md,
+"Deadlines: time-ordered event ids", twenty-first session).
 """
 
 from __future__ import annotations
