@@ -23,7 +23,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import MappingProxyType
 from typing import Any, cast
 
 import psycopg
@@ -41,7 +40,6 @@ from huying.requests import repository as repo
 from huying.requests import service as requests
 from huying.requests.models import Request, TimelineEntry
 from huying.runtime import Runtime
-from huying.workflow.context import TaskView
 
 log = logging.getLogger("huying.deadlines")
 RETRY_LATER = timedelta(minutes=5)
@@ -131,15 +129,9 @@ class _Batch:
 
 
 def _views(session: Session, request_ids: Sequence[int]) -> dict[int, requests.Collections]:
-    """Each request's tasks and co-departments as the workflow reads them, from rows. The
-    tasks' mapping is read-only: every step of the request shares it."""
+    """Each request's tasks and co-departments as the workflow reads them, from rows."""
     co, tasks = repo.collections_of(session, request_ids)
-    return {
-        rid: requests.Collections(
-            tuple(co[rid]), MappingProxyType({tid: TaskView(*task) for tid, *task in tasks[rid]})
-        )
-        for rid in request_ids
-    }
+    return {rid: requests.Collections.of_rows(co[rid], tasks[rid]) for rid in request_ids}
 
 
 def _oldest_first(d: Deadline) -> tuple[bool, int]:

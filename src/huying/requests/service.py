@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -93,6 +94,18 @@ class Collections:
     def of(cls, req: Request) -> Collections:
         """The request's own, as its loaded (or lazily loading) collections hold them."""
         return cls(tuple(req.co_department_codes), {t.id: TaskView(*_TASK(t)) for t in req.tasks})
+
+    @classmethod
+    def of_rows(
+        cls, co_departments: Sequence[str], tasks: Sequence[tuple[Any, ...]]
+    ) -> Collections:
+        """A request's, from the rows `repository.collections_of` read (each task its id,
+        then `repository.TASK_VIEW`); the tasks' mapping read-only, as every step of the
+        request shares it."""
+        return cls(
+            tuple(co_departments),
+            MappingProxyType({tid: TaskView(*view) for tid, *view in tasks}),
+        )
 
 
 def snapshot(
